@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { diffTree, isClean } from './check.js';
+import { ContractDefinitionError, UsageError } from './errors.js';
+import { loadContracts, readGenerated, writeGenerated } from './files.js';
+import { generate } from './generate.js';
+
+// Bindings depend on the runtime released alongside this generator, and on the TypeBox range it uses.
+const own = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+  dependencies: Record<string, string>;
+};
+const ownVersion = own.version;
+
+const program = new Command('taskbus')
+  .description('Typed Celery-protocol tasks over RabbitMQ')
+  .version(ownVersion)
+  .showHelpAfterError()
+  .exitOverride();
+
+program
+  .command('generate')
+  .description('generate bindings packages from contracts')
+  .option('--contracts <dir>', 'directory of *.ts contracts', 'contracts')
+  .option('--out <dir>', 'directory the <service>-bindings packages go to', 'generated')
+  .option('--check', 'write nothing; exit 1 and list the files that are stale, missing or extra')
+  .action(async (opts: { contracts: string; out: string; check?: boolean }) => {
+    const files = generate(await loadContracts(opts.contracts), {
+      runtimeRange: `^${ownVersion}`,
+      typeboxRange: own.dependencies['@sinclair/typebox']!,
+    });
+    const diff = diffTree(files, await readGenerated(opts.out));
+    if (opts.check) {
+      if (isClean(diff)) {
+        console.log(`${opts.out} is up to date (${files.size} files)`);
+        return;
+      }
+      for (const [kind, paths] of Object.entries(diff)) for (const p of paths as string[]) console.error(`${kind}: ${opts.out}/${p}`);
+      console.error(`${opts.out} is not up to date with ${opts.contracts}; run \`taskbus generate\` and commit the result`);
+      process.exitCode = 1;
+      return;
+    }
+    await writeGenerated(opts.out, files, diff.extra);
+    const changed = diff.missing.length + diff.stale.length + diff.extra.length;
+    console.log(`generated ${files.size} files in ${opts.out} (${changed} changed)`);
+  });
+
+try {
+  await program.parseAsync();
+} catch (e) {
+  if (e instanceof CommanderError) {
+    process.exitCode = e.exitCode;
+  } else if (e instanceof ContractDefinitionError || e instanceof UsageError) {
+    console.error(`taskbus: ${e.message}`);
+    process.exitCode = 2;
+  } else {
+    throw e;
+  }
+}

@@ -1,0 +1,53 @@
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, relative, sep } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { tsImport } from 'tsx/esm/api';
+import { UsageError } from './errors.js';
+import type { GeneratedFiles } from './generate.js';
+import type { ContractSource } from './model.js';
+
+/** Build output and installs inside a generated package are not generated files. */
+const NOT_GENERATED = new Set(['node_modules', 'dist']);
+
+/** Reads every `*.ts` contract in a directory: its text and its evaluated default export. */
+export async function loadContracts(dir: string): Promise<ContractSource[]> {
+  if (!existsSync(dir)) throw new UsageError(`contracts directory "${dir}" does not exist (pass --contracts <dir>)`);
+  const entries = (await readdir(dir)).filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')).sort();
+  if (entries.length === 0) throw new UsageError(`no *.ts contracts in "${dir}"`);
+  return Promise.all(
+    entries.map(async (name) => {
+      const path = join(dir, name);
+      const mod = (await tsImport(pathToFileURL(path).href, import.meta.url)) as { default?: unknown };
+      return { file: relative(process.cwd(), path).split(sep).join('/'), text: await readFile(path, 'utf8'), exported: mod.default };
+    }),
+  );
+}
+
+/** Files currently under the generated packages (`*-bindings/`) of an output directory. */
+export async function readGenerated(out: string): Promise<Map<string, string>> {
+  const found = new Map<string, string>();
+  if (!existsSync(out)) return found;
+  const walk = async (rel: string): Promise<void> => {
+    for (const entry of await readdir(join(out, rel), { withFileTypes: true })) {
+      const path = rel ? `${rel}/${entry.name}` : entry.name;
+      if (entry.isDirectory()) {
+        if (!NOT_GENERATED.has(entry.name)) await walk(path);
+      } else if (!entry.name.endsWith('.tsbuildinfo')) {
+        found.set(path, await readFile(join(out, path), 'utf8'));
+      }
+    }
+  };
+  for (const entry of await readdir(out, { withFileTypes: true })) {
+    if (entry.isDirectory() && entry.name.endsWith('-bindings')) await walk(entry.name);
+  }
+  return found;
+}
+
+export async function writeGenerated(out: string, files: GeneratedFiles, remove: readonly string[]): Promise<void> {
+  for (const [path, text] of files) {
+    await mkdir(dirname(join(out, path)), { recursive: true });
+    await writeFile(join(out, path), text);
+  }
+  for (const path of remove) await rm(join(out, path));
+}

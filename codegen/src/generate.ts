@@ -1,0 +1,58 @@
+import { Project } from 'ts-morph';
+import { resolveOptions, type GenerateOptions } from './context.js';
+import { byName, clientFile, contractFile, indexFile, tasksFile, workerFile } from './emit-ts.js';
+import { packageJson, readme, tsconfigJson } from './emit-package.js';
+import { ContractDefinitionError } from './errors.js';
+import { assertUniqueTaskNames, readContract, type ContractSource, type ServiceModel } from './model.js';
+import { names } from './naming.js';
+
+/** Relative path (always with `/`) to file text. */
+export type GeneratedFiles = ReadonlyMap<string, string>;
+
+/**
+ * Contracts in, files out: pure and deterministic (same contracts give byte-identical files).
+ * Paths are relative to the output directory, one `<service>-bindings/` package per contract.
+ */
+export function generate(sources: readonly ContractSource[], options: GenerateOptions = {}): GeneratedFiles {
+  const ctx = resolveOptions(options);
+  const services = sources.map(readContract).sort((a, b) => byName({ name: a.service }, { name: b.service }));
+  services.forEach((s, i) => {
+    assertSelfContained(s);
+    if (i > 0 && services[i - 1]!.service === s.service) {
+      throw new ContractDefinitionError(s.source.file, `service "${s.service}" is also declared in ${services[i - 1]!.source.file}`);
+    }
+  });
+  assertUniqueTaskNames(services);
+  const files = new Map<string, string>();
+  for (const s of services) {
+    const dir = names.packageName(s);
+    files.set(`${dir}/package.json`, packageJson(s, ctx));
+    files.set(`${dir}/tsconfig.json`, tsconfigJson());
+    files.set(`${dir}/README.md`, readme(s));
+    files.set(`${dir}/src/contract.ts`, contractFile(s));
+    files.set(`${dir}/src/tasks.ts`, tasksFile(s));
+    files.set(`${dir}/src/client.ts`, clientFile(s));
+    files.set(`${dir}/src/worker.ts`, workerFile(s));
+    files.set(`${dir}/src/index.ts`, indexFile(s));
+  }
+  return files;
+}
+
+const parser = new Project({ useInMemoryFileSystem: true });
+
+/** The contract is copied into the bindings package, so it may import TypeBox and nothing else. */
+function assertSelfContained(s: ServiceModel): void {
+  const file = parser.createSourceFile('/contract.ts', s.source.text, { overwrite: true });
+  for (const decl of file.getImportDeclarations()) {
+    const from = decl.getModuleSpecifierValue();
+    if (from !== '@sinclair/typebox') {
+      throw new ContractDefinitionError(
+        `${s.source.file}, service "${s.service}"`,
+        `imports "${from}"; a contract may import only @sinclair/typebox, since it is copied into the bindings package`,
+      );
+    }
+  }
+  if (!file.getDefaultExportSymbol()) {
+    throw new ContractDefinitionError(s.source.file, 'the contract must be the default export');
+  }
+}

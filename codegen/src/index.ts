@@ -1,0 +1,5 @@
+export { diffTree, isClean, type TreeDiff } from './check.js';
+export type { GenerateOptions } from './context.js';
+export { ContractDefinitionError, UsageError } from './errors.js';
+export { generate, type GeneratedFiles } from './generate.js';
+export type { ContractSource } from './model.js';

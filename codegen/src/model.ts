@@ -1,0 +1,134 @@
+import { KindGuard, type TSchema } from '@sinclair/typebox';
+import { ContractDefinitionError } from './errors.js';
+
+/** A contract file as the CLI read it: its path (relative, for messages), its text and its default export. */
+export interface ContractSource {
+  readonly file: string;
+  readonly text: string;
+  readonly exported: unknown;
+}
+
+export interface VersionModel {
+  readonly version: number;
+  /** Celery task name. */
+  readonly name: string;
+  readonly queue: string;
+  readonly description: string | null;
+  readonly args: readonly string[];
+  readonly hasKwargs: boolean;
+}
+
+export interface TaskModel {
+  /** camelCase key in the contract; the v1 function is named after it. */
+  readonly key: string;
+  readonly description: string | null;
+  readonly versions: readonly VersionModel[];
+}
+
+export interface ServiceModel {
+  readonly service: string;
+  readonly version: string;
+  readonly queue: string;
+  readonly description: string | null;
+  readonly source: ContractSource;
+  readonly tasks: readonly TaskModel[];
+}
+
+const SERVICE_NAME = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
+const SEMVER = /^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/;
+const IDENTIFIER = /^[a-z][A-Za-z0-9]*$/;
+const CELERY_NAME = /^[A-Za-z_][\w.-]*$/;
+const QUEUE = /^[\w.:-]{1,200}$/;
+
+/** Checks one contract's shape and returns it normalised: tasks sorted by key, versions numerically. */
+export function readContract(source: ContractSource): ServiceModel {
+  const c = source.exported;
+  const at = (...parts: string[]) => [source.file, ...parts].join(', ');
+  if (!isRecord(c)) throw new ContractDefinitionError(source.file, 'the default export must be a contract object');
+  const service = c['service'];
+  if (typeof service !== 'string' || !SERVICE_NAME.test(service)) {
+    throw new ContractDefinitionError(source.file, '"service" must be a lower-case name such as "pusher" or "image-resizer"');
+  }
+  const where = (...parts: string[]) => at(`service "${service}"`, ...parts);
+  const version = c['version'];
+  if (typeof version !== 'string' || !SEMVER.test(version)) {
+    throw new ContractDefinitionError(where(), '"version" must be a semver string such as "1.0.0" (it versions the bindings package)');
+  }
+  const queue = c['queue'];
+  if (typeof queue !== 'string' || !QUEUE.test(queue)) throw new ContractDefinitionError(where(), '"queue" must be a queue name');
+  const tasks = c['tasks'];
+  if (!isRecord(tasks) || Object.keys(tasks).length === 0) throw new ContractDefinitionError(where(), '"tasks" must declare at least one task');
+
+  const models = Object.keys(tasks)
+    .sort()
+    .map((key) => readTask(key, tasks[key], queue, (...p) => where(`task "${key}"`, ...p)));
+  return { service, version, queue, description: optionalText(c['description']), source, tasks: models };
+}
+
+function readTask(key: string, t: unknown, queue: string, where: (...p: string[]) => string): TaskModel {
+  if (!IDENTIFIER.test(key)) throw new ContractDefinitionError(where(), 'task keys must be camelCase identifiers such as "sendToS3"');
+  if (!isRecord(t) || !isRecord(t['versions'])) throw new ContractDefinitionError(where(), 'a task must have "versions": { 1: {...} }');
+  const keys = Object.keys(t['versions']);
+  const numbers = keys.map(Number).sort((a, b) => a - b);
+  if (keys.length === 0 || numbers.some((n) => !Number.isInteger(n) || n < 1)) {
+    throw new ContractDefinitionError(where(), 'versions must be keyed 1, 2, 3, ...');
+  }
+  numbers.forEach((n, i) => {
+    if (n !== i + 1) throw new ContractDefinitionError(where(`version ${i + 1}`), `missing version ${i + 1} (versions run 1..${numbers.at(-1)} without gaps)`);
+  });
+  const versions = t['versions'];
+  return {
+    key,
+    description: optionalText(t['description']),
+    versions: numbers.map((n) => readVersion(n, versions[String(n)], queue, (...p) => where(`version ${n}`, ...p))),
+  };
+}
+
+function readVersion(version: number, v: unknown, serviceQueue: string, where: (...p: string[]) => string): VersionModel {
+  if (!isRecord(v)) throw new ContractDefinitionError(where(), 'a version must be an object with name, args and result');
+  const name = v['name'];
+  if (typeof name !== 'string' || !CELERY_NAME.test(name)) {
+    throw new ContractDefinitionError(where(), '"name" must be the Celery task name, e.g. "pusher.send_to_s3"');
+  }
+  const queue = v['queue'] ?? serviceQueue;
+  if (typeof queue !== 'string' || !QUEUE.test(queue)) throw new ContractDefinitionError(where(), '"queue" must be a queue name');
+  const args = v['args'];
+  if (!isRecord(args)) throw new ContractDefinitionError(where(), '"args" must map argument names, in order, to TypeBox schemas');
+  for (const [arg, schema] of Object.entries(args)) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(arg)) throw new ContractDefinitionError(where(`arg "${arg}"`), 'argument names must be identifiers');
+    if (!isSchema(schema)) throw new ContractDefinitionError(where(`arg "${arg}"`), 'is not a TypeBox schema (use Type.String(), Type.Object(...), ...)');
+  }
+  const kwargs = v['kwargs'];
+  if (kwargs !== undefined && !(isSchema(kwargs) && KindGuard.IsObject(kwargs))) {
+    throw new ContractDefinitionError(where('kwargs'), 'must be a TypeBox Type.Object(...) schema');
+  }
+  if (!isSchema(v['result'])) throw new ContractDefinitionError(where('result'), 'is missing or not a TypeBox schema (use Type.Null() for none)');
+  return { version, name, queue, description: optionalText(v['description']), args: Object.keys(args), hasKwargs: kwargs !== undefined };
+}
+
+/** Fails when two versions anywhere share a Celery task name: a worker could not tell them apart. */
+export function assertUniqueTaskNames(services: readonly ServiceModel[]): void {
+  const seen = new Map<string, string>();
+  for (const s of services) {
+    for (const t of s.tasks) {
+      for (const v of t.versions) {
+        const here = `${s.source.file}, service "${s.service}", task "${t.key}", version ${v.version}`;
+        const first = seen.get(v.name);
+        if (first) throw new ContractDefinitionError(here, `duplicate task name "${v.name}" (also used by ${first})`);
+        seen.set(v.name, here);
+      }
+    }
+  }
+}
+
+function isSchema(v: unknown): v is TSchema {
+  return KindGuard.IsSchema(v);
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function optionalText(v: unknown): string | null {
+  return typeof v === 'string' && v.trim() !== '' ? v.trim() : null;
+}

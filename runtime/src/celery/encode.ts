@@ -1,0 +1,97 @@
+import { EMPTY_EMBED, type CallOptions } from './message.js';
+
+/** What the publisher needs to put a task on the wire (maps 1:1 onto amqplib's publish options). */
+export interface EncodedTask {
+  readonly content: Buffer;
+  readonly properties: {
+    readonly contentType: 'application/json';
+    readonly contentEncoding: 'utf-8';
+    readonly correlationId: string;
+    readonly replyTo: string;
+    readonly persistent: true;
+    readonly priority?: number;
+    readonly expiration?: string;
+    readonly headers: Readonly<Record<string, unknown>>;
+  };
+}
+
+export interface TaskToEncode {
+  readonly id: string;
+  readonly task: string;
+  readonly args: readonly unknown[];
+  readonly kwargs: Readonly<Record<string, unknown>>;
+  /** Reply queue of the calling process; Celery sets one even when no result is wanted. */
+  readonly replyTo: string;
+  /** `gen<pid>@<host>`, as Celery's `origin`. */
+  readonly origin: string;
+  readonly options: CallOptions;
+  readonly parentId?: string | null;
+  readonly rootId?: string | null;
+}
+
+/**
+ * Encodes a Celery protocol v2 task message, as `apply_async(..., serializer='json')` would.
+ * `now` is injected so that countdown/expires are testable.
+ */
+export function encodeTask(t: TaskToEncode, now: Date = new Date()): EncodedTask {
+  const o = t.options;
+  const eta = o.eta ?? (o.countdown !== undefined ? new Date(now.getTime() + o.countdown * 1000) : null);
+  const expires = o.expires === undefined ? null : typeof o.expires === 'number' ? new Date(now.getTime() + o.expires * 1000) : o.expires;
+  const argsrepr = JSON.stringify(t.args);
+  const kwargsrepr = JSON.stringify(t.kwargs);
+  const headers: Record<string, unknown> = {
+    lang: 'py',
+    task: t.task,
+    id: t.id,
+    shadow: null,
+    eta: eta && celeryTime(eta),
+    expires: expires && celeryTime(expires),
+    group: null,
+    group_index: null,
+    retries: amqpInt(o.retries ?? 0),
+    timelimit: [amqpIntOrNull(o.timeLimit), amqpIntOrNull(o.softTimeLimit)],
+    root_id: t.rootId ?? t.id,
+    parent_id: t.parentId ?? null,
+    argsrepr: truncate(argsrepr),
+    kwargsrepr: truncate(kwargsrepr),
+    origin: t.origin,
+    ignore_result: o.ignoreResult ?? false,
+  };
+  const body = JSON.stringify([t.args, t.kwargs, EMPTY_EMBED]);
+  return {
+    content: Buffer.from(body, 'utf8'),
+    properties: {
+      contentType: 'application/json',
+      contentEncoding: 'utf-8',
+      correlationId: t.id,
+      replyTo: t.replyTo,
+      persistent: true,
+      headers,
+      ...(o.priority !== undefined ? { priority: o.priority } : {}),
+      ...(expires ? { expiration: String(Math.max(0, Math.ceil(expires.getTime() - now.getTime()))) } : {}),
+    },
+  };
+}
+
+/**
+ * amqplib types a JS integer by size, and sends 128..32767 as a short int (`s`), which py-amqp 5.1 reads
+ * as a short string and then chokes on. Always send integers as 64-bit `l`.
+ */
+export function amqpInt(n: number): { '!': 'long'; value: number } {
+  return { '!': 'long', value: Math.trunc(n) };
+}
+
+function amqpIntOrNull(n: number | undefined): { '!': 'long'; value: number } | null {
+  return n === undefined ? null : amqpInt(n);
+}
+
+/** ISO 8601 with an explicit offset and microseconds: Celery 5.2 reads the fraction as microseconds. */
+export function celeryTime(d: Date): string {
+  return d.toISOString().replace('Z', '000+00:00');
+}
+
+const REPR_LIMIT = 1024;
+
+function truncate(s: string): string {
+  return s.length <= REPR_LIMIT ? s : s.slice(0, REPR_LIMIT - 3) + '...';
+}

@@ -1,0 +1,99 @@
+/** Base class of every error taskbus throws; `code` is stable, match on it rather than on messages. */
+export class TaskbusError extends Error {
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** One schema violation, with the path given in argument names (`meta.tags.x`), not tuple indices. */
+export interface ValidationIssue {
+  readonly path: string;
+  readonly message: string;
+}
+
+/** Arguments (or kwargs) do not match the task's contract; nothing was sent or run. */
+export class ContractValidationError extends TaskbusError {
+  readonly task: string;
+  readonly issues: readonly ValidationIssue[];
+
+  constructor(task: string, issues: readonly ValidationIssue[]) {
+    const listed = issues.map((i) => `  - ${i.path || '(arguments)'}: ${i.message}`).join('\n');
+    super('E_CONTRACT_VALIDATION', `invalid arguments for task ${task}; nothing was sent:\n${listed}`);
+    this.task = task;
+    this.issues = issues;
+  }
+}
+
+/** The broker could not be reached at all (refused, DNS, timeout). */
+export class BrokerUnreachableError extends TaskbusError {
+  constructor(url: string, cause: unknown) {
+    super(
+      'E_BROKER_UNREACHABLE',
+      `cannot reach RabbitMQ at ${url} (${describeCause(cause)}); start one with ` +
+        '`rabbitmq-server -detached` or point AMQP_URL at a running broker',
+      { cause },
+    );
+  }
+}
+
+/** The broker refused our credentials or virtual host. Retrying will not help. */
+export class BrokerAccessRefusedError extends TaskbusError {
+  constructor(url: string, cause: unknown) {
+    super(
+      'E_BROKER_ACCESS_REFUSED',
+      `RabbitMQ at ${url} refused the login (${describeCause(cause)}); check the user, password and vhost in AMQP_URL`,
+      { cause },
+    );
+  }
+}
+
+/** The broker did not accept a publish (negative confirm, channel closed, unroutable). */
+export class PublishError extends TaskbusError {
+  readonly taskId: string;
+
+  constructor(taskId: string, reason: string, cause?: unknown) {
+    super('E_PUBLISH', `task ${taskId} was not accepted by the broker: ${reason}`, { cause });
+    this.taskId = taskId;
+  }
+}
+
+/** A queue could not be declared, usually because it exists with other arguments. */
+export class TopologyError extends TaskbusError {
+  constructor(queue: string, cause: unknown) {
+    super(
+      'E_TOPOLOGY',
+      `cannot declare queue "${queue}" (${describeCause(cause)}); Celery queues are durable and ` +
+        'argument-free: if it was declared otherwise, delete it or use another queue name',
+      { cause },
+    );
+  }
+}
+
+/** The client or worker was used after close(). */
+export class ClosedError extends TaskbusError {
+  constructor(what: string) {
+    super('E_CLOSED', `${what} is closed; create a new one`);
+  }
+}
+
+/** Text of an unknown thrown value, credentials stripped from any AMQP URL it contains. */
+export function describeCause(cause: unknown): string {
+  const text = cause instanceof Error ? cause.message : String(cause);
+  return redactUrls(text);
+}
+
+/** Replaces `user:password@` in any URL inside the text. */
+export function redactUrls(text: string): string {
+  return text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/)[^\s/@:]*(?::[^\s/@]*)?@/gi, '$1***@');
+}
+
+/** A version delegate was asked for a version the contract does not have. */
+export class UnknownVersionError extends TaskbusError {
+  constructor(task: string, version: unknown, known: readonly number[]) {
+    super('E_UNKNOWN_VERSION', `task ${task} has no version ${String(version)}; known versions: ${known.join(', ')}`);
+  }
+}

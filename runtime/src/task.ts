@@ -1,0 +1,58 @@
+import { Type, type TObject, type TSchema } from '@sinclair/typebox';
+import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
+import { ContractValidationError, type ValidationIssue } from './errors.js';
+
+/** One version of a task as a contract declares it (the shape generated bindings pass in). */
+export interface TaskDefinition {
+  /** Celery task name, e.g. `pusher.send_to_s3_v2`. */
+  readonly name: string;
+  readonly queue: string;
+  /** Positional arguments in order: Celery passes args positionally. */
+  readonly args: Readonly<Record<string, TSchema>>;
+  /** Keyword arguments as one object schema; keys it does not list are refused, as Python would. */
+  readonly kwargs?: TObject;
+  readonly result: TSchema;
+}
+
+/**
+ * A task ready to be called or served: its definition plus validators compiled once.
+ * The type parameters carry the argument tuple, kwargs and result types to callers and handlers.
+ */
+export interface TaskSpec<A extends readonly unknown[], K extends object, R> {
+  readonly name: string;
+  readonly queue: string;
+  readonly argNames: readonly string[];
+  /** Throws ContractValidationError listing every violation. */
+  assertArgs(args: readonly unknown[], kwargs: object): void;
+  /** Violations of the result schema, empty when valid. */
+  checkResult(result: unknown): readonly ValidationIssue[];
+  /** Phantom field for type inference only; always undefined at run time. */
+  readonly types?: { args: A; kwargs: K; result: R };
+}
+
+/** Compiles a task definition's validators. Call once per task at start-up (generated bindings do). */
+export function defineTask<A extends readonly unknown[], K extends object, R>(def: TaskDefinition): TaskSpec<A, K, R> {
+  const argNames = Object.keys(def.args);
+  const argsCheck = TypeCompiler.Compile(Type.Tuple(Object.values(def.args)));
+  const kwargsCheck = TypeCompiler.Compile({ ...(def.kwargs ?? Type.Object({})), additionalProperties: false });
+  const resultCheck = TypeCompiler.Compile(def.result);
+  const argPath = (path: string) => path.replace(/^\/(\d+)/, (_, i: string) => argNames[Number(i)] ?? `#${i}`);
+  return {
+    name: def.name,
+    queue: def.queue,
+    argNames,
+    assertArgs(args, kwargs) {
+      const issues = [...issuesOf(argsCheck, args, argPath), ...issuesOf(kwargsCheck, kwargs, (p) => `kwargs${p}`)];
+      if (args.length !== argNames.length) {
+        issues.unshift({ path: '', message: `expected ${argNames.length} positional arguments (${argNames.join(', ')}), got ${args.length}` });
+      }
+      if (issues.length > 0) throw new ContractValidationError(def.name, issues);
+    },
+    checkResult: (result) => issuesOf(resultCheck, result, (p) => `result${p}`),
+  };
+}
+
+function issuesOf(check: TypeCheck<TSchema>, value: unknown, path: (p: string) => string): ValidationIssue[] {
+  if (check.Check(value)) return [];
+  return [...check.Errors(value)].map((e) => ({ path: path(e.path).replace(/^\//, '').replaceAll('/', '.'), message: e.message }));
+}

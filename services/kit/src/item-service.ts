@@ -1,0 +1,77 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { connectClient, createStderrLogger, type TaskClient } from '@taskbus/runtime';
+import { envInt } from './main.js';
+
+export interface Item {
+  readonly id: string;
+  readonly service: string;
+  readonly body: unknown;
+  readonly savedAt: string;
+}
+
+/** Sends one item to backup and returns the task id. */
+export type Backup = (item: Item) => Promise<string>;
+
+const MAX_BODY = 1024 * 1024;
+
+/**
+ * An example service: keeps items in memory and backs each saved item up through `backup`.
+ * HTTP API: `PUT /items/<id>` (JSON body) saves and answers `{ id, taskId }`; `GET /items/<id>` reads.
+ * Listens on PORT; stops cleanly on SIGINT/SIGTERM.
+ */
+export async function runItemService(name: string, defaultPort: number, makeBackup: (client: TaskClient) => Backup): Promise<void> {
+  const log = createStderrLogger(name);
+  const client = await connectClient({ connectionName: name });
+  const backup = makeBackup(client);
+  const items = new Map<string, Item>();
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((e: unknown) => reply(res, 500, { error: e instanceof Error ? e.message : String(e) }));
+  });
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const id = /^\/items\/([\w.-]{1,200})$/.exec(req.url ?? '')?.[1];
+    if (!id) return reply(res, 404, { error: 'use /items/<id>' });
+    if (req.method === 'GET') {
+      const item = items.get(id);
+      return item ? reply(res, 200, item) : reply(res, 404, { error: `no item ${id}` });
+    }
+    if (req.method !== 'PUT') return reply(res, 405, { error: 'GET or PUT' });
+    let body: unknown;
+    try {
+      body = JSON.parse(await readBody(req));
+    } catch {
+      return reply(res, 400, { error: 'body must be JSON (at most 1 MiB)' });
+    }
+    const item: Item = { id, service: name, body, savedAt: new Date().toISOString() };
+    items.set(id, item);
+    const taskId = await backup(item);
+    log.info('item saved, backup queued', { id, taskId });
+    reply(res, 201, { id, taskId });
+  }
+
+  const port = envInt('PORT', defaultPort);
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  log.info('listening', { url: `http://127.0.0.1:${port}` });
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await client.close();
+  log.info('stopped');
+}
+
+function reply(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY) throw new Error('body too large');
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}

@@ -1,0 +1,16 @@
+import { createWorker, runWorker } from '@taskbus/runtime';
+import { envInt, main } from '@taskbus-example/kit';
+import { bindPusherHandlers } from 'pusher-bindings';
+import { createPusherHandlers } from './handlers.js';
+import { assertBucket, createS3Client, s3ConfigFromEnv } from './s3.js';
+
+// The pusher worker: serves every version of the pusher contract on its queue until SIGINT/SIGTERM.
+main('pusher', async () => {
+  const config = s3ConfigFromEnv();
+  const s3 = createS3Client(config);
+  await assertBucket(s3, config);
+  const worker = createWorker({ prefetch: envInt('PREFETCH', 16), connectionName: 'pusher' });
+  bindPusherHandlers(worker, createPusherHandlers(s3, config.bucket));
+  await runWorker(worker);
+  s3.destroy();
+});
