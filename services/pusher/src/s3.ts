@@ -18,6 +18,9 @@ export function s3ConfigFromEnv(env: NodeJS.ProcessEnv = process.env): S3Config 
 
 /** An S3 client for the config; credentials come from the standard AWS environment and files. */
 export function createS3Client(config: S3Config): S3Client {
+  // The SDK warns on every start that its 2027 releases need Node 22; the version in package-lock runs on
+  // Node 20, so keep that notice out of service output unless the operator set the switch themselves.
+  process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
   return new S3Client({
     region: config.region,
     ...(config.endpoint ? { endpoint: config.endpoint, forcePathStyle: true } : {}),
