@@ -1,14 +1,30 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { tsImport } from 'tsx/esm/api';
+import { ts } from 'ts-morph';
 import { UsageError } from './errors.js';
-import type { GeneratedFiles } from './generate.js';
+import { parseContractText, type GeneratedFiles } from './generate.js';
 import type { ContractSource } from './model.js';
 
 /** Build output and installs inside a generated package are not generated files. */
 const NOT_GENERATED = new Set(['node_modules', 'dist']);
+
+const TYPEBOX_URL = import.meta.resolve('@sinclair/typebox');
+
+/**
+ * Evaluates a contract. It may import only TypeBox (checked first), so it is transpiled with TypeScript,
+ * its one import pointed at this package's TypeBox, and imported as a data: URL: no loader hooks needed.
+ */
+async function evaluate(file: string, text: string): Promise<unknown> {
+  const parsed = parseContractText(file, text);
+  for (const decl of parsed.getImportDeclarations()) decl.setModuleSpecifier(TYPEBOX_URL);
+  const js = ts.transpileModule(parsed.getFullText(), {
+    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+    fileName: file,
+  }).outputText;
+  const mod = (await import(`data:text/javascript;base64,${Buffer.from(js).toString('base64')}`)) as { default?: unknown };
+  return mod.default;
+}
 
 /** Reads every `*.ts` contract in a directory: its text and its evaluated default export. */
 export async function loadContracts(dir: string): Promise<ContractSource[]> {
@@ -18,8 +34,9 @@ export async function loadContracts(dir: string): Promise<ContractSource[]> {
   return Promise.all(
     entries.map(async (name) => {
       const path = join(dir, name);
-      const mod = (await tsImport(pathToFileURL(path).href, import.meta.url)) as { default?: unknown };
-      return { file: relative(process.cwd(), path).split(sep).join('/'), text: await readFile(path, 'utf8'), exported: mod.default };
+      const file = relative(process.cwd(), path).split(sep).join('/');
+      const text = await readFile(path, 'utf8');
+      return { file, text, exported: await evaluate(file, text) };
     }),
   );
 }

@@ -1,9 +1,9 @@
-import { Project } from 'ts-morph';
+import { Project, type SourceFile } from 'ts-morph';
 import { resolveOptions, type GenerateOptions } from './context.js';
 import { byName, clientFile, contractFile, indexFile, tasksFile, workerFile } from './emit-ts.js';
 import { packageJson, readme, tsconfigJson } from './emit-package.js';
 import { ContractDefinitionError } from './errors.js';
-import { assertUniqueTaskNames, readContract, type ContractSource, type ServiceModel } from './model.js';
+import { assertUniqueTaskNames, readContract, type ContractSource } from './model.js';
 import { names } from './naming.js';
 
 /** Relative path (always with `/`) to file text. */
@@ -17,7 +17,7 @@ export function generate(sources: readonly ContractSource[], options: GenerateOp
   const ctx = resolveOptions(options);
   const services = sources.map(readContract).sort((a, b) => byName({ name: a.service }, { name: b.service }));
   services.forEach((s, i) => {
-    assertSelfContained(s);
+    parseContractText(s.source.file, s.source.text);
     if (i > 0 && services[i - 1]!.service === s.service) {
       throw new ContractDefinitionError(s.source.file, `service "${s.service}" is also declared in ${services[i - 1]!.source.file}`);
     }
@@ -40,19 +40,18 @@ export function generate(sources: readonly ContractSource[], options: GenerateOp
 
 const parser = new Project({ useInMemoryFileSystem: true });
 
-/** The contract is copied into the bindings package, so it may import TypeBox and nothing else. */
-function assertSelfContained(s: ServiceModel): void {
-  const file = parser.createSourceFile('/contract.ts', s.source.text, { overwrite: true });
+/**
+ * Parses a contract's text and checks it can stand alone: it is copied into the bindings package, so it
+ * may import TypeBox and nothing else, and the contract must be its default export.
+ */
+export function parseContractText(fileName: string, text: string): SourceFile {
+  const file = parser.createSourceFile('/contract.ts', text, { overwrite: true });
   for (const decl of file.getImportDeclarations()) {
     const from = decl.getModuleSpecifierValue();
     if (from !== '@sinclair/typebox') {
-      throw new ContractDefinitionError(
-        `${s.source.file}, service "${s.service}"`,
-        `imports "${from}"; a contract may import only @sinclair/typebox, since it is copied into the bindings package`,
-      );
+      throw new ContractDefinitionError(fileName, `imports "${from}"; a contract may import only @sinclair/typebox, since it is copied into the bindings package`);
     }
   }
-  if (!file.getDefaultExportSymbol()) {
-    throw new ContractDefinitionError(s.source.file, 'the contract must be the default export');
-  }
+  if (!file.getDefaultExportSymbol()) throw new ContractDefinitionError(fileName, 'the contract must be the default export');
+  return file;
 }

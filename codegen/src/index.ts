@@ -3,3 +3,4 @@ export type { GenerateOptions } from './context.js';
 export { ContractDefinitionError, UsageError } from './errors.js';
 export { generate, type GeneratedFiles } from './generate.js';
 export type { ContractSource } from './model.js';
+export { loadContracts, readGenerated, writeGenerated } from './files.js';

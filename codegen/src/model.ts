@@ -39,6 +39,8 @@ const SEMVER = /^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/;
 const IDENTIFIER = /^[a-z][A-Za-z0-9]*$/;
 const CELERY_NAME = /^[A-Za-z_][\w.-]*$/;
 const QUEUE = /^[\w.:-]{1,200}$/;
+/** Parameter names the generated functions use next to the task's own arguments. */
+const RESERVED_ARGS = new Set(['args', 'kwargs', 'options', 'context', 'client', 'handlers', 'worker', 'version']);
 
 /** Checks one contract's shape and returns it normalised: tasks sorted by key, versions numerically. */
 export function readContract(source: ContractSource): ServiceModel {
@@ -96,6 +98,7 @@ function readVersion(version: number, v: unknown, serviceQueue: string, where: (
   if (!isRecord(args)) throw new ContractDefinitionError(where(), '"args" must map argument names, in order, to TypeBox schemas');
   for (const [arg, schema] of Object.entries(args)) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(arg)) throw new ContractDefinitionError(where(`arg "${arg}"`), 'argument names must be identifiers');
+    if (RESERVED_ARGS.has(arg)) throw new ContractDefinitionError(where(`arg "${arg}"`), `"${arg}" is reserved by the generated bindings; rename it`);
     if (!isSchema(schema)) throw new ContractDefinitionError(where(`arg "${arg}"`), 'is not a TypeBox schema (use Type.String(), Type.Object(...), ...)');
   }
   const kwargs = v['kwargs'];
