@@ -93,7 +93,12 @@ async function demo(): Promise<void> {
   const s3 = createS3Client(config);
   console.log(`\nbackups in s3://${bucket}:`);
   for (const key of keys) {
-    const head = await untilOk(`s3://${bucket}/${key}`, () => s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key })));
+    // A local server may show an object empty while it is still being written; items are never empty.
+    const head = await untilOk(`s3://${bucket}/${key}`, async () => {
+      const h = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+      if (!h.ContentLength) throw new Error('still empty');
+      return h;
+    });
     console.log(`  ${key}  ${head.ContentLength} bytes`);
   }
   s3.destroy();

@@ -154,7 +154,7 @@ class AmqpWorker implements Worker {
     this.log.error('delivery refused, not run; rejected without requeue', {
       reason,
       detail,
-      id: id ?? String(msg.properties.correlationId ?? ''),
+      id: id ?? headerId(msg),
       deliveryTag: msg.fields.deliveryTag,
     });
     this.channel?.nack(msg, false, false);
@@ -181,4 +181,10 @@ class AmqpWorker implements Worker {
       throw e;
     }
   }
+}
+
+/** The task id of a delivery that could not be decoded, as far as its headers tell. */
+function headerId(msg: ConsumeMessage): string {
+  const id: unknown = msg.properties.headers?.['id'] ?? msg.properties.correlationId;
+  return typeof id === 'string' ? id : '';
 }

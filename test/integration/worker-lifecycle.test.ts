@@ -1,0 +1,102 @@
+import { Type } from '@sinclair/typebox';
+import {
+  BrokerAccessRefusedError,
+  BrokerUnreachableError,
+  connectClient,
+  createWorker,
+  defineTask,
+  silentLogger,
+  type TaskClient,
+} from '@taskbus/runtime';
+import { expect } from 'chai';
+import { rawBroker, uniqueQueue, waitFor } from '../support/broker.js';
+
+describe('worker lifecycle on the real broker', () => {
+  let client: TaskClient;
+  let raw: Awaited<ReturnType<typeof rawBroker>>;
+  const queues: string[] = [];
+
+  before(async () => {
+    client = await connectClient();
+    raw = await rawBroker();
+  });
+  after(async () => {
+    for (const q of queues) {
+      await raw.channel.deleteQueue(q);
+      await raw.channel.deleteExchange(q);
+    }
+    await client.close();
+    await raw.close();
+  });
+
+  function slowTask() {
+    const queue = uniqueQueue('lifecycle');
+    queues.push(queue);
+    return defineTask<[ms: number], Record<string, never>, null>({ name: `lifecycle.sleep`, queue, args: { ms: Type.Integer() }, result: Type.Null() });
+  }
+
+  it('stop() lets a running handler finish and ack: nothing is left or redelivered', async () => {
+    const spec = slowTask();
+    const started: string[] = [];
+    const finished: string[] = [];
+    const worker = createWorker({ logger: silentLogger });
+    worker.register(spec, async ([ms], _kw, ctx) => {
+      started.push(ctx.id);
+      await new Promise((r) => setTimeout(r, ms));
+      finished.push(ctx.id);
+      return null;
+    });
+    await worker.start();
+    const { id } = await client.send(spec, [300], {});
+    await waitFor('the handler to start', () => (started.length ? true : undefined));
+    await worker.stop();
+    expect(finished).to.deep.equal([id]);
+    const q = await raw.channel.checkQueue(spec.queue);
+    expect(q).to.include({ messageCount: 0, consumerCount: 0 });
+  });
+
+  it('holds an ETA task unacked until its time, and gives it back to the queue when stopped first', async () => {
+    const spec = slowTask();
+    const ran: number[] = [];
+    const worker = createWorker({ logger: silentLogger });
+    worker.register(spec, () => (ran.push(Date.now()), null));
+    await worker.start();
+    const sentAt = Date.now();
+    await client.send(spec, [0], {}, { countdown: 0.4 });
+    await waitFor('the ETA task to run', () => (ran.length ? true : undefined));
+    expect(ran[0]! - sentAt).to.be.greaterThanOrEqual(350);
+
+    await client.send(spec, [0], {}, { countdown: 3600 });
+    await waitFor('the delivery to be held', async () => ((await raw.channel.checkQueue(spec.queue)).messageCount === 0 ? true : undefined));
+    await worker.stop();
+    expect(ran).to.have.length(1);
+    expect((await raw.channel.checkQueue(spec.queue)).messageCount).to.equal(1);
+  });
+
+  it('discards a task whose expiry has passed, without running it', async () => {
+    const spec = slowTask();
+    const ran: string[] = [];
+    const worker = createWorker({ logger: silentLogger });
+    worker.register(spec, (_a, _k, ctx) => (ran.push(ctx.id), null));
+    const expired = await client.send(spec, [0], {}, { expires: new Date(Date.now() - 1000) });
+    const fresh = await client.send(spec, [0], {}, { expires: 60 });
+    await worker.start();
+    await waitFor('the fresh task to run', () => (ran.includes(fresh.id) ? true : undefined));
+    await worker.stop();
+    expect(ran).to.deep.equal([fresh.id]);
+    expect(ran).not.to.include(expired.id);
+  });
+
+  it('no broker: a typed error that says how to start one, without the password', async () => {
+    const err = await connectClient({ url: 'amqp://app:s3cret@127.0.0.1:1' }).then(() => null, (e: unknown) => e);
+    expect(err).to.be.instanceOf(BrokerUnreachableError);
+    expect((err as Error).message).to.match(/cannot reach RabbitMQ at amqp:\/\/\*\*\*@127\.0\.0\.1:1 .*rabbitmq-server -detached/);
+    expect((err as Error).message).not.to.include('s3cret');
+  });
+
+  it('wrong password: a typed access error, without the password', async () => {
+    const err = await connectClient({ url: 'amqp://guest:wrong-s3cret@127.0.0.1:5672' }).then(() => null, (e: unknown) => e);
+    expect(err).to.be.instanceOf(BrokerAccessRefusedError);
+    expect((err as Error).message).not.to.include('wrong-s3cret');
+  });
+});

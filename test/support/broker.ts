@@ -1,0 +1,47 @@
+import { randomUUID } from 'node:crypto';
+import amqp, { type Channel, type ChannelModel } from 'amqplib';
+import type { Logger } from '@taskbus/runtime';
+
+export const AMQP_URL = process.env['AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
+
+/** A plain amqplib connection, for publishing and inspecting as an outside client would. */
+export async function rawBroker(): Promise<{ connection: ChannelModel; channel: Channel; close(): Promise<void> }> {
+  const connection = await amqp.connect(AMQP_URL);
+  const channel = await connection.createChannel();
+  return { connection, channel, close: () => connection.close() };
+}
+
+/** A queue name no other test or run uses. */
+export function uniqueQueue(prefix: string): string {
+  return `${prefix}-${randomUUID().slice(0, 8)}`;
+}
+
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export interface LogRecord {
+  readonly level: 'info' | 'warn' | 'error';
+  readonly message: string;
+  readonly fields: Readonly<Record<string, unknown>>;
+}
+
+/** A logger that keeps what it is told, so tests can assert on refusals. */
+export function recordingLogger(): Logger & { records: LogRecord[] } {
+  const records: LogRecord[] = [];
+  const at = (level: LogRecord['level']) => (message: string, fields: Readonly<Record<string, unknown>> = {}) => {
+    records.push({ level, message, fields });
+  };
+  return { records, info: at('info'), warn: at('warn'), error: at('error') };
+}
