@@ -51,12 +51,20 @@ let stopping = false;
 const children: ChildProcess[] = [];
 let localS3: LocalS3 | null = null;
 
-async function stopAll(): Promise<void> {
+/** SIGTERM to every service; each must drain and exit 0. Returns the names of those that did not. */
+async function stopAll(): Promise<string[]> {
   stopping = true;
-  await Promise.all(
-    children.filter((c) => c.exitCode === null && c.signalCode === null).map((c) => (c.kill('SIGTERM'), once(c, 'exit'))),
+  const codes = await Promise.all(
+    children.map(async (c) => {
+      if (c.exitCode === null && c.signalCode === null) {
+        c.kill('SIGTERM');
+        await once(c, 'exit');
+      }
+      return c.exitCode === 0 ? null : `${c.spawnargs.at(-1)} (exit ${c.exitCode ?? c.signalCode})`;
+    }),
   );
   await localS3?.close();
+  return codes.filter((c): c is string => c !== null);
 }
 
 function fail(message: string): never {
@@ -102,7 +110,8 @@ async function demo(): Promise<void> {
     console.log(`  ${key}  ${head.ContentLength} bytes`);
   }
   s3.destroy();
-  await stopAll();
+  const unclean = await stopAll();
+  if (unclean.length > 0) fail(`did not stop cleanly on SIGTERM: ${unclean.join(', ')}`);
   console.log(`\nall ${keys.length} items backed up; stopped pusher, service-a and service-b`);
 }
 
