@@ -16,7 +16,7 @@ export function packageJson(s: ServiceModel, ctx: GenerateContext): string {
     main: './dist/index.js',
     types: './dist/index.d.ts',
     exports: { '.': { types: './dist/index.d.ts', default: './dist/index.js' } },
-    files: ['dist', 'src', 'README.md'],
+    files: ['dist', 'src', 'python', 'README.md'],
     scripts: { build: 'tsc -p tsconfig.json', prepack: 'npm run build' },
     dependencies: { '@sinclair/typebox': ctx.typeboxRange, '@taskbus/runtime': ctx.runtimeRange },
     devDependencies: { typescript: ctx.typescriptRange },

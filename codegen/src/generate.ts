@@ -1,7 +1,8 @@
 import { Project, type SourceFile } from 'ts-morph';
 import { resolveOptions, type GenerateOptions } from './context.js';
-import { byName, clientFile, contractFile, indexFile, tasksFile, workerFile } from './emit-ts.js';
+import { byName, clientFile, contractFile, header, indexFile, tasksFile, workerFile } from './emit-ts.js';
 import { packageJson, readme, tsconfigJson } from './emit-package.js';
+import { pyproject, pythonModule, pythonNames } from './emit-python.js';
 import { ContractDefinitionError } from './errors.js';
 import { assertUniqueTaskNames, readContract, type ContractSource } from './model.js';
 import { names } from './naming.js';
@@ -34,6 +35,8 @@ export function generate(sources: readonly ContractSource[], options: GenerateOp
     files.set(`${dir}/src/client.ts`, clientFile(s));
     files.set(`${dir}/src/worker.ts`, workerFile(s));
     files.set(`${dir}/src/index.ts`, indexFile(s));
+    files.set(`${dir}/python/${pythonNames.module(s)}.py`, pythonModule(s, header(s)));
+    files.set(`${dir}/python/pyproject.toml`, pyproject(s));
   }
   return files;
 }

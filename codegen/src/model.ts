@@ -41,6 +41,10 @@ const CELERY_NAME = /^[A-Za-z_][\w.-]*$/;
 const QUEUE = /^[\w.:-]{1,200}$/;
 /** Parameter names the generated functions use next to the task's own arguments. */
 const RESERVED_ARGS = new Set(['args', 'kwargs', 'options', 'context', 'client', 'handlers', 'worker', 'version']);
+/** Python keywords cannot name parameters of the generated Python bindings. */
+const PYTHON_KEYWORDS = new Set(
+  'False None True and as assert async await break class continue def del elif else except finally for from global if import in is lambda nonlocal not or pass raise return try while with yield'.split(' '),
+);
 
 /** Checks one contract's shape and returns it normalised: tasks sorted by key, versions numerically. */
 export function readContract(source: ContractSource): ServiceModel {
@@ -98,6 +102,7 @@ function readVersion(version: number, v: unknown, serviceQueue: string, where: (
   if (!isRecord(args)) throw new ContractDefinitionError(where(), '"args" must map argument names, in order, to TypeBox schemas');
   for (const [arg, schema] of Object.entries(args)) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(arg)) throw new ContractDefinitionError(where(`arg "${arg}"`), 'argument names must be identifiers');
+    if (PYTHON_KEYWORDS.has(arg)) throw new ContractDefinitionError(where(`arg "${arg}"`), `"${arg}" is a Python keyword and cannot name a Celery argument`);
     if (RESERVED_ARGS.has(arg)) throw new ContractDefinitionError(where(`arg "${arg}"`), `"${arg}" is reserved by the generated bindings; rename it`);
     if (!isSchema(schema)) throw new ContractDefinitionError(where(`arg "${arg}"`), 'is not a TypeBox schema (use Type.String(), Type.Object(...), ...)');
   }

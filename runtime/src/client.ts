@@ -4,7 +4,9 @@ import type { ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { encodeTask } from './celery/encode.js';
 import type { CallOptions } from './celery/message.js';
 import { openConnection, type ConnectOptions } from './connection.js';
-import { ClosedError, PublishError, describeCause } from './errors.js';
+import { ClosedError, ContractValidationError, PublishError, describeCause } from './errors.js';
+import { createStderrLogger, type Logger } from './logger.js';
+import { ResultListener } from './results.js';
 import type { TaskSpec } from './task.js';
 import { declareCeleryQueue } from './topology.js';
 
@@ -13,9 +15,19 @@ export interface SentTask<R> {
   readonly id: string;
   readonly task: string;
   readonly queue: string;
-  /** Phantom field carrying the result type; always undefined at run time. */
-  readonly resultType?: R;
+  /**
+   * Waits for the worker's reply (Python or TypeScript, Celery's rpc format) and checks it against the
+   * contract. Rejects with RemoteTaskError when the task failed or was revoked, ResultTimeoutError when
+   * no final reply came within `timeoutMs` (default 60 s). Not for tasks sent with `ignoreResult`.
+   */
+  result(options?: { readonly timeoutMs?: number }): Promise<R>;
 }
+
+export interface ClientOptions extends ConnectOptions {
+  readonly logger?: Logger;
+}
+
+const DEFAULT_RESULT_TIMEOUT_MS = 60_000;
 
 /** Publishes tasks. Each call settles when the broker confirms the message is stored. */
 export interface TaskClient {
@@ -28,17 +40,18 @@ export interface TaskClient {
   close(): Promise<void>;
 }
 
-export async function connectClient(options: ConnectOptions = {}): Promise<TaskClient> {
+export async function connectClient(options: ClientOptions = {}): Promise<TaskClient> {
   const connection = await openConnection(options);
   const channel = await connection.createConfirmChannel();
-  return new AmqpTaskClient(connection, channel);
+  const replyTo = randomUUID();
+  const results = await ResultListener.start(await connection.createChannel(), replyTo, options.logger ?? createStderrLogger('taskbus-client'));
+  return new AmqpTaskClient(connection, channel, replyTo, results);
 }
 
 class AmqpTaskClient implements TaskClient {
   private readonly declared = new Map<string, Promise<void>>();
   /** Ids the broker returned as unroutable; their confirm arrives after the return. */
   private readonly returned = new Set<string>();
-  private readonly replyTo = randomUUID();
   private readonly origin = `gen${process.pid}@${hostname()}`;
   private closed = false;
   private closeReason: unknown = null;
@@ -46,6 +59,9 @@ class AmqpTaskClient implements TaskClient {
   constructor(
     private readonly connection: ChannelModel,
     private readonly channel: ConfirmChannel,
+    /** This process's reply queue, sent as reply_to with every task, as Celery does. */
+    private readonly replyTo: string,
+    private readonly results: ResultListener,
   ) {
     channel.on('return', (msg: ConsumeMessage) => {
       const id = msg.properties.correlationId as string | undefined;
@@ -87,7 +103,17 @@ class AmqpTaskClient implements TaskClient {
         else resolve();
       });
     });
-    return { id, task: spec.name, queue };
+    return {
+      id,
+      task: spec.name,
+      queue,
+      result: async ({ timeoutMs = DEFAULT_RESULT_TIMEOUT_MS } = {}) => {
+        const value = await this.results.wait(id, spec.name, timeoutMs);
+        const issues = spec.checkResult(value);
+        if (issues.length > 0) throw new ContractValidationError(spec.name, issues, 'result');
+        return value as R;
+      },
+    };
   }
 
   private declare(queue: string): Promise<void> {
@@ -103,6 +129,7 @@ class AmqpTaskClient implements TaskClient {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.results.close(new ClosedError('task client'));
     await this.channel.waitForConfirms().catch(() => undefined);
     await this.connection.close().catch(() => undefined);
   }

@@ -15,15 +15,20 @@ export interface ValidationIssue {
   readonly message: string;
 }
 
-/** Arguments (or kwargs) do not match the task's contract; nothing was sent or run. */
+/**
+ * Values do not match the task's contract: arguments (nothing was sent or run), or a result (a worker
+ * returned, or a remote worker replied, something the contract does not allow).
+ */
 export class ContractValidationError extends TaskbusError {
   readonly task: string;
+  readonly subject: 'arguments' | 'result';
   readonly issues: readonly ValidationIssue[];
 
-  constructor(task: string, issues: readonly ValidationIssue[]) {
-    const listed = issues.map((i) => `  - ${i.path || '(arguments)'}: ${i.message}`).join('\n');
-    super('E_CONTRACT_VALIDATION', `invalid arguments for task ${task}; nothing was sent:\n${listed}`);
+  constructor(task: string, issues: readonly ValidationIssue[], subject: 'arguments' | 'result' = 'arguments') {
+    const listed = issues.map((i) => `  - ${i.path || `(${subject})`}: ${i.message}`).join('\n');
+    super('E_CONTRACT_VALIDATION', `invalid ${subject} for task ${task}${subject === 'arguments' ? '; nothing was sent' : ''}:\n${listed}`);
     this.task = task;
+    this.subject = subject;
     this.issues = issues;
   }
 }
@@ -95,5 +100,35 @@ export function redactUrls(text: string): string {
 export class UnknownVersionError extends TaskbusError {
   constructor(task: string, version: unknown, known: readonly number[]) {
     super('E_UNKNOWN_VERSION', `task ${task} has no version ${String(version)}; known versions: ${known.join(', ')}`);
+  }
+}
+
+/** The task failed on the worker (Python or TypeScript); carries the remote exception type and message. */
+export class RemoteTaskError extends TaskbusError {
+  constructor(
+    readonly taskId: string,
+    readonly task: string,
+    /** Remote exception type, e.g. `ValueError`, `NotRegistered`, `TaskRevokedError`. */
+    readonly excType: string,
+    readonly excMessage: string,
+    readonly excModule: string | null,
+    readonly remoteTraceback: string | null,
+    readonly state: 'FAILURE' | 'REVOKED' = 'FAILURE',
+  ) {
+    super(
+      state === 'REVOKED' ? 'E_TASK_REVOKED' : 'E_TASK_FAILED',
+      `task ${task} (${taskId}) ${state === 'REVOKED' ? 'was revoked' : 'failed'}: ${excModule && excModule !== 'builtins' ? excModule + '.' : ''}${excType}: ${excMessage}`,
+    );
+  }
+}
+
+/** No final result arrived in time. The task may still run; its id is in the error. */
+export class ResultTimeoutError extends TaskbusError {
+  constructor(
+    readonly taskId: string,
+    readonly task: string,
+    timeoutMs: number,
+  ) {
+    super('E_RESULT_TIMEOUT', `no result for task ${task} (${taskId}) within ${timeoutMs} ms; it may still run`);
   }
 }

@@ -1,4 +1,4 @@
-export { connectClient, type SentTask, type TaskClient } from './client.js';
+export { connectClient, type ClientOptions, type SentTask, type TaskClient } from './client.js';
 export { DEFAULT_AMQP_URL, safeUrl, type ConnectOptions } from './connection.js';
 export type { CallOptions, TaskMessage } from './celery/message.js';
 export {
@@ -7,6 +7,8 @@ export {
   ClosedError,
   ContractValidationError,
   PublishError,
+  RemoteTaskError,
+  ResultTimeoutError,
   TaskbusError,
   TopologyError,
   UnknownVersionError,

@@ -1,6 +1,7 @@
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { decodeDelivery } from './celery/decode.js';
 import type { TaskMessage } from './celery/message.js';
+import { encodeResult, exceptionInfo, type TaskState } from './celery/result.js';
 import { openConnection, type ConnectOptions } from './connection.js';
 import { ContractValidationError, TaskbusError, describeCause } from './errors.js';
 import { createStderrLogger, type Logger } from './logger.js';
@@ -107,15 +108,21 @@ class AmqpWorker implements Worker {
     if (!decoded.ok) return this.refuse(msg, decoded.reason, decoded.detail);
     const m = decoded.message;
     const registered = this.tasks.get(m.task);
-    if (!registered) return this.refuse(msg, 'unknown-task', `no handler for task ${m.task} on this worker`, m.id);
+    if (!registered) {
+      // As a Python worker does: not run, and a NotRegistered failure for a caller that waits.
+      this.reply(m, 'FAILURE', exceptionInfo('NotRegistered', `'${m.task}'`, 'celery.exceptions'));
+      return this.refuse(msg, 'unknown-task', `no handler for task ${m.task} on this worker`, m.id);
+    }
     try {
       registered.spec.assertArgs(m.args, m.kwargs);
     } catch (e) {
-      if (e instanceof ContractValidationError) return this.refuse(msg, 'invalid-arguments', e.message, m.id);
-      throw e;
+      if (!(e instanceof ContractValidationError)) throw e;
+      this.reply(m, 'FAILURE', exceptionInfo('TypeError', e.message));
+      return this.refuse(msg, 'invalid-arguments', e.message, m.id);
     }
     if (m.expires && m.expires.getTime() <= Date.now()) {
       this.log.warn('task expired before it ran; discarded', { task: m.task, id: m.id, expires: m.expires.toISOString() });
+      this.reply(m, 'REVOKED', exceptionInfo('TaskRevokedError', 'expired', 'celery.exceptions'));
       return this.channel?.ack(msg);
     }
     const delay = m.eta ? m.eta.getTime() - Date.now() : 0;
@@ -138,16 +145,34 @@ class AmqpWorker implements Worker {
   private async run(queue: string, msg: ConsumeMessage, m: TaskMessage, r: Registered): Promise<void> {
     const started = performance.now();
     const context: TaskContext = { id: m.id, task: m.task, queue, retries: m.retries, redelivered: msg.fields.redelivered, message: m };
+    let result: unknown;
     try {
-      await r.handler(m.args, m.kwargs, context);
-      this.channel?.ack(msg);
-      this.log.info('task succeeded', { task: m.task, id: m.id, ms: Math.round(performance.now() - started) });
+      result = await r.handler(m.args, m.kwargs, context);
     } catch (e) {
       // Retries and dead-lettering follow the contract's policy once that exists; until then the failure is
-      // logged with the task id and the message is rejected.
+      // logged with the task id, reported to a waiting caller, and the message is rejected.
       this.log.error('task failed; rejected', { task: m.task, id: m.id, error: describeCause(e) });
-      this.channel?.nack(msg, false, false);
+      const error = e instanceof Error ? e : new Error(String(e));
+      this.reply(m, 'FAILURE', exceptionInfo(error.name, error.message), error.stack ?? null);
+      return this.channel?.nack(msg, false, false);
     }
+    const issues = r.spec.checkResult(result);
+    if (issues.length > 0) {
+      const e = new ContractValidationError(m.task, issues, 'result');
+      this.log.error('handler returned a result that breaks the contract', { task: m.task, id: m.id, error: e.message });
+      this.reply(m, 'FAILURE', exceptionInfo('ContractValidationError', e.message));
+    } else {
+      this.reply(m, 'SUCCESS', result);
+    }
+    this.channel?.ack(msg);
+    this.log.info('task succeeded', { task: m.task, id: m.id, ms: Math.round(performance.now() - started) });
+  }
+
+  /** Sends Celery's rpc reply to the caller's reply_to queue, unless it asked for no result. */
+  private reply(m: TaskMessage, status: TaskState, result: unknown, traceback: string | null = null): void {
+    if (!m.replyTo || m.ignoreResult || !this.channel) return;
+    const r = encodeResult({ taskId: m.id, status, result, traceback });
+    this.channel.publish('', m.replyTo, r.content, r.properties);
   }
 
   private refuse(msg: ConsumeMessage, reason: string, detail: string, id?: string): void {

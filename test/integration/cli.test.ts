@@ -23,8 +23,9 @@ describe('taskbus generate (CLI)', () => {
   it('writes the bindings package, then --check passes and writes nothing', () => {
     const gen = taskbus(dir, 'generate');
     expect(gen.code, gen.stderr).to.equal(0);
-    expect(gen.stdout).to.match(/generated 8 files in generated/);
+    expect(gen.stdout).to.match(/generated 10 files in generated/);
     expect(existsSync(join(dir, 'generated/pusher-bindings/src/client.ts'))).to.equal(true);
+    expect(existsSync(join(dir, 'generated/pusher-bindings/python/pusher_bindings.py'))).to.equal(true);
     const check = taskbus(dir, 'generate', '--check');
     expect(check.code).to.equal(0);
     expect(check.stdout).to.match(/up to date/);

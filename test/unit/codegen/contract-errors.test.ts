@@ -32,6 +32,7 @@ describe('codegen contract errors name the service, task and version at fault', 
     ['missing version', [source(contract({ 1: { name: 'a', args: {}, result }, 3: { name: 'b', args: {}, result } }))], /task "doIt", version 2: missing version 2/],
     ['arg not a schema', [source(contract({ 1: { name: 'a', args: { key: 'string' }, result } }))], /task "doIt", version 1, arg "key": is not a TypeBox schema/],
     ['reserved arg name', [source(contract({ 1: { name: 'a', args: { options: Type.String() }, result } }))], /version 1, arg "options": "options" is reserved/],
+    ['python keyword arg name', [source(contract({ 1: { name: 'a', args: { from: Type.String() }, result } }))], /arg "from": "from" is a Python keyword/],
     ['missing result', [source(contract({ 1: { name: 'a', args: {} } }))], /version 1, result: is missing or not a TypeBox schema/],
     ['kwargs not an object schema', [source(contract({ 1: { name: 'a', args: {}, kwargs: Type.String(), result } }))], /version 1, kwargs: must be a TypeBox Type\.Object/],
     ['bad task key', [source(contract({ 1: { name: 'a', args: {}, result } }, 'do_it'))], /task "do_it": task keys must be camelCase/],
@@ -61,7 +62,7 @@ describe('codegen contract errors name the service, task and version at fault', 
   }
 
   it('accepts a well-formed contract', () => {
-    expect(generate([source(contract({ 1: { name: 'a', args: { k: Type.String() }, result } }))]).size).to.equal(8);
+    expect(generate([source(contract({ 1: { name: 'a', args: { k: Type.String() }, result } }))]).size).to.equal(10);
   });
 
   it('rejects unknown generate options instead of ignoring them', () => {
