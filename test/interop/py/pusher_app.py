@@ -1,0 +1,61 @@
+"""A Python Celery pusher modelled on the seed, used by the interop tests as a real Celery worker.
+
+Started by the tests: python3 -m celery -A pusher_app worker -Q <queue> -P solo
+Writes "S3 objects" as files under INTEROP_OUT so the tests can check what ran.
+"""
+import hashlib
+import os
+
+from celery import Celery
+
+app = Celery('pusher', broker=os.environ.get('AMQP_URL', 'amqp://guest:guest@127.0.0.1:5672'), backend='rpc://')
+app.conf.update(
+    task_serializer='json',
+    result_serializer='json',
+    accept_content=['json'],
+    worker_hijack_root_logger=False,
+    broker_connection_retry_on_startup=True,
+)
+OUT = os.environ.get('INTEROP_OUT', '/tmp/taskbus-interop')
+
+
+def _store(key, content):
+    path = os.path.join(OUT, key)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, 'w', encoding='utf-8') as f:
+        f.write(content)
+    return {'bucket': 'python', 'key': key, 'etag': hashlib.md5(content.encode()).hexdigest()}
+
+
+@app.task(name='pusher.send_to_s3')
+def send_to_s3(key, content):
+    return _store(key, content)
+
+
+@app.task(name='pusher.send_to_s3_v2')
+def send_to_s3_v2(key, content, meta):
+    return _store(key, content + '|' + (meta.get('contentType') or ''))
+
+
+@app.task(name='interop.inspect', bind=True)
+def inspect(self, *args, **kwargs):
+    """Reports what the worker saw of the message, so tests can check how call options arrived."""
+    r = self.request
+    _store('inspect/' + r.id, 'ran')
+    return {
+        'args': list(args),
+        'kwargs': kwargs,
+        'id': r.id,
+        'retries': r.retries,
+        'eta': r.eta,
+        'expires': r.expires,
+        'timelimit': list(r.timelimit) if r.timelimit else None,
+        'priority': (r.delivery_info or {}).get('priority'),
+        'ignore_result': r.ignore_result,
+        'root_id': r.root_id,
+    }
+
+
+@app.task(name='interop.fail')
+def fail(message):
+    raise ValueError(message)

@@ -1,0 +1,104 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
+import { createWorker, silentLogger, type Worker } from '@taskbus/runtime';
+import { createPusherHandlers } from '@taskbus-example/pusher';
+import { expect } from 'chai';
+import { bindPusherHandlers, type PusherHandlers } from 'pusher-bindings';
+import { startLocalS3, type LocalS3 } from '../../scripts/local-s3.js';
+import { rawBroker, uniqueQueue } from '../support/broker.js';
+import { runPython } from '../support/python.js';
+import { clientFor, readObject } from '../support/s3.js';
+
+interface Outcome {
+  readonly ok: boolean;
+  readonly value?: { bucket: string; key: string; etag: string };
+  readonly type?: string;
+  readonly module?: string;
+  readonly message?: string;
+  readonly elapsed?: number;
+}
+
+describe('Python Celery caller -> TypeScript pusher worker (AsyncResult.get over rpc://)', function () {
+  this.timeout(60_000);
+  const queue = uniqueQueue('ts-pusher');
+  let localS3: LocalS3;
+  let s3: S3Client;
+  let worker: Worker;
+
+  async function call(scenario: string): Promise<Outcome> {
+    const run = await runPython('caller.py', [queue, scenario]);
+    expect(run.code, run.stderr).to.equal(0);
+    return JSON.parse(run.stdout.trim().split('\n').at(-1)!) as Outcome;
+  }
+
+  const exists = (key: string) => s3.send(new HeadObjectCommand({ Bucket: 'backups', Key: key })).then(() => true, () => false);
+
+  before(async () => {
+    localS3 = await startLocalS3(['backups']);
+    s3 = clientFor(localS3);
+    const impl = createPusherHandlers(s3, 'backups');
+    // Keys under fail/ make the handler throw, to see how a TypeScript failure reaches Python.
+    const handlers: PusherHandlers = {
+      sendToS3: (key, content, ctx) => (key.startsWith('fail/') ? Promise.reject(new RangeError(`refusing ${key}`)) : impl.sendToS3(key, content, ctx)),
+      sendToS3V2: (key, content, meta, ctx) => impl.sendToS3V2(key, content, meta, ctx),
+    };
+    worker = createWorker({ queues: [queue], logger: silentLogger });
+    bindPusherHandlers(worker, handlers);
+    await worker.start();
+  });
+  after(async () => {
+    await worker?.stop();
+    const raw = await rawBroker();
+    await raw.channel.deleteQueue(queue);
+    await raw.channel.deleteExchange(queue);
+    await raw.close();
+    s3?.destroy();
+    await localS3?.close();
+  });
+
+  it("the seed's hand-written bindings.py reaches the TypeScript pusher, and get() returns its result", async () => {
+    const r = await call('seed');
+    expect(r).to.deep.include({ ok: true });
+    expect(r.value).to.include({ bucket: 'backups', key: 'seed/file.json' });
+    expect((await readObject(s3, 'backups', 'seed/file.json')).body).to.equal('{"from": "python"}');
+  });
+
+  it('the generated Python bindings call v1', async () => {
+    const r = await call('v1');
+    expect(r.value).to.include({ key: 'py/v1.json' });
+    expect((await readObject(s3, 'backups', 'py/v1.json')).body).to.equal('from python v1');
+  });
+
+  it("the generated Python delegate calls v2 with v2's arguments", async () => {
+    const r = await call('delegate-v2');
+    expect(r.value).to.include({ key: 'py/v2.json' });
+    const obj = await readObject(s3, 'backups', 'py/v2.json');
+    expect(obj).to.include({ body: 'from python v2', contentType: 'application/json' });
+  });
+
+  it('a handler failure raises in Python with the error type and message', async () => {
+    expect(await call('failure')).to.deep.include({ ok: false, type: 'RangeError', message: 'refusing fail/boom.json' });
+  });
+
+  it('arguments that break the contract raise TypeError in Python, and nothing runs', async () => {
+    const r = await call('invalid-args');
+    expect(r).to.deep.include({ ok: false, type: 'TypeError' });
+    expect(r.message).to.match(/invalid arguments for task pusher\.send_to_s3.*\n.*key: Expected string/);
+    expect(await exists('123')).to.equal(false);
+  });
+
+  it('an unknown task name raises NotRegistered, as a Python worker would', async () => {
+    expect(await call('unknown')).to.deep.include({ ok: false, type: 'NotRegistered', module: 'celery.exceptions' });
+  });
+
+  it('an expiry in the past is not run: TaskRevokedError', async () => {
+    expect(await call('expired')).to.deep.include({ ok: false, type: 'TaskRevokedError' });
+    expect(await exists('py/expired.json')).to.equal(false);
+  });
+
+  it('countdown/eta is honoured', async () => {
+    const r = await call('countdown');
+    expect(r.ok).to.equal(true);
+    expect(r.elapsed).to.be.greaterThanOrEqual(1.4);
+  });
+});

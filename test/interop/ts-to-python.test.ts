@@ -1,0 +1,106 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Type } from '@sinclair/typebox';
+import { connectClient, defineTask, RemoteTaskError, ResultTimeoutError, type TaskClient } from '@taskbus/runtime';
+import { expect } from 'chai';
+import { createPusherClient, type PusherClient } from 'pusher-bindings';
+import { rawBroker, uniqueQueue, waitFor } from '../support/broker.js';
+import { startCeleryWorker, type PythonWorker } from '../support/python.js';
+
+const Report = Type.Record(Type.String(), Type.Unknown());
+const inspect = (queue: string) =>
+  defineTask<[a: string, b: number], { flag?: boolean }, Record<string, unknown>>({
+    name: 'interop.inspect',
+    queue,
+    args: { a: Type.String(), b: Type.Integer() },
+    kwargs: Type.Object({ flag: Type.Optional(Type.Boolean()) }),
+    result: Report,
+  });
+
+describe('TypeScript caller -> Python Celery worker (Celery 5.2, rpc results)', function () {
+  this.timeout(60_000);
+  const queue = uniqueQueue('py-pusher');
+  const out = mkdtempSync(join(tmpdir(), 'taskbus-interop-'));
+  let py: PythonWorker;
+  let client: TaskClient;
+  let pusher: PusherClient;
+
+  before(async () => {
+    py = await startCeleryWorker(queue, out);
+    client = await connectClient();
+    pusher = createPusherClient(client);
+  });
+  after(async () => {
+    await client?.close();
+    await py?.stop();
+    const raw = await rawBroker();
+    await raw.channel.deleteQueue(queue);
+    await raw.channel.deleteExchange(queue);
+    await raw.close();
+    rmSync(out, { recursive: true, force: true });
+  });
+
+  it('runs v1 from the generated bindings and returns the Python result, checked against the contract', async () => {
+    const sent = await pusher.sendToS3('ts/v1.json', 'hello from ts', { queue });
+    const result = await sent.result({ timeoutMs: 20_000 });
+    expect(result).to.deep.equal({ bucket: 'python', key: 'ts/v1.json', etag: createHash('md5').update('hello from ts').digest('hex') });
+    expect(readFileSync(join(out, 'ts/v1.json'), 'utf8')).to.equal('hello from ts');
+  });
+
+  it('runs v2 through the delegate with its third argument', async () => {
+    const sent = await pusher.delegateSendToS3(2, 'ts/v2.json', 'body', { contentType: 'text/csv' }, { queue });
+    expect(await sent.result({ timeoutMs: 20_000 })).to.include({ key: 'ts/v2.json' });
+    expect(readFileSync(join(out, 'ts/v2.json'), 'utf8')).to.equal('body|text/csv');
+  });
+
+  it('maps every call option onto what the Celery worker sees (ids, eta, expires, retries, time limits, priority, kwargs)', async () => {
+    const started = Date.now();
+    const sent = await client.send(inspect(queue), ['x', 7], { flag: true }, {
+      taskId: 'custom-id-1',
+      countdown: 1,
+      expires: 120,
+      retries: 200,
+      timeLimit: 300,
+      softTimeLimit: 240,
+      priority: 5,
+    });
+    const seen = await sent.result({ timeoutMs: 20_000 });
+    expect(Date.now() - started).to.be.greaterThanOrEqual(900);
+    expect(seen).to.deep.include({ args: ['x', 7], kwargs: { flag: true }, id: 'custom-id-1', retries: 200, timelimit: [300, 240], priority: 5, root_id: 'custom-id-1' });
+    expect(Date.parse(String(seen['eta']))).to.be.within(started + 900, started + 5_000);
+    expect(Date.parse(String(seen['expires']))).to.be.within(started + 110_000, started + 130_000);
+  });
+
+  it('ignoreResult: the task runs and no reply comes (the wait ends in a typed timeout)', async () => {
+    const sent = await client.send(inspect(queue), ['quiet', 1], {}, { ignoreResult: true });
+    await waitFor('the task to run', () => (existsSync(join(out, 'inspect', sent.id)) ? true : undefined));
+    const err = await sent.result({ timeoutMs: 1_500 }).then(() => null, (e: unknown) => e);
+    expect(err).to.be.instanceOf(ResultTimeoutError);
+    expect((err as ResultTimeoutError).taskId).to.equal(sent.id);
+  });
+
+  it('a Python exception arrives as a RemoteTaskError with its type and message', async () => {
+    const failing = defineTask<[message: string], Record<string, never>, null>({ name: 'interop.fail', queue, args: { message: Type.String() }, result: Type.Null() });
+    const err = await (await client.send(failing, ['disk on fire'], {})).result({ timeoutMs: 20_000 }).then(() => null, (e: unknown) => e);
+    expect(err).to.be.instanceOf(RemoteTaskError);
+    expect(err).to.include({ excType: 'ValueError', excMessage: 'disk on fire', code: 'E_TASK_FAILED' });
+    expect((err as RemoteTaskError).remoteTraceback).to.match(/ValueError: disk on fire/);
+  });
+
+  it('an unknown task name comes back as NotRegistered, as from any Celery worker', async () => {
+    const ghost = defineTask<[], Record<string, never>, null>({ name: 'interop.no_such_task', queue, args: {}, result: Type.Null() });
+    const err = await (await client.send(ghost, [], {})).result({ timeoutMs: 20_000 }).then(() => null, (e: unknown) => e);
+    expect(err).to.be.instanceOf(RemoteTaskError);
+    expect(err).to.include({ excType: 'NotRegistered' });
+  });
+
+  it('an expiry in the past is not run by the Python worker: REVOKED', async () => {
+    const sent = await client.send(inspect(queue), ['late', 1], {}, { expires: new Date(Date.now() - 5_000) });
+    const err = await sent.result({ timeoutMs: 20_000 }).then(() => null, (e: unknown) => e);
+    expect(err).to.be.instanceOf(RemoteTaskError);
+    expect(err).to.include({ state: 'REVOKED', code: 'E_TASK_REVOKED' });
+    expect(existsSync(join(out, 'inspect', sent.id))).to.equal(false);
+  });
+});
