@@ -13,7 +13,6 @@ export interface ResultMessage {
   readonly result: unknown;
   readonly traceback: string | null;
   readonly children: readonly unknown[];
-  readonly dateDone: string | null;
 }
 
 /** How Celery serialises an exception in a FAILURE or REVOKED result (what a Python client needs to raise it). */
@@ -33,17 +32,9 @@ export interface EncodedResult {
   };
 }
 
-/** Encodes a reply exactly as Celery's rpc backend publishes it to the caller's reply_to queue. */
-export function encodeResult(r: Omit<ResultMessage, 'children' | 'dateDone'>, now: Date = new Date()): EncodedResult {
-  const final = FINAL_STATES.has(r.status);
-  const body = {
-    task_id: r.taskId,
-    status: r.status,
-    result: r.result,
-    traceback: r.traceback,
-    children: [],
-    date_done: final ? now.toISOString().replace('Z', '000') : null,
-  };
+/** Encodes a reply exactly as Celery 5.2's rpc backend publishes it to the caller's reply_to queue. */
+export function encodeResult(r: Omit<ResultMessage, 'children'>): EncodedResult {
+  const body = { task_id: r.taskId, status: r.status, result: r.result, traceback: r.traceback, children: [] };
   return {
     content: Buffer.from(JSON.stringify(body), 'utf8'),
     properties: { contentType: 'application/json', contentEncoding: 'utf-8', correlationId: r.taskId, persistent: false },
@@ -79,7 +70,6 @@ export function decodeResult(d: RawDelivery): DecodedResult {
       result: b['result'] ?? null,
       traceback: typeof b['traceback'] === 'string' ? b['traceback'] : null,
       children: Array.isArray(b['children']) ? b['children'] : [],
-      dateDone: typeof b['date_done'] === 'string' ? b['date_done'] : null,
     },
   };
 }
