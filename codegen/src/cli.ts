@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { TaskbusError } from '@taskbus/runtime';
 import { Command, CommanderError } from 'commander';
+import { callTask } from './call.js';
 import { diffTree, isClean } from './check.js';
 import { ContractDefinitionError, UsageError } from './errors.js';
 import { loadContracts, readGenerated, writeGenerated } from './files.js';
@@ -45,6 +47,22 @@ program
     console.log(`generated ${files.size} files in ${opts.out} (${changed} changed)`);
   });
 
+program
+  .command('call')
+  .description('send a task by name to any Celery-protocol worker (Python or TypeScript), like `celery call`')
+  .argument('<task>', 'Celery task name, e.g. pusher.send_to_s3')
+  .argument('[args]', 'positional arguments as a JSON array', undefined)
+  .option('--kwargs <json>', 'keyword arguments as a JSON object')
+  .option('--queue <queue>', 'queue to publish to', 'celery')
+  .option('--countdown <seconds>', 'run no earlier than this many seconds from now')
+  .option('--expires <seconds>', 'discard unless started within this many seconds')
+  .option('--wait', 'wait for the result and print it as JSON')
+  .option('--timeout <seconds>', 'with --wait: give up after this many seconds', '30')
+  .action(async (task: string, args: string | undefined, opts: { kwargs?: string; queue: string; countdown?: string; expires?: string; wait?: boolean; timeout: string }) => {
+    const { kwargs, queue, countdown, expires, timeout } = opts;
+    await callTask({ task, args, kwargs, queue, countdown, expires, timeout, wait: opts.wait ?? false }, (line) => console.log(line));
+  });
+
 try {
   await program.parseAsync();
 } catch (e) {
@@ -53,6 +71,10 @@ try {
   } else if (e instanceof ContractDefinitionError || e instanceof UsageError) {
     console.error(`taskbus: ${e.message}`);
     process.exitCode = 2;
+  } else if (e instanceof TaskbusError) {
+    // A failed or timed-out task, or the broker: one line naming what went wrong (remote type included).
+    console.error(`taskbus: ${e.message}`);
+    process.exitCode = 1;
   } else {
     throw e;
   }

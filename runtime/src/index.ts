@@ -16,5 +16,5 @@ export {
 } from './errors.js';
 export { createStderrLogger, silentLogger, type Logger } from './logger.js';
 export { runWorker } from './signals.js';
-export { defineTask, type TaskDefinition, type TaskSpec } from './task.js';
+export { defineTask, untypedTask, type TaskDefinition, type TaskSpec } from './task.js';
 export { createWorker, type TaskContext, type TaskHandler, type Worker, type WorkerOptions } from './worker.js';

@@ -1,43 +1,35 @@
-import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-
-const BIN = join(process.cwd(), 'codegen/bin/taskbus.js');
-
-function taskbus(cwd: string, ...args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8' });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+import { taskbus } from '../support/cli.js';
 
 describe('taskbus generate (CLI)', () => {
   let dir: string;
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'taskbus-cli-'));
     cpSync('contracts', join(dir, 'contracts'), { recursive: true });
-    // A contract outside the repository still resolves TypeBox through the generator itself.
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('writes the bindings package, then --check passes and writes nothing', () => {
-    const gen = taskbus(dir, 'generate');
+  it('writes the bindings package, then --check passes and writes nothing', async () => {
+    const gen = await taskbus(dir, 'generate');
     expect(gen.code, gen.stderr).to.equal(0);
     expect(gen.stdout).to.match(/generated 10 files in generated/);
     expect(existsSync(join(dir, 'generated/pusher-bindings/src/client.ts'))).to.equal(true);
     expect(existsSync(join(dir, 'generated/pusher-bindings/python/pusher_bindings.py'))).to.equal(true);
-    const check = taskbus(dir, 'generate', '--check');
+    const check = await taskbus(dir, 'generate', '--check');
     expect(check.code).to.equal(0);
     expect(check.stdout).to.match(/up to date/);
   });
 
-  it('--check lists stale, missing and extra files and exits 1 without touching them', () => {
-    taskbus(dir, 'generate');
+  it('--check lists stale, missing and extra files and exits 1 without touching them', async () => {
+    await taskbus(dir, 'generate');
     const client = join(dir, 'generated/pusher-bindings/src/client.ts');
     writeFileSync(client, readFileSync(client, 'utf8') + '// hand edit\n');
     rmSync(join(dir, 'generated/pusher-bindings/src/worker.ts'));
     writeFileSync(join(dir, 'generated/pusher-bindings/src/stray.ts'), '');
-    const check = taskbus(dir, 'generate', '--check');
+    const check = await taskbus(dir, 'generate', '--check');
     expect(check.code).to.equal(1);
     expect(check.stderr).to.include('stale: generated/pusher-bindings/src/client.ts');
     expect(check.stderr).to.include('missing: generated/pusher-bindings/src/worker.ts');
@@ -45,15 +37,15 @@ describe('taskbus generate (CLI)', () => {
     expect(check.stderr).to.match(/not up to date .* run `taskbus generate`/);
     expect(readFileSync(client, 'utf8')).to.match(/\/\/ hand edit\n$/);
     // A regeneration repairs all three.
-    expect(taskbus(dir, 'generate').code).to.equal(0);
-    expect(taskbus(dir, 'generate', '--check').code).to.equal(0);
+    expect((await taskbus(dir, 'generate')).code).to.equal(0);
+    expect((await taskbus(dir, 'generate', '--check')).code).to.equal(0);
     expect(existsSync(join(dir, 'generated/pusher-bindings/src/stray.ts'))).to.equal(false);
   });
 
-  it('a malformed contract fails with exit 2 and names the file, service, task and version', () => {
+  it('a malformed contract fails with exit 2 and names the file, service, task and version', async () => {
     const path = join(dir, 'contracts/pusher.ts');
     writeFileSync(path, readFileSync(path, 'utf8').replace("content: Type.String() },\n          result", "content: 'string' },\n          result"));
-    const gen = taskbus(dir, 'generate');
+    const gen = await taskbus(dir, 'generate');
     expect(gen.code).to.equal(2);
     expect(gen.stderr.trim()).to.equal(
       'taskbus: contracts/pusher.ts, service "pusher", task "sendToS3", version 1, arg "content": is not a TypeBox schema (use Type.String(), Type.Object(...), ...)',
@@ -61,14 +53,14 @@ describe('taskbus generate (CLI)', () => {
     expect(existsSync(join(dir, 'generated'))).to.equal(false);
   });
 
-  it('a missing contracts directory is a usage error', () => {
-    const gen = taskbus(dir, 'generate', '--contracts', 'nope');
+  it('a missing contracts directory is a usage error', async () => {
+    const gen = await taskbus(dir, 'generate', '--contracts', 'nope');
     expect(gen.code).to.equal(2);
     expect(gen.stderr).to.match(/contracts directory "nope" does not exist/);
   });
 
-  it('an unknown option is refused', () => {
-    const gen = taskbus(dir, 'generate', '--chek');
+  it('an unknown option is refused', async () => {
+    const gen = await taskbus(dir, 'generate', '--chek');
     expect(gen.code).to.not.equal(0);
     expect(gen.stderr).to.match(/unknown option '--chek'/);
   });

@@ -6,6 +6,7 @@ import { expect } from 'chai';
 import { bindPusherHandlers, type PusherHandlers } from 'pusher-bindings';
 import { startLocalS3, type LocalS3 } from '../../scripts/local-s3.js';
 import { rawBroker, uniqueQueue } from '../support/broker.js';
+import { taskbus } from '../support/cli.js';
 import { runPython } from '../support/python.js';
 import { clientFor, readObject } from '../support/s3.js';
 
@@ -94,6 +95,13 @@ describe('Python Celery caller -> TypeScript pusher worker (AsyncResult.get over
   it('an expiry in the past is not run: TaskRevokedError', async () => {
     expect(await call('expired')).to.deep.include({ ok: false, type: 'TaskRevokedError' });
     expect(await exists('py/expired.json')).to.equal(false);
+  });
+
+  it('taskbus call reaches the TypeScript worker too and prints its result', async () => {
+    const run = await taskbus('.', 'call', 'pusher.send_to_s3', '["cli/x.json", "from the shell"]', '--queue', queue, '--wait');
+    expect(run.code, run.stderr).to.equal(0);
+    expect(JSON.parse(run.stdout.trim().split('\n')[1]!)).to.include({ bucket: 'backups', key: 'cli/x.json' });
+    expect((await readObject(s3, 'backups', 'cli/x.json')).body).to.equal('from the shell');
   });
 
   it('countdown/eta is honoured', async () => {

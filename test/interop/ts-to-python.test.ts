@@ -7,6 +7,7 @@ import { connectClient, defineTask, RemoteTaskError, ResultTimeoutError, type Ta
 import { expect } from 'chai';
 import { createPusherClient, type PusherClient } from 'pusher-bindings';
 import { rawBroker, uniqueQueue, waitFor } from '../support/broker.js';
+import { taskbus } from '../support/cli.js';
 import { startCeleryWorker, type PythonWorker } from '../support/python.js';
 
 const Report = Type.Record(Type.String(), Type.Unknown());
@@ -102,5 +103,60 @@ describe('TypeScript caller -> Python Celery worker (Celery 5.2, rpc results)', 
     expect(err).to.be.instanceOf(RemoteTaskError);
     expect(err).to.include({ state: 'REVOKED', code: 'E_TASK_REVOKED' });
     expect(existsSync(join(out, 'inspect', sent.id))).to.equal(false);
+  });
+});
+
+describe('taskbus call against a Python Celery worker', function () {
+  this.timeout(60_000);
+  const queue = uniqueQueue('py-call');
+  const out = mkdtempSync(join(tmpdir(), 'taskbus-call-'));
+  let py: PythonWorker;
+
+  before(async () => (py = await startCeleryWorker(queue, out)));
+  after(async () => {
+    await py?.stop();
+    const raw = await rawBroker();
+    await raw.channel.deleteQueue(queue);
+    await raw.channel.deleteExchange(queue);
+    await raw.close();
+    rmSync(out, { recursive: true, force: true });
+  });
+
+  it('sends a task with args and kwargs, prints its id and, with --wait, the result as JSON', async () => {
+    const run = await taskbus('.', 'call', 'interop.inspect', '["a", 2]', '--kwargs', '{"flag": true}', '--queue', queue, '--wait', '--timeout', '20');
+    expect(run.code, run.stderr).to.equal(0);
+    const [id, json] = run.stdout.trim().split('\n');
+    expect(id).to.match(/^[0-9a-f-]{36}$/);
+    expect(JSON.parse(json!)).to.deep.include({ args: ['a', 2], kwargs: { flag: true }, id });
+  });
+
+  it('without --wait, prints the id and asks for no result', async () => {
+    const run = await taskbus('.', 'call', 'interop.inspect', '["quiet", 0]', '--queue', queue);
+    expect(run.code, run.stderr).to.equal(0);
+    const id = run.stdout.trim();
+    await waitFor('the task to run', () => (existsSync(join(out, 'inspect', id)) ? true : undefined));
+  });
+
+  it('a failed task exits 1 and names the remote exception type', async () => {
+    const run = await taskbus('.', 'call', 'interop.fail', '["disk on fire"]', '--queue', queue, '--wait');
+    expect(run.code).to.equal(1);
+    expect(run.stderr).to.match(/^taskbus: task interop\.fail \(.+\) failed: ValueError: disk on fire$/m);
+  });
+
+  it('a task nobody answers exits 1 with a timeout', async () => {
+    const idle = uniqueQueue('py-call-idle');
+    const run = await taskbus('.', 'call', 'interop.inspect', '[]', '--queue', idle, '--wait', '--timeout', '1');
+    const raw = await rawBroker();
+    await raw.channel.deleteQueue(idle);
+    await raw.channel.deleteExchange(idle);
+    await raw.close();
+    expect(run.code).to.equal(1);
+    expect(run.stderr).to.match(/no result for task interop\.inspect .* within 1000 ms/);
+  });
+
+  it('bad JSON arguments are a usage error (exit 2), and nothing is sent', async () => {
+    const run = await taskbus('.', 'call', 'interop.inspect', '{"not": "an array"}', '--queue', queue);
+    expect(run.code).to.equal(2);
+    expect(run.stderr).to.match(/args must be a JSON array/);
   });
 });
