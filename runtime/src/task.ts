@@ -61,3 +61,23 @@ function issuesOf(check: TypeCheck<TSchema>, value: unknown, path: (p: string) =
 export function untypedTask(name: string, queue: string): TaskSpec<unknown[], Record<string, unknown>, unknown> {
   return { name, queue, argNames: [], assertArgs: () => undefined, checkResult: () => [] };
 }
+
+/**
+ * Python binds keyword arguments to named parameters: `send_to_s3(key='k', content='c')` is the same call
+ * as `send_to_s3('k', 'c')`, and Python callers send either. Moves kwargs named like the missing
+ * positional parameters into place, in order, as Python would; what is left stays a kwarg.
+ */
+export function bindArguments(
+  argNames: readonly string[],
+  args: readonly unknown[],
+  kwargs: Readonly<Record<string, unknown>>,
+): { args: unknown[]; kwargs: Record<string, unknown> } {
+  const bound = [...args];
+  const rest = { ...kwargs };
+  for (const name of argNames.slice(args.length)) {
+    if (!Object.hasOwn(rest, name)) break;
+    bound.push(rest[name]);
+    delete rest[name];
+  }
+  return { args: bound, kwargs: rest };
+}

@@ -5,7 +5,7 @@ import { encodeResult, exceptionInfo, type TaskState } from './celery/result.js'
 import { openConnection, type ConnectOptions } from './connection.js';
 import { ContractValidationError, TaskbusError, describeCause } from './errors.js';
 import { createStderrLogger, type Logger } from './logger.js';
-import type { TaskSpec } from './task.js';
+import { bindArguments, type TaskSpec } from './task.js';
 import { declareCeleryQueue } from './topology.js';
 
 /** What a handler learns about the delivery it runs for. */
@@ -113,8 +113,9 @@ class AmqpWorker implements Worker {
       this.reply(m, 'FAILURE', exceptionInfo('NotRegistered', `'${m.task}'`, 'celery.exceptions'));
       return this.refuse(msg, 'unknown-task', `no handler for task ${m.task} on this worker`, m.id);
     }
+    const call = bindArguments(registered.spec.argNames, m.args, m.kwargs);
     try {
-      registered.spec.assertArgs(m.args, m.kwargs);
+      registered.spec.assertArgs(call.args, call.kwargs);
     } catch (e) {
       if (!(e instanceof ContractValidationError)) throw e;
       this.reply(m, 'FAILURE', exceptionInfo('TypeError', e.message));
@@ -127,7 +128,7 @@ class AmqpWorker implements Worker {
     }
     const delay = m.eta ? m.eta.getTime() - Date.now() : 0;
     if (delay > 0 && !(await this.hold(msg, delay))) return;
-    await this.run(queue, msg, m, registered);
+    await this.run(queue, msg, m, registered, call);
   }
 
   /** Waits out an ETA with the delivery unacked; false when the worker stopped first. */
@@ -142,12 +143,12 @@ class AmqpWorker implements Worker {
     });
   }
 
-  private async run(queue: string, msg: ConsumeMessage, m: TaskMessage, r: Registered): Promise<void> {
+  private async run(queue: string, msg: ConsumeMessage, m: TaskMessage, r: Registered, call: ReturnType<typeof bindArguments>): Promise<void> {
     const started = performance.now();
     const context: TaskContext = { id: m.id, task: m.task, queue, retries: m.retries, redelivered: msg.fields.redelivered, message: m };
     let result: unknown;
     try {
-      result = await r.handler(m.args, m.kwargs, context);
+      result = await r.handler(call.args, call.kwargs, context);
     } catch (e) {
       // Retries and dead-lettering follow the contract's policy once that exists; until then the failure is
       // logged with the task id, reported to a waiting caller, and the message is rejected.

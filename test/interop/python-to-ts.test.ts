@@ -70,6 +70,12 @@ describe('Python Celery caller -> TypeScript pusher worker (AsyncResult.get over
     expect((await readObject(s3, 'backups', 'py/v1.json')).body).to.equal('from python v1');
   });
 
+  it('arguments passed by name (kwargs) bind to the positional parameters, as in Python', async () => {
+    const r = await call('by-name');
+    expect(r.value).to.include({ key: 'py/by-name.json' });
+    expect((await readObject(s3, 'backups', 'py/by-name.json')).body).to.equal('by name');
+  });
+
   it("the generated Python delegate calls v2 with v2's arguments", async () => {
     const r = await call('delegate-v2');
     expect(r.value).to.include({ key: 'py/v2.json' });

@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { ContractValidationError, defineTask } from '@taskbus/runtime';
 import { expect } from 'chai';
+import { bindArguments } from '../../runtime/src/task.js';
 
 const spec = defineTask<[key: string, meta: { tags?: Record<string, string> }], { dryRun?: boolean }, null>({
   name: 'demo.put',
@@ -42,4 +43,17 @@ describe('defineTask validation', () => {
     expect(spec.checkResult(null)).to.deep.equal([]);
     expect(spec.checkResult({ a: 1 })).to.have.length.greaterThan(0);
   });
+});
+
+describe('bindArguments (Python keyword binding)', () => {
+  const cases: [string, unknown[], Record<string, unknown>, { args: unknown[]; kwargs: Record<string, unknown> }][] = [
+    ['all positional', ['k', 'c'], {}, { args: ['k', 'c'], kwargs: {} }],
+    ['all by name', [], { key: 'k', content: 'c' }, { args: ['k', 'c'], kwargs: {} }],
+    ['mixed', ['k'], { content: 'c', extra: 1 }, { args: ['k', 'c'], kwargs: { extra: 1 } }],
+    ['a gap stops binding (Python would raise; validation reports it)', [], { content: 'c' }, { args: [], kwargs: { content: 'c' } }],
+    ['a name given twice stays a kwarg (validation refuses it)', ['k', 'c'], { key: 'x' }, { args: ['k', 'c'], kwargs: { key: 'x' } }],
+  ];
+  for (const [name, args, kwargs, want] of cases) {
+    it(name, () => expect(bindArguments(['key', 'content'], args, kwargs)).to.deep.equal(want));
+  }
 });

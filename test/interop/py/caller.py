@@ -39,6 +39,9 @@ if scenario == 'seed':
 elif scenario == 'v1':
     r = pusher_bindings.send_to_s3.apply_async(('py/v1.json', 'from python v1'), queue=queue, serializer='json')
     print(json.dumps(outcome(r)))
+elif scenario == 'by-name':
+    r = pusher_bindings.send_to_s3.apply_async(kwargs={'key': 'py/by-name.json', 'content': 'by name'}, queue=queue, serializer='json')
+    print(json.dumps(outcome(r)))
 elif scenario == 'delegate-v2':
     r = pusher_bindings.delegate_send_to_s3(2, 'py/v2.json', 'from python v2', {'contentType': 'application/json'}, queue=queue)
     print(json.dumps(outcome(r)))
