@@ -1,11 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
-import { encodeTask } from './celery/encode.js';
+import { encodeTask, type EncodedTask } from './celery/encode.js';
 import type { CallOptions } from './celery/message.js';
-import { openConnection, type ConnectOptions } from './connection.js';
-import { ClosedError, ContractValidationError, PublishError, describeCause } from './errors.js';
+import {
+  BufferFullError,
+  ClosedError,
+  ContractValidationError,
+  PayloadTooLargeError,
+  PublishError,
+  PublishTimeoutError,
+  TopologyError,
+  describeCause,
+} from './errors.js';
 import { createStderrLogger, type Logger } from './logger.js';
+import { Reconnector, type ReconnectOptions } from './reconnect.js';
 import { ResultListener } from './results.js';
 import type { TaskSpec } from './task.js';
 import { declareCeleryQueue } from './topology.js';
@@ -23,85 +32,138 @@ export interface SentTask<R> {
   result(options?: { readonly timeoutMs?: number }): Promise<R>;
 }
 
-export interface ClientOptions extends ConnectOptions {
+export interface ClientOptions extends ReconnectOptions {
   readonly logger?: Logger;
+  /** A publish not confirmed by the broker within this time rejects with PublishTimeoutError (default 30 s). */
+  readonly confirmTimeoutMs?: number;
+  /** Publishes that may wait while disconnected or blocked; beyond it send() rejects with BufferFullError (default 10,000). */
+  readonly maxBuffered?: number;
+  /** Largest message body sent (default 16 MiB); bigger calls reject with PayloadTooLargeError. */
+  readonly maxPayloadBytes?: number;
 }
-
-const DEFAULT_RESULT_TIMEOUT_MS = 60_000;
 
 /** Publishes tasks. Each call settles when the broker confirms the message is stored. */
 export interface TaskClient {
-  send<A extends readonly unknown[], K extends object, R>(
-    spec: TaskSpec<A, K, R>,
-    args: A,
-    kwargs: K,
-    options?: CallOptions,
-  ): Promise<SentTask<R>>;
+  send<A extends readonly unknown[], K extends object, R>(spec: TaskSpec<A, K, R>, args: A, kwargs: K, options?: CallOptions): Promise<SentTask<R>>;
   close(): Promise<void>;
 }
 
+export const DEFAULT_MAX_PAYLOAD_BYTES = 16 * 1024 * 1024;
+const DEFAULT_RESULT_TIMEOUT_MS = 60_000;
+
+/** One publish until the broker confirms it; it survives reconnects and is re-sent with the same task id. */
+interface Pending {
+  readonly id: string;
+  readonly queue: string;
+  readonly encoded: EncodedTask;
+  readonly resolve: () => void;
+  readonly reject: (e: Error) => void;
+  readonly timer: NodeJS.Timeout;
+  settled: boolean;
+}
+
+/**
+ * Connects a client. The first connection fails fast with a typed error (unreachable, refused login,
+ * TLS); later losses are recovered by themselves, and publishes wait for the new connection.
+ */
 export async function connectClient(options: ClientOptions = {}): Promise<TaskClient> {
-  const connection = await openConnection(options);
-  const channel = await connection.createConfirmChannel();
-  const replyTo = randomUUID();
-  const results = await ResultListener.start(await connection.createChannel(), replyTo, options.logger ?? createStderrLogger('taskbus-client'));
-  return new AmqpTaskClient(connection, channel, replyTo, results);
+  const client = new AmqpTaskClient(options);
+  await client.start();
+  return client;
 }
 
 class AmqpTaskClient implements TaskClient {
-  private readonly declared = new Map<string, Promise<void>>();
-  /** Ids the broker returned as unroutable; their confirm arrives after the return. */
-  private readonly returned = new Set<string>();
+  private readonly log: Logger;
+  private readonly reconnector: Reconnector;
+  private readonly replyTo = randomUUID();
   private readonly origin = `gen${process.pid}@${hostname()}`;
+  private readonly results: ResultListener;
+  /** Waiting to be written: while disconnected, blocked, or re-sent after a lost channel. */
+  private readonly outbox: Pending[] = [];
+  private channel: ConfirmChannel | null = null;
+  private declared = new Map<string, Promise<void>>();
+  /** Ids the broker returned as unroutable on the current channel; their confirm follows the return. */
+  private returned = new Set<string>();
+  private blocked = false;
+  private flushing = false;
   private closed = false;
-  private closeReason: unknown = null;
+  private fatal: unknown = null;
 
-  constructor(
-    private readonly connection: ChannelModel,
-    private readonly channel: ConfirmChannel,
-    /** This process's reply queue, sent as reply_to with every task, as Celery does. */
-    private readonly replyTo: string,
-    private readonly results: ResultListener,
-  ) {
-    channel.on('return', (msg: ConsumeMessage) => {
-      const id = msg.properties.correlationId as string | undefined;
-      if (id) this.returned.add(id);
-    });
-    const onGone = (err?: unknown) => {
-      this.closed = true;
-      this.closeReason = err ?? this.closeReason;
-    };
-    channel.on('error', onGone);
-    channel.on('close', () => onGone());
-    connection.on('error', onGone);
+  constructor(private readonly options: ClientOptions) {
+    this.log = options.logger ?? createStderrLogger('taskbus-client');
+    this.results = new ResultListener(this.replyTo, this.log);
+    this.reconnector = new Reconnector(
+      { connectionName: `taskbus client ${process.pid}@${hostname()}`, ...options },
+      this.log,
+      (c) => this.setup(c),
+      () => (this.channel = null),
+      (e) => this.failAll(e),
+    );
   }
 
-  async send<A extends readonly unknown[], K extends object, R>(
-    spec: TaskSpec<A, K, R>,
-    args: A,
-    kwargs: K,
-    options: CallOptions = {},
-  ): Promise<SentTask<R>> {
+  start(): Promise<void> {
+    return this.reconnector.start();
+  }
+
+  private async setup(connection: ChannelModel): Promise<void> {
+    connection.on('blocked', (reason: unknown) => {
+      this.blocked = true;
+      this.log.warn('broker blocked publishing (resource alarm); buffering', { reason: String(reason) });
+    });
+    connection.on('unblocked', () => {
+      this.blocked = false;
+      this.log.info('broker unblocked publishing');
+      void this.flush();
+    });
+    this.blocked = false;
+    await this.results.attach(await connection.createChannel());
+    await this.openChannel(connection);
+  }
+
+  /** A confirm channel for publishing; replaced when the broker closes it (e.g. after a refused declare). */
+  private async openChannel(connection: ChannelModel): Promise<void> {
+    const channel = await connection.createConfirmChannel();
+    const returned = new Set<string>();
+    channel.on('return', (msg: ConsumeMessage) => {
+      const id = msg.properties.correlationId as string | undefined;
+      if (id) returned.add(id);
+    });
+    channel.on('error', (e: unknown) => this.log.warn('publish channel error', { error: describeCause(e) }));
+    channel.on('close', () => {
+      if (this.channel !== channel) return;
+      this.channel = null;
+      // A dead connection is the reconnector's job; a channel the broker closed on a live one is ours.
+      if (!this.closed) this.openChannel(connection).catch(() => undefined);
+    });
+    this.declared = new Map();
+    this.returned = returned;
+    this.channel = channel;
+    void this.flush();
+  }
+
+  async send<A extends readonly unknown[], K extends object, R>(spec: TaskSpec<A, K, R>, args: A, kwargs: K, options: CallOptions = {}): Promise<SentTask<R>> {
     spec.assertArgs(args, kwargs);
-    if (this.closed) throw new ClosedError('task client' + (this.closeReason ? ` (${describeCause(this.closeReason)})` : ''));
+    if (this.closed) throw new ClosedError('task client' + (this.fatal ? ` (${describeCause(this.fatal)})` : ''));
     const queue = options.queue ?? spec.queue;
     const id = options.taskId ?? randomUUID();
-    const encoded = encodeTask({
-      id,
-      task: spec.name,
-      args,
-      kwargs: kwargs as Record<string, unknown>,
-      replyTo: this.replyTo,
-      origin: this.origin,
-      options,
-    });
-    await this.declare(queue);
+    const encoded = encodeTask({ id, task: spec.name, args, kwargs: kwargs as Record<string, unknown>, replyTo: this.replyTo, origin: this.origin, options });
+    const limit = this.options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+    if (encoded.content.length > limit) throw new PayloadTooLargeError(spec.name, encoded.content.length, limit);
+    if (this.outbox.length >= (this.options.maxBuffered ?? 10_000)) throw new BufferFullError(this.options.maxBuffered ?? 10_000);
+
     await new Promise<void>((resolve, reject) => {
-      this.channel.publish('', queue, encoded.content, { ...encoded.properties, mandatory: true }, (err) => {
-        if (this.returned.delete(id)) reject(new PublishError(id, `no queue "${queue}" to route to`));
-        else if (err) reject(new PublishError(id, describeCause(err), err));
-        else resolve();
-      });
+      const timeoutMs = this.options.confirmTimeoutMs ?? 30_000;
+      const p: Pending = {
+        id,
+        queue,
+        encoded,
+        resolve,
+        reject,
+        settled: false,
+        timer: setTimeout(() => this.settle(p, new PublishTimeoutError(id, timeoutMs)), timeoutMs),
+      };
+      this.outbox.push(p);
+      void this.flush();
     });
     return {
       id,
@@ -116,21 +178,83 @@ class AmqpTaskClient implements TaskClient {
     };
   }
 
-  private declare(queue: string): Promise<void> {
+  private settle(p: Pending, error?: Error): void {
+    if (p.settled) return;
+    p.settled = true;
+    clearTimeout(p.timer);
+    const i = this.outbox.indexOf(p);
+    if (i >= 0) this.outbox.splice(i, 1);
+    if (error) p.reject(error);
+    else p.resolve();
+  }
+
+  /** Writes the outbox in order while there is an open, unblocked channel. */
+  private async flush(): Promise<void> {
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      while (this.outbox.length > 0 && this.channel && !this.blocked) {
+        const p = this.outbox[0]!;
+        const channel = this.channel;
+        try {
+          await this.declare(channel, p.queue);
+        } catch (e) {
+          // The broker refusing the declaration is final for this publish; a lost channel is not.
+          if (e instanceof TopologyError && typeof (e.cause as { code?: unknown })?.code === 'number') {
+            this.settle(p, e);
+            continue;
+          }
+          break; // the replacement channel flushes again
+        }
+        if (this.channel !== channel || this.outbox[0] !== p) continue;
+        this.outbox.shift();
+        this.write(channel, p);
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private write(channel: ConfirmChannel, p: Pending): void {
+    const returned = this.returned;
+    channel.publish('', p.queue, p.encoded.content, { ...p.encoded.properties, mandatory: true }, (err) => {
+      if (returned.delete(p.id)) return this.settle(p, new PublishError(p.id, `no queue "${p.queue}" to route to`));
+      if (!err) return this.settle(p);
+      // amqplib fails every unconfirmed publish when a channel closes, before our close handler runs:
+      // decide once it has, so a lost channel re-sends (same task id) and only a real nack rejects.
+      setImmediate(() => {
+        if (p.settled) return;
+        if (this.channel === channel) return this.settle(p, new PublishError(p.id, 'the broker nacked it', err));
+        this.outbox.unshift(p);
+        void this.flush();
+      });
+    });
+  }
+
+  private declare(channel: ConfirmChannel, queue: string): Promise<void> {
     let done = this.declared.get(queue);
     if (!done) {
-      done = declareCeleryQueue(this.channel, queue);
+      done = declareCeleryQueue(channel, queue);
       done.catch(() => this.declared.delete(queue));
       this.declared.set(queue, done);
     }
     return done;
   }
 
+  private failAll(e: unknown): void {
+    this.fatal = e;
+    this.closed = true;
+    for (const p of [...this.outbox]) this.settle(p, e instanceof Error ? e : new Error(String(e)));
+    this.results.close(e instanceof Error ? e : new Error(String(e)));
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.channel?.waitForConfirms().catch(() => undefined);
+    for (const p of [...this.outbox]) this.settle(p, new ClosedError('task client'));
     this.results.close(new ClosedError('task client'));
-    await this.channel.waitForConfirms().catch(() => undefined);
-    await this.connection.close().catch(() => undefined);
+    await this.results.detach();
+    await this.reconnector.close();
   }
 }

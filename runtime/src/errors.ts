@@ -132,3 +132,31 @@ export class ResultTimeoutError extends TaskbusError {
     super('E_RESULT_TIMEOUT', `no result for task ${task} (${taskId}) within ${timeoutMs} ms; it may still run`);
   }
 }
+
+/** The broker did not confirm a publish within the confirm timeout; it may or may not hold the task. */
+export class PublishTimeoutError extends TaskbusError {
+  constructor(
+    readonly taskId: string,
+    timeoutMs: number,
+  ) {
+    super('E_PUBLISH_TIMEOUT', `task ${taskId} was not confirmed by the broker within ${timeoutMs} ms; it may or may not have been stored`);
+  }
+}
+
+/** Too many publishes are waiting for the broker (disconnected or blocked); back off and retry later. */
+export class BufferFullError extends TaskbusError {
+  constructor(limit: number) {
+    super('E_BUFFER_FULL', `${limit} publishes are already waiting for the broker (disconnected or blocked by a resource alarm); nothing was sent, try again later`);
+  }
+}
+
+/** A message is bigger than the configured maximum payload. */
+export class PayloadTooLargeError extends TaskbusError {
+  constructor(
+    readonly task: string,
+    readonly bytes: number,
+    readonly limit: number,
+  ) {
+    super('E_PAYLOAD_TOO_LARGE', `task ${task}: body of ${bytes} bytes exceeds the ${limit}-byte limit (maxPayloadBytes); nothing was sent`);
+  }
+}

@@ -21,14 +21,27 @@ interface Waiter {
 export class ResultListener {
   private readonly waiters = new Map<string, Waiter>();
   private readonly unclaimed = new Map<string, ResultMessage>();
+  private channel: Channel | null = null;
 
-  private constructor(private readonly log: Logger) {}
+  constructor(
+    private readonly queue: string,
+    private readonly log: Logger,
+  ) {}
 
-  static async start(channel: Channel, queue: string, log: Logger): Promise<ResultListener> {
-    const listener = new ResultListener(log);
-    await channel.assertQueue(queue, { durable: false, autoDelete: true, arguments: { 'x-expires': REPLY_QUEUE_EXPIRES_MS } });
-    await channel.consume(queue, (msg) => msg && listener.onReply(msg), { noAck: true });
-    return listener;
+  /** (Re)declares the reply queue and consumes it; called on every new connection. */
+  async attach(channel: Channel): Promise<void> {
+    // Not auto-delete: replies sent while reconnecting must wait for us. x-expires removes the queue of a
+    // process that died; close() deletes it at once.
+    await channel.assertQueue(this.queue, { durable: false, autoDelete: false, arguments: { 'x-expires': REPLY_QUEUE_EXPIRES_MS } });
+    await channel.consume(this.queue, (msg) => msg && this.onReply(msg), { noAck: true });
+    channel.on('error', () => undefined);
+    this.channel = channel;
+  }
+
+  /** Deletes the reply queue (clean shutdown). */
+  async detach(): Promise<void> {
+    await this.channel?.deleteQueue(this.queue).catch(() => undefined);
+    this.channel = null;
   }
 
   private onReply(msg: ConsumeMessage): void {

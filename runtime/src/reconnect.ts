@@ -1,0 +1,115 @@
+import type { ChannelModel } from 'amqplib';
+import { isFatalConnectError, openConnection, type ConnectOptions } from './connection.js';
+import { describeCause } from './errors.js';
+import type { Logger } from './logger.js';
+
+export interface BackoffOptions {
+  /** First delay before reconnecting (default 100 ms). */
+  readonly initialMs?: number;
+  /** Cap on the delay (default 10 s). */
+  readonly maxMs?: number;
+}
+
+/** Capped exponential backoff with full jitter: many clients reconnecting do not arrive in step. */
+export function backoffDelay(attempt: number, b: BackoffOptions = {}, random: () => number = Math.random): number {
+  const cap = b.maxMs ?? 10_000;
+  return Math.round(random() * Math.min(cap, (b.initialMs ?? 100) * 2 ** attempt));
+}
+
+export interface ReconnectOptions extends ConnectOptions {
+  readonly reconnect?: BackoffOptions;
+}
+
+/**
+ * Keeps one connection up. The first connect fails fast with a typed error; after that a lost connection
+ * is re-opened with backoff and `setup` runs again on every new connection (channels, topology,
+ * consumers), as node-amqp-connection-manager's `addSetup` does.
+ */
+export class Reconnector {
+  private connection: ChannelModel | null = null;
+  private closing = false;
+  private timer: NodeJS.Timeout | null = null;
+  /** Failed attempts since the last working connection; drives the backoff. */
+  private failures = 0;
+
+  constructor(
+    private readonly options: ReconnectOptions,
+    private readonly log: Logger,
+    private readonly setup: (connection: ChannelModel) => Promise<void>,
+    private readonly onLost: () => void,
+    private readonly onFatal: (e: unknown) => void,
+  ) {}
+
+  async start(): Promise<void> {
+    try {
+      await this.open(await openConnection(this.options));
+    } catch (e) {
+      await this.close();
+      throw e;
+    }
+  }
+
+  private async open(connection: ChannelModel): Promise<void> {
+    this.connection = connection;
+    connection.on('error', (e: unknown) => this.log.warn('broker connection error', { error: describeCause(e) }));
+    connection.once('close', () => {
+      if (this.closing) return;
+      this.connection = null;
+      this.log.warn('broker connection lost; reconnecting');
+      this.onLost();
+      this.schedule();
+    });
+    // If setup fails the connection is dropped, and the close handler above tries again later.
+    await this.setup(connection).catch(async (e: unknown) => {
+      this.failures++;
+      await connection.close().catch(() => undefined);
+      throw e;
+    });
+    this.failures = 0;
+  }
+
+  private schedule(): void {
+    if (this.closing || this.timer) return;
+    this.timer = setTimeout(() => void this.attempt(), backoffDelay(this.failures, this.options.reconnect));
+  }
+
+  private async attempt(): Promise<void> {
+    this.timer = null;
+    if (this.closing) return;
+    let connection: ChannelModel;
+    try {
+      connection = await openConnection(this.options);
+    } catch (e) {
+      if (isFatalConnectError(e)) {
+        this.log.error('giving up reconnecting', { error: describeCause(e) });
+        this.onFatal(e);
+        return;
+      }
+      this.failures++;
+      this.schedule();
+      return;
+    }
+    if (this.closing) {
+      await connection.close().catch(() => undefined);
+      return;
+    }
+    try {
+      await this.open(connection);
+      this.log.info('broker connection re-established');
+    } catch (e) {
+      this.log.warn('set-up after reconnect failed; retrying', { error: describeCause(e) });
+    }
+  }
+
+  get current(): ChannelModel | null {
+    return this.connection;
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.connection?.close().catch(() => undefined);
+    this.connection = null;
+  }
+}
