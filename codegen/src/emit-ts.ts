@@ -113,6 +113,7 @@ export function tasksFile(s: ServiceModel): string {
                   args: `${c}.args`,
                   ...(v.hasKwargs ? { kwargs: `${c}.kwargs` } : {}),
                   result: `${c}.result`,
+                  ...(v.retry ? { retry: Writers.object(Object.fromEntries(Object.entries(v.retry).map(([k, n]) => [k, String(n)]))) } : {}),
                 })(w);
                 w.write(')');
               },

@@ -16,6 +16,14 @@ export interface VersionModel {
   readonly description: string | null;
   readonly args: readonly string[];
   readonly hasKwargs: boolean;
+  /** The version's retry policy, or the task's; null for none (failures go straight to the dead-letter queue). */
+  readonly retry: RetryModel | null;
+}
+
+export interface RetryModel {
+  readonly maxAttempts: number;
+  readonly initialDelayMs?: number;
+  readonly maxDelayMs?: number;
 }
 
 export interface TaskModel {
@@ -86,7 +94,11 @@ function readTask(key: string, t: unknown, queue: string, where: (...p: string[]
   return {
     key,
     description: optionalText(t['description']),
-    versions: numbers.map((n) => readVersion(n, versions[String(n)], queue, (...p) => where(`version ${n}`, ...p))),
+    versions: numbers.map((n) => {
+      const at = (...p: string[]) => where(`version ${n}`, ...p);
+      const version = readVersion(n, versions[String(n)], queue, at);
+      return version.retry ? version : { ...version, retry: readRetry(t['retry'], () => where('retry')) };
+    }),
   };
 }
 
@@ -111,7 +123,28 @@ function readVersion(version: number, v: unknown, serviceQueue: string, where: (
     throw new ContractDefinitionError(where('kwargs'), 'must be a TypeBox Type.Object(...) schema');
   }
   if (!isSchema(v['result'])) throw new ContractDefinitionError(where('result'), 'is missing or not a TypeBox schema (use Type.Null() for none)');
-  return { version, name, queue, description: optionalText(v['description']), args: Object.keys(args), hasKwargs: kwargs !== undefined };
+  return {
+    version,
+    name,
+    queue,
+    description: optionalText(v['description']),
+    args: Object.keys(args),
+    hasKwargs: kwargs !== undefined,
+    retry: readRetry(v['retry'], () => where('retry')),
+  };
+}
+
+function readRetry(r: unknown, where: () => string): RetryModel | null {
+  if (r === undefined) return null;
+  const whole = (v: unknown, min: number) => v === undefined || (Number.isInteger(v) && (v as number) >= min);
+  if (!isRecord(r) || !Number.isInteger(r['maxAttempts']) || (r['maxAttempts'] as number) < 1 || !whole(r['initialDelayMs'], 1) || !whole(r['maxDelayMs'], 1)) {
+    throw new ContractDefinitionError(where(), 'must be { maxAttempts: integer >= 1, initialDelayMs?: integer >= 1, maxDelayMs?: integer >= 1 }');
+  }
+  return {
+    maxAttempts: r['maxAttempts'] as number,
+    ...(r['initialDelayMs'] !== undefined ? { initialDelayMs: r['initialDelayMs'] as number } : {}),
+    ...(r['maxDelayMs'] !== undefined ? { maxDelayMs: r['maxDelayMs'] as number } : {}),
+  };
 }
 
 /** Fails when two versions anywhere share a Celery task name: a worker could not tell them apart. */

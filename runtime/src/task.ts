@@ -12,6 +12,24 @@ export interface TaskDefinition {
   /** Keyword arguments as one object schema; keys it does not list are refused, as Python would. */
   readonly kwargs?: TObject;
   readonly result: TSchema;
+  /** What a worker does when the handler throws; default: no retry, straight to the dead-letter queue. */
+  readonly retry?: RetryPolicy;
+}
+
+/** Attempts in all (1 = no retry), with exponential backoff between them: initial, 2x, 4x, ... capped. */
+export interface RetryPolicy {
+  readonly maxAttempts: number;
+  /** Delay before the second attempt (default 1 s). */
+  readonly initialDelayMs?: number;
+  /** Cap on the delay (default 5 minutes). */
+  readonly maxDelayMs?: number;
+}
+
+const NO_RETRY: Required<RetryPolicy> = { maxAttempts: 1, initialDelayMs: 1000, maxDelayMs: 300_000 };
+
+/** Delay before the next attempt after `retries` failed ones; a small set of values, so few delay queues exist. */
+export function retryDelayMs(policy: Required<RetryPolicy>, retries: number): number {
+  return Math.min(policy.maxDelayMs, policy.initialDelayMs * 2 ** retries);
 }
 
 /**
@@ -22,6 +40,7 @@ export interface TaskSpec<A extends readonly unknown[], K extends object, R> {
   readonly name: string;
   readonly queue: string;
   readonly argNames: readonly string[];
+  readonly retry: Required<RetryPolicy>;
   /** Throws ContractValidationError listing every violation. */
   assertArgs(args: readonly unknown[], kwargs: object): void;
   /** Violations of the result schema, empty when valid. */
@@ -41,6 +60,7 @@ export function defineTask<A extends readonly unknown[], K extends object, R>(de
     name: def.name,
     queue: def.queue,
     argNames,
+    retry: { ...NO_RETRY, ...def.retry },
     assertArgs(args, kwargs) {
       const issues = [...issuesOf(argsCheck, args, argPath), ...issuesOf(kwargsCheck, kwargs, (p) => `kwargs${p}`)];
       if (args.length !== argNames.length) {
@@ -59,7 +79,7 @@ function issuesOf(check: TypeCheck<TSchema>, value: unknown, path: (p: string) =
 
 /** A task known only by name (as `celery call` knows it): arguments and result pass through unchecked. */
 export function untypedTask(name: string, queue: string): TaskSpec<unknown[], Record<string, unknown>, unknown> {
-  return { name, queue, argNames: [], assertArgs: () => undefined, checkResult: () => [] };
+  return { name, queue, argNames: [], retry: NO_RETRY, assertArgs: () => undefined, checkResult: () => [] };
 }
 
 /**

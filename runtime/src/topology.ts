@@ -1,4 +1,5 @@
 import type { Channel } from 'amqplib';
+import { delayQueueName, dlqName } from './deadletter.js';
 import { TopologyError } from './errors.js';
 
 /**
@@ -14,4 +15,22 @@ export async function declareCeleryQueue(channel: Channel, queue: string): Promi
   } catch (e) {
     throw new TopologyError(queue, e);
   }
+}
+
+/** The dead-letter queue of a task queue: durable, no arguments, never consumed by workers. */
+export async function declareDeadLetterQueue(channel: Channel, queue: string): Promise<void> {
+  await channel.assertQueue(dlqName(queue), { durable: true });
+}
+
+/**
+ * A delay queue for retries: nobody consumes it; messages expire after `delayMs` and RabbitMQ routes them
+ * back to the task queue. The task queue itself stays argument-free, as Celery declares it.
+ */
+export async function declareDelayQueue(channel: Channel, queue: string, delayMs: number): Promise<string> {
+  const name = delayQueueName(queue, delayMs);
+  await channel.assertQueue(name, {
+    durable: true,
+    arguments: { 'x-message-ttl': delayMs, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': queue },
+  });
+  return name;
 }

@@ -54,6 +54,7 @@ describe('pusher end to end: generated bindings -> RabbitMQ -> TypeScript worker
     await worker?.stop();
     await client?.close();
     await raw?.channel.deleteQueue(queue);
+    await raw?.channel.deleteQueue(`${queue}.dlq`);
     await raw?.channel.deleteExchange(queue);
     await raw?.close();
     s3?.destroy();
@@ -109,7 +110,7 @@ describe('pusher end to end: generated bindings -> RabbitMQ -> TypeScript worker
     expect((await backedUp('it/raw.json')).body).to.equal('from outside');
   });
 
-  it('an undecodable or unrunnable delivery is refused and logged, and the next task still runs', async () => {
+  it('an undecodable or unrunnable delivery goes to the dead-letter queue with its reason, and the next task still runs', async () => {
     const send = (content: string, headers: Record<string, unknown>, contentType = 'application/json') =>
       raw.channel.sendToQueue(queue, Buffer.from(content), { contentType, headers, deliveryMode: 2 });
     send('[["it/never-1.json", "x"], {', { task: 'pusher.send_to_s3', id: 'bad-json' });
@@ -118,11 +119,15 @@ describe('pusher end to end: generated bindings -> RabbitMQ -> TypeScript worker
     send('[["it/never-3.json"], {}, {}]', { task: 'pusher.send_to_s3', id: 'bad-arity' });
     await pusher.sendToS3('it/after-bad.json', 'still running', { queue });
     expect((await backedUp('it/after-bad.json')).body).to.equal('still running');
-    const reasons = await waitFor('four refusals', () => {
-      const r = log.records.filter((x) => x.message.startsWith('delivery refused')).map((x) => `${x.fields['id']}:${x.fields['reason']}`);
-      return r.length >= 4 ? r.sort() : undefined;
-    });
-    expect(reasons).to.deep.equal(['bad-arity:invalid-arguments', 'bad-json:undecodable', 'bad-pickle:unsupported-content-type', 'bad-task:unknown-task']);
+    const dead = await waitFor('four dead letters', async () => ((await raw.channel.checkQueue(`${queue}.dlq`)).messageCount >= 4 ? true : undefined));
+    expect(dead).to.equal(true);
+    const found: string[] = [];
+    for (let m = await raw.channel.get(`${queue}.dlq`, { noAck: true }); m; m = await raw.channel.get(`${queue}.dlq`, { noAck: true })) {
+      found.push(`${String(m.properties.headers?.['id'])}:${String(m.properties.headers?.['x-taskbus-reason'])}`);
+      if (m.properties.headers?.['id'] === 'bad-json') expect(m.content.toString()).to.equal('[["it/never-1.json", "x"], {');
+    }
+    expect(found.sort()).to.deep.equal(['bad-arity:invalid-arguments', 'bad-json:undecodable', 'bad-pickle:unsupported-content-type', 'bad-task:unknown-task']);
+    expect(log.records.filter((r) => r.message === 'delivery dead-lettered')).to.have.length(4);
     expect(handled.filter((k) => k.startsWith('it/never'))).to.deep.equal([]);
   });
 });

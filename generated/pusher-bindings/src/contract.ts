@@ -16,6 +16,8 @@ export default {
   tasks: {
     sendToS3: {
       description: 'Store `content` under `key` in the backup bucket.',
+      // S3 hiccups are worth retrying: 1 s, 2 s, 4 s, 8 s, then the dead-letter queue.
+      retry: { maxAttempts: 5, initialDelayMs: 1000, maxDelayMs: 60000 },
       versions: {
         1: {
           name: 'pusher.send_to_s3',

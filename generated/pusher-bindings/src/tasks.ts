@@ -12,7 +12,12 @@ export const sendToS3V1Task = defineTask<SendToS3V1Args, SendToS3V1Kwargs, SendT
   name: 'pusher.send_to_s3',
   queue: 'pusher',
   args: sendToS3V1.args,
-  result: sendToS3V1.result
+  result: sendToS3V1.result,
+  retry: {
+    maxAttempts: 5,
+    initialDelayMs: 1000,
+    maxDelayMs: 60000
+  }
 });
 const sendToS3V2 = contract.tasks.sendToS3.versions[2];
 /** Positional arguments of `pusher.send_to_s3_v2` (pusher sendToS3 v2, queue `pusher`), in Celery's order. */
@@ -24,5 +29,10 @@ export const sendToS3V2Task = defineTask<SendToS3V2Args, SendToS3V2Kwargs, SendT
   name: 'pusher.send_to_s3_v2',
   queue: 'pusher',
   args: sendToS3V2.args,
-  result: sendToS3V2.result
+  result: sendToS3V2.result,
+  retry: {
+    maxAttempts: 5,
+    initialDelayMs: 1000,
+    maxDelayMs: 60000
+  }
 });

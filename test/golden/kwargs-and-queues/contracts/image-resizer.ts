@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 
-// Exercises kwargs, a per-version queue, several tasks and a hyphenated service name.
+// Exercises kwargs, a per-version queue, a retry policy, several tasks and a hyphenated service name.
 export default {
   service: 'image-resizer',
   version: '2.1.0',
@@ -20,7 +20,7 @@ export default {
       description: 'Drop cached renditions.',
       versions: {
         1: { name: 'images.purge', queue: 'images.low', args: {}, result: Type.Null() },
-        2: { name: 'images.purge_v2', queue: 'images.low', args: { prefix: Type.String() }, result: Type.Integer() },
+        2: { name: 'images.purge_v2', queue: 'images.low', args: { prefix: Type.String() }, result: Type.Integer(), retry: { maxAttempts: 3 } },
       },
     },
   },

@@ -24,7 +24,10 @@ export const purgeV2Task = defineTask<PurgeV2Args, PurgeV2Kwargs, PurgeV2Result>
   name: 'images.purge_v2',
   queue: 'images.low',
   args: purgeV2.args,
-  result: purgeV2.result
+  result: purgeV2.result,
+  retry: {
+    maxAttempts: 3
+  }
 });
 const resizeV1 = contract.tasks.resize.versions[1];
 /** Positional arguments of `images.resize` (image-resizer resize v1, queue `images`), in Celery's order. */

@@ -1,0 +1,49 @@
+import type { ConsumeMessage, MessageProperties } from 'amqplib';
+import { amqpInt } from './celery/encode.js';
+
+/** Where tasks that can never run, or ran out of attempts, end up, with the reason attached. */
+export const dlqName = (queue: string): string => `${queue}.dlq`;
+
+/** A queue that holds messages for `delayMs`, then dead-letters them back onto `queue`. */
+export const delayQueueName = (queue: string, delayMs: number): string => `${queue}.retry.${delayMs}`;
+
+/** Headers a dead-lettered message carries besides its own. */
+export const DLQ_HEADERS = {
+  reason: 'x-taskbus-reason',
+  error: 'x-taskbus-error',
+  queue: 'x-taskbus-queue',
+  failedAt: 'x-taskbus-failed-at',
+} as const;
+
+/**
+ * Header values re-typed for the wire: amqplib decoded integers to plain numbers, and would send
+ * 128..32767 back as short ints, which py-amqp cannot read.
+ */
+export function typedHeaders(headers: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const retype = (v: unknown): unknown => (Number.isInteger(v) ? amqpInt(v as number) : Array.isArray(v) ? v.map(retype) : v);
+  return Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, retype(v)]));
+}
+
+/** Properties to re-publish a delivery with (retry, dead-letter, replay): its own, persistent, headers re-typed. */
+export function republishProperties(p: MessageProperties, headers: Readonly<Record<string, unknown>>) {
+  return {
+    contentType: p.contentType as string | undefined,
+    contentEncoding: p.contentEncoding as string | undefined,
+    correlationId: p.correlationId as string | undefined,
+    replyTo: p.replyTo as string | undefined,
+    priority: p.priority as number | undefined,
+    persistent: true,
+    headers: typedHeaders(headers),
+  };
+}
+
+/** The dead-letter copy of a delivery: original body and headers, plus why and when. */
+export function deadLetterProperties(msg: ConsumeMessage, queue: string, reason: string, error: string, now: Date = new Date()) {
+  return republishProperties(msg.properties, {
+    ...(msg.properties.headers ?? {}),
+    [DLQ_HEADERS.reason]: reason,
+    [DLQ_HEADERS.error]: error.slice(0, 4000),
+    [DLQ_HEADERS.queue]: queue,
+    [DLQ_HEADERS.failedAt]: now.toISOString(),
+  });
+}
