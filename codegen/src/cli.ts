@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { TaskbusError } from '@taskbus/runtime';
 import { Command, CommanderError } from 'commander';
 import { callTask } from './call.js';
+import { dlqCommand } from './dlq.js';
 import { diffTree, isClean } from './check.js';
 import { ContractDefinitionError, UsageError } from './errors.js';
 import { loadContracts, readGenerated, writeGenerated } from './files.js';
@@ -61,6 +62,16 @@ program
   .action(async (task: string, args: string | undefined, opts: { kwargs?: string; queue: string; countdown?: string; expires?: string; wait?: boolean; timeout: string }) => {
     const { kwargs, queue, countdown, expires, timeout } = opts;
     await callTask({ task, args, kwargs, queue, countdown, expires, timeout, wait: opts.wait ?? false }, (line) => console.log(line));
+  });
+
+program
+  .command('dlq')
+  .description('inspect, replay or purge the dead-letter queue <queue>.dlq')
+  .argument('<action>', 'list | show | replay | purge')
+  .argument('<queue>', 'the task queue, e.g. pusher')
+  .argument('[id]', 'task id (show: required; replay: only this task)')
+  .action(async (action: string, queue: string, id: string | undefined) => {
+    await dlqCommand(action, queue, id, (line) => console.log(line));
   });
 
 try {

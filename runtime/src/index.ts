@@ -1,12 +1,16 @@
 export { connectClient, type ClientOptions, type SentTask, type TaskClient } from './client.js';
-export { DEFAULT_AMQP_URL, safeUrl, type ConnectOptions } from './connection.js';
+export { DEFAULT_AMQP_URL, safeUrl, type ConnectOptions, type TlsOptions } from './connection.js';
+export type { BackoffOptions, ReconnectOptions } from './reconnect.js';
 export type { CallOptions, TaskMessage } from './celery/message.js';
 export {
   BrokerAccessRefusedError,
   BrokerUnreachableError,
+  BufferFullError,
   ClosedError,
   ContractValidationError,
+  PayloadTooLargeError,
   PublishError,
+  PublishTimeoutError,
   RemoteTaskError,
   ResultTimeoutError,
   TaskbusError,
@@ -15,6 +19,7 @@ export {
   type ValidationIssue,
 } from './errors.js';
 export { createStderrLogger, silentLogger, type Logger } from './logger.js';
+export { openDeadLetters, type DeadLetter, type DeadLetters } from './dlq.js';
 export { runWorker } from './signals.js';
-export { defineTask, untypedTask, type TaskDefinition, type TaskSpec } from './task.js';
-export { createWorker, type TaskContext, type TaskHandler, type Worker, type WorkerOptions } from './worker.js';
+export { defineTask, untypedTask, type RetryPolicy, type TaskDefinition, type TaskSpec } from './task.js';
+export { createWorker, type DeadLetterReason, type TaskContext, type TaskHandler, type Worker, type WorkerOptions } from './worker.js';

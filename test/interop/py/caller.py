@@ -46,8 +46,9 @@ elif scenario == 'delegate-v2':
     r = pusher_bindings.delegate_send_to_s3(2, 'py/v2.json', 'from python v2', {'contentType': 'application/json'}, queue=queue)
     print(json.dumps(outcome(r)))
 elif scenario == 'failure':
+    # The contract retries 5 times (1+2+4+8 s) before the failure is final.
     r = pusher_bindings.send_to_s3.apply_async(('fail/boom.json', 'x'), queue=queue, serializer='json')
-    print(json.dumps(outcome(r)))
+    print(json.dumps(outcome(r, timeout=45)))
 elif scenario == 'invalid-args':
     # The signature matches, so Celery sends it; the key's type breaks the contract.
     r = pusher_bindings.send_to_s3.apply_async((123, 'content'), queue=queue, serializer='json')
