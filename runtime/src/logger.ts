@@ -16,11 +16,16 @@ function line(level: Level, name: string, message: string, fields?: Readonly<Rec
   return `[${name}] ${level.toUpperCase()} ${message}${rest ? ' ' + rest : ''}\n`;
 }
 
-/** Plain one-line-per-event logger writing to stderr. */
-export function createStderrLogger(name = 'taskbus'): Logger {
-  const write = (level: Level) => (message: string, fields?: Readonly<Record<string, unknown>>) => {
-    process.stderr.write(line(level, name, message, fields));
-  };
+const RANK: Record<Level, number> = { info: 0, warn: 1, error: 2 };
+
+/** Plain one-line-per-event logger writing to stderr; `minLevel: 'warn'` drops the per-task lines. */
+export function createStderrLogger(name = 'taskbus', minLevel: Level = 'info'): Logger {
+  const write = (level: Level) =>
+    RANK[level] < RANK[minLevel]
+      ? () => undefined
+      : (message: string, fields?: Readonly<Record<string, unknown>>) => {
+          process.stderr.write(line(level, name, message, fields));
+        };
   return { info: write('info'), warn: write('warn'), error: write('error') };
 }
 

@@ -1,0 +1,137 @@
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connectClient, silentLogger, TaskbusError, type ClientOptions, type TaskClient } from '@taskbus/runtime';
+import { rawBroker, waitFor } from '../support/broker.js';
+import { faultTask } from './task.js';
+
+/** CI runs the suite small; `npm run faults` (FAULT_SCALE=full) at the sizes the README reports. */
+export const FULL = process.env['FAULT_SCALE'] === 'full';
+export const size = (ci: number, full: number): number => (FULL ? full : ci);
+
+export function rabbitmqctl(...args: string[]): string {
+  return execFileSync('rabbitmqctl', args, { encoding: 'utf8', timeout: 120_000 });
+}
+
+/** Waits until the broker accepts connections again (after stop_app, SIGSTOP, ...). */
+export async function brokerUp(): Promise<void> {
+  await waitFor('the broker to accept connections', async () => {
+    const raw = await rawBroker();
+    await raw.close();
+    return true;
+  }, 120_000);
+}
+
+export interface Tally {
+  readonly name: string;
+  readonly n: number;
+  readonly confirmed: number;
+  readonly lost: number;
+  readonly dup: number;
+}
+
+/** Prints one result line per case: N, lost, dup (the README's table is made from a full run). */
+export function report(t: Tally): Tally {
+  process.stdout.write(`      fault ${t.name}: N=${t.n} confirmed=${t.confirmed} lost=${t.lost} dup=${t.dup}\n`);
+  return t;
+}
+
+/** A worker in its own process, killable, recording handled ids in a file. */
+export class WorkerProcess {
+  private child: ChildProcess | null = null;
+  readonly out: string;
+  private readonly dir: string;
+
+  constructor(
+    readonly queue: string,
+    private readonly env: Record<string, string> = {},
+  ) {
+    this.dir = mkdtempSync(join(tmpdir(), 'taskbus-fault-'));
+    this.out = join(this.dir, 'handled.txt');
+  }
+
+  async start(): Promise<void> {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/faults/worker-proc.ts'], {
+      env: { ...process.env, FAULT_QUEUE: this.queue, FAULT_OUT: this.out, ...this.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    let stderr = '';
+    let started = false;
+    child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+    child.stdout!.on('data', (d: Buffer) => (started ||= d.toString().includes('started')));
+    await waitFor('the worker process to start', () => {
+      if (child.exitCode !== null) throw new Error(`worker exited ${child.exitCode}: ${stderr}`);
+      return started ? true : undefined;
+    }, 30_000);
+  }
+
+  async kill(signal: NodeJS.Signals): Promise<number | null> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return child?.exitCode ?? null;
+    child.kill(signal);
+    const [code] = (await once(child, 'exit')) as [number | null];
+    this.child = null;
+    return code;
+  }
+
+  handled(): string[] {
+    return existsSync(this.out) ? readFileSync(this.out, 'utf8').split('\n').filter(Boolean) : [];
+  }
+
+  async dispose(): Promise<void> {
+    await this.kill('SIGKILL');
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export interface Published {
+  readonly confirmed: Set<string>;
+  readonly rejected: Map<string, string>;
+}
+
+/**
+ * Publishes n tasks keeping `window` unconfirmed at a time (confirms pipelined, never awaited one by one).
+ * Every call must settle: confirmed, or rejected with a typed taskbus error.
+ */
+export async function publish(client: TaskClient, queue: string, n: number, window = 200, during?: (sent: number) => void): Promise<Published> {
+  const spec = faultTask(queue);
+  const confirmed = new Set<string>();
+  const rejected = new Map<string, string>();
+  const inflight = new Set<Promise<void>>();
+  for (let i = 0; i < n; i++) {
+    const id = `${queue}-${i}`;
+    const p = client.send(spec, [i], {}, { taskId: id, ignoreResult: true }).then(
+      () => void confirmed.add(id),
+      (e: unknown) => void rejected.set(id, e instanceof TaskbusError ? e.code : `untyped: ${String(e)}`),
+    );
+    const tracked = p.finally(() => inflight.delete(tracked));
+    inflight.add(tracked);
+    if (inflight.size >= window) await Promise.race(inflight);
+    during?.(i);
+  }
+  await Promise.all(inflight);
+  return { confirmed, rejected };
+}
+
+export function tally(name: string, n: number, published: Published, handled: readonly string[]): Tally {
+  const unique = new Set(handled);
+  const lost = [...published.confirmed].filter((id) => !unique.has(id)).length;
+  return report({ name, n, confirmed: published.confirmed.size, lost, dup: handled.length - unique.size });
+}
+
+export function faultClient(options: ClientOptions = {}): Promise<TaskClient> {
+  return connectClient({ logger: silentLogger, reconnect: { initialMs: 100, maxMs: 2000 }, ...options });
+}
+
+export async function deleteQueues(...queues: string[]): Promise<void> {
+  const raw = await rawBroker();
+  for (const q of queues) {
+    await raw.channel.deleteQueue(q);
+    await raw.channel.deleteQueue(`${q}.dlq`);
+    await raw.channel.deleteExchange(q);
+  }
+  await raw.close();
+}
