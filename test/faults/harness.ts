@@ -1,4 +1,4 @@
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -90,19 +90,24 @@ export class WorkerProcess {
 export interface Published {
   readonly confirmed: Set<string>;
   readonly rejected: Map<string, string>;
+  /** Ids sent once the fault was over (all of them when there was none). */
+  readonly after: readonly string[];
 }
 
 /**
- * Publishes n tasks keeping `window` unconfirmed at a time (confirms pipelined, never awaited one by one).
- * Every call must settle: confirmed, or rejected with a typed taskbus error.
+ * Publishes tasks keeping `window` unconfirmed at a time (confirms pipelined, never awaited one by one),
+ * at least n of them and for as long as `more()` says. Every call must settle: confirmed, or rejected
+ * with a typed taskbus error.
  */
-export async function publish(client: TaskClient, queue: string, n: number, window = 200, during?: (sent: number) => void): Promise<Published> {
+export async function publish(client: TaskClient, queue: string, n: number, more: () => boolean = () => false, window = 200): Promise<Published> {
   const spec = faultTask(queue);
   const confirmed = new Set<string>();
   const rejected = new Map<string, string>();
+  const after: string[] = [];
   const inflight = new Set<Promise<void>>();
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < n || more(); i++) {
     const id = `${queue}-${i}`;
+    if (!more()) after.push(id);
     const p = client.send(spec, [i], {}, { taskId: id, ignoreResult: true }).then(
       () => void confirmed.add(id),
       (e: unknown) => void rejected.set(id, e instanceof TaskbusError ? e.code : `untyped: ${String(e)}`),
@@ -110,10 +115,10 @@ export async function publish(client: TaskClient, queue: string, n: number, wind
     const tracked = p.finally(() => inflight.delete(tracked));
     inflight.add(tracked);
     if (inflight.size >= window) await Promise.race(inflight);
-    during?.(i);
+    else if (rejected.size > 0) await new Promise((r) => setTimeout(r, 5)); // do not spin on a full buffer
   }
   await Promise.all(inflight);
-  return { confirmed, rejected };
+  return { confirmed, rejected, after };
 }
 
 export function tally(name: string, n: number, published: Published, handled: readonly string[]): Tally {
@@ -134,4 +139,49 @@ export async function deleteQueues(...queues: string[]): Promise<void> {
     await raw.channel.deleteExchange(q);
   }
   await raw.close();
+}
+
+/** rabbitmqctl without blocking the event loop, so publishers and consumers keep running meanwhile. */
+export function rabbitmqctlAsync(...args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile('rabbitmqctl', args, { encoding: 'utf8', timeout: 120_000 }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
+  });
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * One broker-fault case: a worker process consumes while this process publishes; the fault starts after
+ * a short warm-up and publishing goes on throughout it, then n more. Every publish must settle, and every
+ * confirmed task must be handled.
+ */
+export async function underFault(
+  name: string,
+  n: number,
+  fault: () => Promise<void>,
+  options: { client?: ClientOptions; workerEnv?: Record<string, string> } = {},
+): Promise<{ tally: Tally; published: Published }> {
+  const queue = `fault-${name.replace(/\W+/g, '-')}-${process.pid}`;
+  const worker = new WorkerProcess(queue, options.workerEnv);
+  const client = await faultClient({ confirmTimeoutMs: 45_000, ...options.client });
+  try {
+    await worker.start();
+    let faultOver = false;
+    const faulted = sleep(200)
+      .then(fault)
+      .finally(() => (faultOver = true));
+    const published = await publish(client, queue, n, () => !faultOver);
+    await faulted;
+    await waitFor('every confirmed task to be handled', () => {
+      const handled = new Set(worker.handled());
+      return [...published.confirmed].every((id) => handled.has(id)) ? true : undefined;
+    }, 180_000).catch(() => undefined);
+    await worker.kill('SIGTERM');
+    const sent = published.confirmed.size + published.rejected.size;
+    return { tally: tally(name, sent, published, worker.handled()), published };
+  } finally {
+    await client.close();
+    await worker.dispose();
+    await deleteQueues(queue);
+  }
 }
