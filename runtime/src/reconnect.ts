@@ -51,20 +51,24 @@ export class Reconnector {
 
   private async open(connection: ChannelModel): Promise<void> {
     this.connection = connection;
+    let ready = false;
     connection.on('error', (e: unknown) => this.log.warn('broker connection error', { error: describeCause(e) }));
     connection.once('close', () => {
       if (this.closing) return;
       this.connection = null;
+      if (!ready) return; // a failed set-up is reported by whoever called open()
       this.log.warn('broker connection lost; reconnecting');
       this.onLost();
       this.schedule();
     });
-    // If setup fails the connection is dropped, and the close handler above tries again later.
-    await this.setup(connection).catch(async (e: unknown) => {
+    try {
+      await this.setup(connection);
+    } catch (e) {
       this.failures++;
       await connection.close().catch(() => undefined);
       throw e;
-    });
+    }
+    ready = true;
     this.failures = 0;
   }
 
@@ -98,6 +102,7 @@ export class Reconnector {
       this.log.info('broker connection re-established');
     } catch (e) {
       this.log.warn('set-up after reconnect failed; retrying', { error: describeCause(e) });
+      this.schedule();
     }
   }
 

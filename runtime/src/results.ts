@@ -1,6 +1,6 @@
 import type { Channel, ConsumeMessage } from 'amqplib';
 import { decodeResult, readException, FINAL_STATES, type ResultMessage } from './celery/result.js';
-import { RemoteTaskError, ResultTimeoutError, TaskbusError } from './errors.js';
+import { RemoteTaskError, ResultTimeoutError, TaskbusError, TopologyError } from './errors.js';
 import type { Logger } from './logger.js';
 
 /** Replies kept for tasks nobody has asked about yet; the oldest go first past this bound. */
@@ -32,9 +32,13 @@ export class ResultListener {
   async attach(channel: Channel): Promise<void> {
     // Not auto-delete: replies sent while reconnecting must wait for us. x-expires removes the queue of a
     // process that died; close() deletes it at once.
-    await channel.assertQueue(this.queue, { durable: false, autoDelete: false, arguments: { 'x-expires': REPLY_QUEUE_EXPIRES_MS } });
+    channel.on('error', () => undefined); // a refused declaration closes the channel; the rejection says why
+    try {
+      await channel.assertQueue(this.queue, { durable: false, autoDelete: false, arguments: { 'x-expires': REPLY_QUEUE_EXPIRES_MS } });
+    } catch (e) {
+      throw new TopologyError(this.queue, e);
+    }
     await channel.consume(this.queue, (msg) => msg && this.onReply(msg), { noAck: true });
-    channel.on('error', () => undefined);
     this.channel = channel;
   }
 
