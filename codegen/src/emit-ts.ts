@@ -60,6 +60,18 @@ function eachVersion<T>(s: ServiceModel, f: (t: TaskModel, v: VersionModel) => T
   return s.tasks.flatMap((t) => t.versions.map((v) => f(t, v)));
 }
 
+/** The task specs and the per-version types that the client and worker files use. */
+function importFromTasks(s: ServiceModel): ImportDeclarationStructure {
+  const specs = eachVersion(s, (t, v) => names.spec(t, v));
+  const types = eachVersion(s, (t, v) => [names.argsType(t, v), names.resultType(t, v), ...(v.hasKwargs ? [names.kwargsType(t, v)] : [])]).flat();
+  return importFrom('./tasks.js', specs, types);
+}
+
+/** A version's arguments as a labelled tuple, its kwargs object if any, then `last` (options or context). */
+function parameterTuple(t: TaskModel, v: VersionModel, last: string): string {
+  return `[...${names.argsType(t, v)}, ${v.hasKwargs ? `kwargs: ${names.kwargsType(t, v)}, ` : ''}${last}]`;
+}
+
 /** The contract, copied so the published package is self-contained (it imports only TypeBox). */
 export function contractFile(s: ServiceModel): string {
   return `${header(s)}\n${s.source.text.replace(/\r\n/g, '\n')}`;
@@ -128,14 +140,11 @@ export function tasksFile(s: ServiceModel): string {
 
 /** Typed client functions per version and the version delegate. */
 export function clientFile(s: ServiceModel): string {
-  const specs = eachVersion(s, (t, v) => names.spec(t, v));
-  const types = eachVersion(s, (t, v) => [names.argsType(t, v), names.resultType(t, v), ...(v.hasKwargs ? [names.kwargsType(t, v)] : [])]).flat();
-  const callTuple = (t: TaskModel, v: VersionModel) =>
-    `[...${names.argsType(t, v)}, ${v.hasKwargs ? `kwargs: ${names.kwargsType(t, v)}, ` : ''}options?: CallOptions]`;
+  const callTuple = (t: TaskModel, v: VersionModel) => parameterTuple(t, v, 'options?: CallOptions');
   const statements: (string | StatementStructures)[] = [
     header(s),
     importFrom('@taskbus/runtime', ['UnknownVersionError'], ['CallOptions', 'SentTask', 'TaskClient']),
-    importFrom('./tasks.js', specs, types),
+    importFromTasks(s),
   ];
   for (const t of s.tasks) {
     statements.push(
@@ -230,14 +239,11 @@ export function clientFile(s: ServiceModel): string {
 
 /** The handler interface a worker implements, and the function binding it to a runtime worker. */
 export function workerFile(s: ServiceModel): string {
-  const specs = eachVersion(s, (t, v) => names.spec(t, v));
-  const types = eachVersion(s, (t, v) => [names.argsType(t, v), names.resultType(t, v), ...(v.hasKwargs ? [names.kwargsType(t, v)] : [])]).flat();
-  const handlerTuple = (t: TaskModel, v: VersionModel) =>
-    `[...${names.argsType(t, v)}, ${v.hasKwargs ? `kwargs: ${names.kwargsType(t, v)}, ` : ''}context: TaskContext]`;
+  const handlerTuple = (t: TaskModel, v: VersionModel) => parameterTuple(t, v, 'context: TaskContext');
   return print([
     header(s),
     importFrom('@taskbus/runtime', [], ['TaskContext', 'Worker']),
-    importFrom('./tasks.js', specs, types),
+    importFromTasks(s),
     {
       kind: StructureKind.Interface,
       isExported: true,

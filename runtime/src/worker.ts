@@ -1,5 +1,5 @@
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
-import { decodeDelivery } from './celery/decode.js';
+import { decodeDelivery, type RejectReason } from './celery/decode.js';
 import type { TaskMessage } from './celery/message.js';
 import { encodeResult, exceptionInfo, type TaskState } from './celery/result.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from './client.js';
@@ -58,19 +58,8 @@ interface Session {
   open: boolean;
 }
 
-/** Why a delivery went to the dead-letter queue. */
-export type DeadLetterReason =
-  | 'unsupported-content-type'
-  | 'undecodable'
-  | 'forbidden-key'
-  | 'missing-header'
-  | 'malformed-header'
-  | 'malformed-body'
-  | 'unsupported-protocol'
-  | 'oversized'
-  | 'unknown-task'
-  | 'invalid-arguments'
-  | 'failed';
+/** Why a delivery went to the dead-letter queue: it could not be decoded, or could not (or did not) run. */
+export type DeadLetterReason = RejectReason | 'oversized' | 'unknown-task' | 'invalid-arguments' | 'failed';
 
 export function createWorker(options: WorkerOptions = {}): Worker {
   return new AmqpWorker(options);

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectClient, silentLogger, TaskbusError, type ClientOptions, type TaskClient } from '@taskbus/runtime';
-import { rawBroker, waitFor } from '../support/broker.js';
+import { deleteQueues, rawBroker, waitFor } from '../support/broker.js';
 import { faultTask } from './task.js';
 
 /** CI runs the suite small; `npm run faults` (FAULT_SCALE=full) at the sizes the README reports. */
@@ -129,16 +129,6 @@ export function tally(name: string, n: number, published: Published, handled: re
 
 export function faultClient(options: ClientOptions = {}): Promise<TaskClient> {
   return connectClient({ logger: silentLogger, reconnect: { initialMs: 100, maxMs: 2000 }, ...options });
-}
-
-export async function deleteQueues(...queues: string[]): Promise<void> {
-  const raw = await rawBroker();
-  for (const q of queues) {
-    await raw.channel.deleteQueue(q);
-    await raw.channel.deleteQueue(`${q}.dlq`);
-    await raw.channel.deleteExchange(q);
-  }
-  await raw.close();
 }
 
 /** rabbitmqctl without blocking the event loop, so publishers and consumers keep running meanwhile. */

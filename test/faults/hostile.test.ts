@@ -1,8 +1,8 @@
 import { Type } from '@sinclair/typebox';
 import { connectClient, createWorker, defineTask, silentLogger, type TaskClient, type Worker } from '@taskbus/runtime';
 import { expect } from 'chai';
-import { rawBroker, uniqueQueue, waitFor } from '../support/broker.js';
-import { deleteQueues, report, size } from './harness.js';
+import { deleteQueues, rawBroker, uniqueQueue, waitFor } from '../support/broker.js';
+import { report, size } from './harness.js';
 
 const EMBED = '{"callbacks": null, "errbacks": null, "chain": null, "chord": null}';
 

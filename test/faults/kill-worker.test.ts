@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type { TaskClient } from '@taskbus/runtime';
-import { uniqueQueue, waitFor } from '../support/broker.js';
-import { deleteQueues, faultClient, publish, size, tally, WorkerProcess } from './harness.js';
+import { deleteQueues, uniqueQueue, waitFor } from '../support/broker.js';
+import { faultClient, publish, size, tally, WorkerProcess } from './harness.js';
 
 const PREFETCH = 50;
 

@@ -1,23 +1,9 @@
-import { spawn } from 'node:child_process';
 import { expect } from 'chai';
-
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+import { runProcess, type ProcessRun } from '../support/process.js';
 
 /** Runs the README's demo as a user would (after the build `npm run demo` does first). */
-function demo(env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/demo.ts'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.once('error', reject);
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
-  });
+function demo(env: NodeJS.ProcessEnv = {}): Promise<ProcessRun> {
+  return runProcess(process.execPath, ['--import', 'tsx', 'scripts/demo.ts'], { env });
 }
 
 describe('npm run demo', () => {

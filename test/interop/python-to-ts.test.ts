@@ -5,7 +5,7 @@ import { createPusherHandlers } from '@taskbus-example/pusher';
 import { expect } from 'chai';
 import { bindPusherHandlers, type PusherHandlers } from 'pusher-bindings';
 import { startLocalS3, type LocalS3 } from '../../scripts/local-s3.js';
-import { rawBroker, uniqueQueue } from '../support/broker.js';
+import { deleteQueues, uniqueQueue } from '../support/broker.js';
 import { taskbus } from '../support/cli.js';
 import { runPython } from '../support/python.js';
 import { clientFor, readObject } from '../support/s3.js';
@@ -49,10 +49,7 @@ describe('Python Celery caller -> TypeScript pusher worker (AsyncResult.get over
   });
   after(async () => {
     await worker?.stop();
-    const raw = await rawBroker();
-    await raw.channel.deleteQueue(queue);
-    await raw.channel.deleteExchange(queue);
-    await raw.close();
+    await deleteQueues(queue);
     s3?.destroy();
     await localS3?.close();
   });

@@ -6,7 +6,7 @@ import { Type } from '@sinclair/typebox';
 import { connectClient, defineTask, RemoteTaskError, ResultTimeoutError, type TaskClient } from '@taskbus/runtime';
 import { expect } from 'chai';
 import { createPusherClient, type PusherClient } from 'pusher-bindings';
-import { rawBroker, uniqueQueue, waitFor } from '../support/broker.js';
+import { deleteQueues, rawBroker, uniqueQueue, waitFor } from '../support/broker.js';
 import { taskbus } from '../support/cli.js';
 import { startCeleryWorker, type PythonWorker } from '../support/python.js';
 
@@ -122,10 +122,7 @@ describe('taskbus call against a Python Celery worker', function () {
   before(async () => (py = await startCeleryWorker(queue, out)));
   after(async () => {
     await py?.stop();
-    const raw = await rawBroker();
-    await raw.channel.deleteQueue(queue);
-    await raw.channel.deleteExchange(queue);
-    await raw.close();
+    await deleteQueues(queue);
     rmSync(out, { recursive: true, force: true });
   });
 
@@ -153,10 +150,7 @@ describe('taskbus call against a Python Celery worker', function () {
   it('a task nobody answers exits 1 with a timeout', async () => {
     const idle = uniqueQueue('py-call-idle');
     const run = await taskbus('.', 'call', 'interop.inspect', '[]', '--queue', idle, '--wait', '--timeout', '1');
-    const raw = await rawBroker();
-    await raw.channel.deleteQueue(idle);
-    await raw.channel.deleteExchange(idle);
-    await raw.close();
+    await deleteQueues(idle);
     expect(run.code).to.equal(1);
     expect(run.stderr).to.match(/no result for task interop\.inspect .* within 1000 ms/);
   });

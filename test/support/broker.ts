@@ -45,3 +45,14 @@ export function recordingLogger(): Logger & { records: LogRecord[] } {
   };
   return { records, info: at('info'), warn: at('warn'), error: at('error') };
 }
+
+/** Removes what a test declared for each queue: the queue, its dead-letter queue and its exchange. */
+export async function deleteQueues(...queues: string[]): Promise<void> {
+  const raw = await rawBroker();
+  for (const q of queues) {
+    await raw.channel.deleteQueue(q);
+    await raw.channel.deleteQueue(`${q}.dlq`);
+    await raw.channel.deleteExchange(q);
+  }
+  await raw.close();
+}

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { AMQP_URL, waitFor } from './broker.js';
+import { runProcess, type ProcessRun } from './process.js';
 
 export const PYTHON = '/usr/bin/python3';
 export const PY_DIR = join(process.cwd(), 'test/interop/py');
@@ -38,18 +39,6 @@ export async function startCeleryWorker(queue: string, outDir: string): Promise<
 }
 
 /** Runs a Python script of test/interop/py with the generated bindings importable. */
-export function runPython(script: string, args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(PYTHON, [script, ...args], {
-      cwd: PY_DIR,
-      env: { ...process.env, AMQP_URL, PYTHONPATH: PY_BINDINGS },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.once('error', reject);
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
-  });
+export function runPython(script: string, args: readonly string[]): Promise<ProcessRun> {
+  return runProcess(PYTHON, [script, ...args], { cwd: PY_DIR, env: { AMQP_URL, PYTHONPATH: PY_BINDINGS } });
 }
