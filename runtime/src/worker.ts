@@ -31,6 +31,8 @@ export interface WorkerOptions extends ReconnectOptions {
   readonly queues?: readonly string[];
   /** Largest body accepted (default 16 MiB); bigger deliveries go to the dead-letter queue unread. */
   readonly maxPayloadBytes?: number;
+  /** ETA tasks due within this time are held unacked; later ones wait in delay queues (default 10 minutes). */
+  readonly maxHoldMs?: number;
   readonly logger?: Logger;
 }
 
@@ -60,6 +62,8 @@ interface Session {
 
 /** Why a delivery went to the dead-letter queue: it could not be decoded, or could not (or did not) run. */
 export type DeadLetterReason = RejectReason | 'oversized' | 'unknown-task' | 'invalid-arguments' | 'failed';
+
+const DEFAULT_MAX_HOLD_MS = 10 * 60_000;
 
 export function createWorker(options: WorkerOptions = {}): Worker {
   return new AmqpWorker(options);
@@ -118,7 +122,7 @@ class AmqpWorker implements Worker {
     await consume.prefetch(this.options.prefetch ?? 16);
     for (const queue of this.queues) {
       await declareCeleryQueue(consume, queue);
-      await declareDeadLetterQueue(consume, queue);
+      await this.declareOnce(session, `dlq:${queue}`, () => declareDeadLetterQueue(publish, queue));
     }
     this.session = session;
     for (const queue of this.queues) {
@@ -168,8 +172,20 @@ class AmqpWorker implements Worker {
       return this.ack(s, msg);
     }
     const delay = m.eta ? m.eta.getTime() - Date.now() : 0;
+    if (delay > (this.options.maxHoldMs ?? DEFAULT_MAX_HOLD_MS)) return this.park(s, queue, msg, delay);
     if (delay > 0 && !(await this.hold(s, msg, delay))) return;
     await this.run(s, queue, msg, m, registered, call);
+  }
+
+  /**
+   * A far-off ETA is not held unacked (RabbitMQ's consumer_timeout, 30 minutes by default, would close
+   * the channel): the message waits in a delay queue for the largest power-of-two seconds that fits,
+   * comes back unchanged and is looked at again, until what remains is short enough to hold.
+   */
+  private async park(s: Session, queue: string, msg: ConsumeMessage, delay: number): Promise<void> {
+    const bucketMs = 1000 * 2 ** Math.floor(Math.log2(Math.max(1, delay / 1000)));
+    const delayQueue = await this.declareOnce(s, `delay:${queue}:${bucketMs}`, () => declareDelayQueue(s.publish, queue, bucketMs));
+    await this.publishThenAck(s, msg, delayQueue, msg.content, republishProperties(msg.properties, msg.properties.headers ?? {}));
   }
 
   /** Waits out an ETA with the delivery unacked; false when the worker stopped or lost the connection first. */

@@ -66,11 +66,28 @@ describe('worker lifecycle on the real broker', () => {
     await waitFor('the ETA task to run', () => (ran.length ? true : undefined));
     expect(ran[0]! - sentAt).to.be.greaterThanOrEqual(350);
 
-    await client.send(spec, [0], {}, { countdown: 3600 });
+    await client.send(spec, [0], {}, { countdown: 300 });
     await waitFor('the delivery to be held', async () => ((await raw.channel.checkQueue(spec.queue)).messageCount === 0 ? true : undefined));
     await worker.stop();
     expect(ran).to.have.length(1);
     expect((await raw.channel.checkQueue(spec.queue)).messageCount).to.equal(1);
+  });
+
+  it('parks a far-off ETA task in a delay queue instead of holding it unacked (consumer_timeout)', async () => {
+    const spec = slowTask();
+    const ran: number[] = [];
+    const worker = createWorker({ logger: silentLogger, maxHoldMs: 1000 });
+    worker.register(spec, () => (ran.push(Date.now()), null));
+    await worker.start();
+    const sentAt = Date.now();
+    await client.send(spec, [0], {}, { countdown: 3 });
+    const parked = `${spec.queue}.retry.2000`;
+    await waitFor('the task to be parked', async () => ((await raw.channel.checkQueue(parked)).messageCount === 1 ? true : undefined));
+    expect(ran).to.deep.equal([]);
+    await waitFor('the ETA task to run', () => (ran.length ? true : undefined));
+    expect(ran[0]! - sentAt).to.be.within(2900, 6000);
+    await worker.stop();
+    await raw.channel.deleteQueue(parked);
   });
 
   it('discards a task whose expiry has passed, without running it', async () => {
