@@ -24,8 +24,15 @@ export function typedHeaders(headers: Readonly<Record<string, unknown>>): Record
   return Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, retype(v)]));
 }
 
-/** Properties to re-publish a delivery with (retry, dead-letter, replay): its own, persistent, headers re-typed. */
+/** Headers RabbitMQ itself writes when a delay queue hands a message back; it must not be handed ours. */
+const BROKER_HEADERS = /^x-(death|first-death-|last-death-)/;
+
+/**
+ * Properties to re-publish a delivery with (retry, park, dead-letter, replay): its own, persistent,
+ * headers re-typed, without the broker's own dead-lettering history.
+ */
 export function republishProperties(p: MessageProperties, headers: Readonly<Record<string, unknown>>) {
+  const own = Object.fromEntries(Object.entries(headers).filter(([k]) => !BROKER_HEADERS.test(k)));
   return {
     contentType: p.contentType as string | undefined,
     contentEncoding: p.contentEncoding as string | undefined,
@@ -33,7 +40,7 @@ export function republishProperties(p: MessageProperties, headers: Readonly<Reco
     replyTo: p.replyTo as string | undefined,
     priority: p.priority as number | undefined,
     persistent: true,
-    headers: typedHeaders(headers),
+    headers: typedHeaders(own),
   };
 }
 

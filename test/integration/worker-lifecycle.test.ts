@@ -9,7 +9,7 @@ import {
   type TaskClient,
 } from '@taskbus/runtime';
 import { expect } from 'chai';
-import { rawBroker, uniqueQueue, waitFor } from '../support/broker.js';
+import { queueDepth, rawBroker, uniqueQueue, waitFor } from '../support/broker.js';
 
 describe('worker lifecycle on the real broker', () => {
   let client: TaskClient;
@@ -82,7 +82,7 @@ describe('worker lifecycle on the real broker', () => {
     const sentAt = Date.now();
     await client.send(spec, [0], {}, { countdown: 3 });
     const parked = `${spec.queue}.retry.2000`;
-    await waitFor('the task to be parked', async () => ((await raw.channel.checkQueue(parked)).messageCount === 1 ? true : undefined));
+    await waitFor('the task to be parked', async () => ((await queueDepth(raw, parked)) === 1 ? true : undefined));
     expect(ran).to.deep.equal([]);
     await waitFor('the ETA task to run', () => (ran.length ? true : undefined));
     expect(ran[0]! - sentAt).to.be.within(2900, 6000);

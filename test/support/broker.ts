@@ -56,3 +56,16 @@ export async function deleteQueues(...queues: string[]): Promise<void> {
   }
   await raw.close();
 }
+
+/** Messages ready in a queue, or undefined while it does not exist (probed on a throwaway channel). */
+export async function queueDepth(raw: { connection: ChannelModel }, queue: string): Promise<number | undefined> {
+  const channel = await raw.connection.createChannel();
+  channel.on('error', () => undefined); // a missing queue closes the channel with 404
+  try {
+    return (await channel.checkQueue(queue)).messageCount;
+  } catch {
+    return undefined;
+  } finally {
+    await channel.close().catch(() => undefined);
+  }
+}
