@@ -82,6 +82,8 @@ class AmqpTaskClient implements TaskClient {
   private readonly outbox: Pending[] = [];
   private channel: ConfirmChannel | null = null;
   private declared = new Map<string, Promise<void>>();
+  /** Queues declared on the current channel. */
+  private ready = new Set<string>();
   /** Ids the broker returned as unroutable on the current channel; their confirm follows the return. */
   private returned = new Set<string>();
   private blocked = false;
@@ -136,6 +138,7 @@ class AmqpTaskClient implements TaskClient {
       if (!this.closed) this.openChannel(connection).catch(() => undefined);
     });
     this.declared = new Map();
+    this.ready = new Set();
     this.returned = returned;
     this.channel = channel;
     void this.flush();
@@ -197,7 +200,8 @@ class AmqpTaskClient implements TaskClient {
         const p = this.outbox[0]!;
         const channel = this.channel;
         try {
-          await this.declare(channel, p.queue);
+          // Declared queues are written to without yielding, so a burst goes out in one tick.
+          if (!this.ready.has(p.queue)) await this.declare(channel, p.queue);
         } catch (e) {
           // The broker refusing the declaration is final for this publish; a lost channel is not.
           if (e instanceof TopologyError && typeof (e.cause as { code?: unknown })?.code === 'number') {
@@ -234,7 +238,7 @@ class AmqpTaskClient implements TaskClient {
   private declare(channel: ConfirmChannel, queue: string): Promise<void> {
     let done = this.declared.get(queue);
     if (!done) {
-      done = declareCeleryQueue(channel, queue);
+      done = declareCeleryQueue(channel, queue).then(() => void (this.channel === channel && this.ready.add(queue)));
       done.catch(() => this.declared.delete(queue));
       this.declared.set(queue, done);
     }

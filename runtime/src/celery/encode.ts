@@ -37,6 +37,7 @@ export function encodeTask(t: TaskToEncode, now: Date = new Date()): EncodedTask
   const o = t.options;
   const eta = o.eta ?? (o.countdown !== undefined ? new Date(now.getTime() + o.countdown * 1000) : null);
   const expires = o.expires === undefined ? null : typeof o.expires === 'number' ? new Date(now.getTime() + o.expires * 1000) : o.expires;
+  // Serialised once: the body is assembled from the same text the reprs show.
   const argsrepr = JSON.stringify(t.args);
   const kwargsrepr = JSON.stringify(t.kwargs);
   const headers: Record<string, unknown> = {
@@ -57,7 +58,7 @@ export function encodeTask(t: TaskToEncode, now: Date = new Date()): EncodedTask
     origin: t.origin,
     ignore_result: o.ignoreResult ?? false,
   };
-  const body = JSON.stringify([t.args, t.kwargs, EMPTY_EMBED]);
+  const body = `[${argsrepr},${kwargsrepr},${EMBED_JSON}]`;
   return {
     content: Buffer.from(body, 'utf8'),
     properties: {
@@ -90,7 +91,9 @@ export function celeryTime(d: Date): string {
   return d.toISOString().replace('Z', '000+00:00');
 }
 
-const REPR_LIMIT = 1024;
+// Display-only (Flower, logs); Celery allows 1024, but every byte here is paid again on each message.
+const REPR_LIMIT = 256;
+const EMBED_JSON = JSON.stringify(EMPTY_EMBED);
 
 function truncate(s: string): string {
   return s.length <= REPR_LIMIT ? s : s.slice(0, REPR_LIMIT - 3) + '...';

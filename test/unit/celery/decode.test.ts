@@ -54,6 +54,7 @@ describe('celery/decodeDelivery', () => {
     ['invalid UTF-8', delivery(Buffer.from([0x5b, 0xff, 0xfe, 0x5d])), 'undecodable'],
     ['__proto__ key', delivery('[[{"__proto__": {"polluted": 1}}], {}, {}]'), 'forbidden-key'],
     ['constructor.prototype', delivery('[[], {"constructor": {"prototype": {"x": 1}}}, {}]'), 'forbidden-key'],
+    ['__proto__ spelt with \\u escapes', delivery('[[{"\\u005f\\u005fproto\\u005f\\u005f": {"polluted": 1}}], {}, {}]'), 'forbidden-key'],
     ['missing task header', delivery('[[],{},{}]', { id: 'i' }), 'missing-header'],
     ['missing id header', delivery('[[],{},{}]', { task: 't' }), 'missing-header'],
     ['protocol v1 body', delivery('{"task": "t", "id": "i", "args": [], "kwargs": {}}', {}), 'unsupported-protocol'],
