@@ -33,6 +33,8 @@ export interface WorkerOptions extends ReconnectOptions {
   readonly maxPayloadBytes?: number;
   /** ETA tasks due within this time are held unacked; later ones wait in delay queues (default 10 minutes). */
   readonly maxHoldMs?: number;
+  /** How long stop() waits for running handlers before closing anyway (default 30 s); their tasks are redelivered. */
+  readonly stopTimeoutMs?: number;
   readonly logger?: Logger;
 }
 
@@ -286,13 +288,26 @@ class AmqpWorker implements Worker {
     return this.stopping;
   }
 
+  /** Waits for running handlers, up to a limit: a stuck handler must not hang the shutdown. */
+  private async finishRunning(limitMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), limitMs)));
+    const finished = (async () => {
+      while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+    })();
+    if ((await Promise.race([finished, limit])) === 'timeout') {
+      this.log.warn('handlers still running at the stop limit; closing, the broker will redeliver their tasks', { running: this.inflight.size, limitMs });
+    }
+    clearTimeout(timer);
+  }
+
   private async drain(): Promise<void> {
     try {
       const s = this.session;
       if (s?.open) for (const tag of s.consumerTags) await s.consume.cancel(tag).catch(() => undefined);
       for (const giveBack of this.waiting.values()) giveBack();
       this.waiting.clear();
-      while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+      await this.finishRunning(this.options.stopTimeoutMs ?? 30_000);
       // Close the channels first: RabbitMQ may drop acks still queued on a channel when the connection
       // goes, and requeue what we already finished. Channel close-ok means every ack before it was applied.
       if (s?.open) {

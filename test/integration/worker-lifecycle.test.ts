@@ -55,6 +55,24 @@ describe('worker lifecycle on the real broker', () => {
     expect(q).to.include({ messageCount: 0, consumerCount: 0 });
   });
 
+  it('stop() does not hang on a stuck handler: it closes at stopTimeoutMs and the task is redelivered', async () => {
+    const spec = slowTask();
+    const started: string[] = [];
+    const worker = createWorker({ logger: silentLogger, stopTimeoutMs: 300 });
+    worker.register(spec, async ([ms], _kw, ctx) => {
+      started.push(ctx.id);
+      await new Promise((r) => setTimeout(r, ms));
+      return null;
+    });
+    await worker.start();
+    await client.send(spec, [5000], {});
+    await waitFor('the handler to start', () => (started.length ? true : undefined));
+    const t = Date.now();
+    await worker.stop();
+    expect(Date.now() - t).to.be.lessThan(2000);
+    await waitFor('the task back in its queue', async () => ((await raw.channel.checkQueue(spec.queue)).messageCount === 1 ? true : undefined));
+  });
+
   it('holds an ETA task unacked until its time, and gives it back to the queue when stopped first', async () => {
     const spec = slowTask();
     const ran: number[] = [];
