@@ -1,72 +1,72 @@
 // Throughput and request/response latency of taskbus against raw amqplib doing the same work (durable
 // queue, persistent messages, publisher confirms, manual acks), measured in the same run on the same
-// broker. Run with `npm run bench` (BENCH_N sets the message count). Reports ratios; asserts nothing.
+// broker; for throughput the consumer is a process of its own (bench/consumer.ts). Run with
+// `npm run bench` (BENCH_N sets the message count). Reports ratios; asserts nothing.
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { Type } from '@sinclair/typebox';
 import amqp from 'amqplib';
-import { connectClient, createWorker, defineTask, silentLogger } from '@taskbus/runtime';
+import { connectClient, createWorker, silentLogger } from '@taskbus/runtime';
+import { benchTask, PAYLOAD, URL } from './shared.js';
 
-const URL = process.env['AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
 const N = Number(process.env['BENCH_N'] ?? 20_000);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 500);
 const WINDOW = 1000;
-const PAYLOAD = 'x'.repeat(900);
 
-async function rawThroughput(queue: string): Promise<number> {
-  const conn = await amqp.connect(URL, { noDelay: true });
-  const pub = await conn.createConfirmChannel();
-  const sub = await conn.createChannel();
-  await pub.assertQueue(queue, { durable: true });
-  await sub.prefetch(100);
-  const started = performance.now();
-  const done = new Promise<void>((resolve) => {
-    let seen = 0;
-    void sub.consume(queue, (m) => {
-      if (!m) return;
-      JSON.parse(m.content.toString('utf8'));
-      sub.ack(m);
-      if (++seen === N) resolve();
-    });
+/** Starts the consumer process and resolves with a function that waits for its "done <ms>" line. */
+async function consumer(mode: 'raw' | 'taskbus', queue: string): Promise<{ finished: Promise<number>; stop: () => void }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/consumer.ts', mode, queue, String(N)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  let ready!: () => void;
+  let done!: (at: number) => void;
+  const isReady = new Promise<void>((r) => (ready = r));
+  const finished = new Promise<number>((r) => (done = r));
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+    if (out.includes('ready')) ready();
+    const m = /done (\d+)/.exec(out);
+    if (m) done(Number(m[1]));
   });
-  for (let i = 0; i < N; i += WINDOW) {
-    for (let j = i; j < Math.min(N, i + WINDOW); j++) {
-      pub.publish('', queue, Buffer.from(JSON.stringify([[PAYLOAD, j], {}, {}])), { persistent: true, contentType: 'application/json' });
-    }
-    await pub.waitForConfirms();
-  }
-  await done;
-  const seconds = (performance.now() - started) / 1000;
-  await pub.deleteQueue(queue);
-  await conn.close();
-  return N / seconds;
+  await isReady;
+  return { finished, stop: () => child.kill('SIGTERM') };
 }
 
-const spec = (queue: string) =>
-  defineTask<[body: string, n: number], Record<string, never>, number>({ name: 'bench.echo', queue, args: { body: Type.String(), n: Type.Integer() }, result: Type.Integer() });
-
-async function taskbusThroughput(queue: string): Promise<number> {
-  const task = spec(queue);
-  let seen = 0;
-  let resolve!: () => void;
-  const done = new Promise<void>((r) => (resolve = r));
-  const worker = createWorker({ logger: silentLogger, prefetch: 100 });
-  worker.register(task, ([, n]) => {
-    if (++seen === N) resolve();
-    return n;
-  });
-  await worker.start();
-  const client = await connectClient({ logger: silentLogger });
-  const started = performance.now();
-  for (let i = 0; i < N; i += WINDOW) {
-    const batch: Promise<unknown>[] = [];
-    for (let j = i; j < Math.min(N, i + WINDOW); j++) batch.push(client.send(task, [PAYLOAD, j], {}, { ignoreResult: true }));
-    await Promise.all(batch);
+/** Publishes N messages with confirms in windows, while a consumer process takes them; end-to-end rate. */
+async function throughput(mode: 'raw' | 'taskbus', queue: string): Promise<number> {
+  const sink = await consumer(mode, queue);
+  const started = Date.now();
+  if (mode === 'raw') {
+    const conn = await amqp.connect(URL, { noDelay: true });
+    const pub = await conn.createConfirmChannel();
+    for (let i = 0; i < N; i += WINDOW) {
+      for (let j = i; j < Math.min(N, i + WINDOW); j++) {
+        pub.publish('', queue, Buffer.from(JSON.stringify([[PAYLOAD, j], {}, {}])), { persistent: true, contentType: 'application/json' });
+      }
+      await pub.waitForConfirms();
+    }
+    await conn.close();
+  } else {
+    const client = await connectClient({ logger: silentLogger });
+    const task = benchTask(queue);
+    for (let i = 0; i < N; i += WINDOW) {
+      const batch: Promise<unknown>[] = [];
+      for (let j = i; j < Math.min(N, i + WINDOW); j++) batch.push(client.send(task, [PAYLOAD, j], {}, { ignoreResult: true }));
+      await Promise.all(batch);
+    }
+    await client.close();
   }
-  await done;
-  const seconds = (performance.now() - started) / 1000;
-  await worker.stop();
-  await client.close();
-  return N / seconds;
+  const rate = N / ((await sink.finished) - started) * 1000;
+  sink.stop();
+  await cleanup(queue);
+  return rate;
+}
+
+async function cleanup(queue: string): Promise<void> {
+  const conn = await amqp.connect(URL);
+  const ch = await conn.createChannel();
+  await ch.deleteQueue(queue);
+  await ch.deleteQueue(`${queue}.dlq`);
+  await ch.deleteExchange(queue);
+  await conn.close();
 }
 
 function stats(samples: number[]): { p50: number; p99: number; mean: number } {
@@ -106,7 +106,7 @@ async function rawLatency(queue: string): Promise<number[]> {
 }
 
 async function taskbusLatency(queue: string): Promise<number[]> {
-  const task = spec(queue);
+  const task = benchTask(queue);
   const worker = createWorker({ logger: silentLogger });
   worker.register(task, ([, n]) => n);
   await worker.start();
@@ -119,12 +119,7 @@ async function taskbusLatency(queue: string): Promise<number[]> {
   }
   await worker.stop();
   await client.close();
-  const raw = await amqp.connect(URL);
-  const ch = await raw.createChannel();
-  await ch.deleteQueue(queue);
-  await ch.deleteQueue(`${queue}.dlq`);
-  await ch.deleteExchange(queue);
-  await raw.close();
+  await cleanup(queue);
   return samples;
 }
 
@@ -135,8 +130,8 @@ const rates = { raw: [] as number[], taskbus: [] as number[] };
 const lat = { raw: [] as ReturnType<typeof stats>[], taskbus: [] as ReturnType<typeof stats>[] };
 for (let trial = 0; trial < TRIALS; trial++) {
   const tag = randomUUID().slice(0, 8);
-  rates.raw.push(await rawThroughput(`bench-raw-${tag}`));
-  rates.taskbus.push(await taskbusThroughput(`bench-taskbus-${tag}`));
+  rates.raw.push(await throughput('raw', `bench-raw-${tag}`));
+  rates.taskbus.push(await throughput('taskbus', `bench-taskbus-${tag}`));
   lat.raw.push(stats(await rawLatency(`bench-rawrpc-${tag}`)));
   lat.taskbus.push(stats(await taskbusLatency(`bench-taskbusrpc-${tag}`)));
 }
@@ -145,7 +140,7 @@ const rawRate = median(rates.raw);
 const busRate = median(rates.taskbus);
 const p50 = (xs: ReturnType<typeof stats>[]) => median(xs.map((x) => x.p50));
 const p99 = (xs: ReturnType<typeof stats>[]) => median(xs.map((x) => x.p99));
-console.log(`throughput, ${N} tasks of ~900 bytes, confirms + manual acks, end to end (median of ${TRIALS})`);
+console.log(`throughput, ${N} tasks of ~900 bytes, confirms + manual acks, publisher and consumer processes, end to end (median of ${TRIALS})`);
 console.log(`  raw amqplib  ${Math.round(rawRate)} msgs/s   trials ${rates.raw.map(Math.round).join(', ')}`);
 console.log(`  taskbus      ${Math.round(busRate)} tasks/s  trials ${rates.taskbus.map(Math.round).join(', ')}   ratio ${f(busRate / rawRate)}x (validation on)`);
 console.log(`request/response, concurrency 1, ${ROUNDS} rounds per trial, confirmed persistent request (ms, median of ${TRIALS})`);
