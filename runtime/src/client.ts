@@ -255,7 +255,14 @@ class AmqpTaskClient implements TaskClient {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.channel?.waitForConfirms().catch(() => undefined);
+    // Publishes already written get their confirms, but no longer than a confirm may take (a broker
+    // blocked by an alarm would otherwise hold close() until the alarm clears).
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.channel?.waitForConfirms().catch(() => undefined),
+      new Promise((resolve) => (timer = setTimeout(resolve, this.options.confirmTimeoutMs ?? 30_000))),
+    ]);
+    clearTimeout(timer);
     for (const p of [...this.outbox]) this.settle(p, new ClosedError('task client'));
     this.results.close(new ClosedError('task client'));
     await this.results.detach();
