@@ -90,9 +90,16 @@ class AmqpTaskClient implements TaskClient {
   private flushing = false;
   private closed = false;
   private fatal: unknown = null;
+  /** Option defaults, resolved once. */
+  private readonly limits: { readonly confirmTimeoutMs: number; readonly maxBuffered: number; readonly maxPayloadBytes: number };
 
-  constructor(private readonly options: ClientOptions) {
+  constructor(options: ClientOptions) {
     this.log = options.logger ?? createStderrLogger('taskbus-client');
+    this.limits = {
+      confirmTimeoutMs: options.confirmTimeoutMs ?? 30_000,
+      maxBuffered: options.maxBuffered ?? 10_000,
+      maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
+    };
     this.results = new ResultListener(this.replyTo, this.log);
     this.reconnector = new Reconnector(
       { connectionName: `taskbus client ${process.pid}@${hostname()}`, ...options },
@@ -150,12 +157,11 @@ class AmqpTaskClient implements TaskClient {
     const queue = options.queue ?? spec.queue;
     const id = options.taskId ?? randomUUID();
     const encoded = encodeTask({ id, task: spec.name, args, kwargs: kwargs as Record<string, unknown>, replyTo: this.replyTo, origin: this.origin, options });
-    const limit = this.options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
-    if (encoded.content.length > limit) throw new PayloadTooLargeError(spec.name, encoded.content.length, limit);
-    if (this.outbox.length >= (this.options.maxBuffered ?? 10_000)) throw new BufferFullError(this.options.maxBuffered ?? 10_000);
+    const { maxPayloadBytes, maxBuffered, confirmTimeoutMs: timeoutMs } = this.limits;
+    if (encoded.content.length > maxPayloadBytes) throw new PayloadTooLargeError(spec.name, encoded.content.length, maxPayloadBytes);
+    if (this.outbox.length >= maxBuffered) throw new BufferFullError(maxBuffered);
 
     await new Promise<void>((resolve, reject) => {
-      const timeoutMs = this.options.confirmTimeoutMs ?? 30_000;
       const p: Pending = {
         id,
         queue,
@@ -260,7 +266,7 @@ class AmqpTaskClient implements TaskClient {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       this.channel?.waitForConfirms().catch(() => undefined),
-      new Promise((resolve) => (timer = setTimeout(resolve, this.options.confirmTimeoutMs ?? 30_000))),
+      new Promise((resolve) => (timer = setTimeout(resolve, this.limits.confirmTimeoutMs))),
     ]);
     clearTimeout(timer);
     for (const p of [...this.outbox]) this.settle(p, new ClosedError('task client'));
