@@ -1,0 +1,109 @@
+import type { Channel, ChannelModel } from 'amqplib';
+import { describeCause } from './errors.js';
+import type { Logger } from './logger.js';
+import { backoffDelay, type BackoffOptions } from './reconnect.js';
+
+/** A channel that lived this long was healthy: the backoff starts again from the shortest delay. */
+const STABLE_MS = 10_000;
+
+export interface KeeperOptions<C extends Channel> {
+  /** For logs: `worker consume channel`, `client reply channel`, ... */
+  readonly name: string;
+  readonly create: (connection: ChannelModel) => Promise<C>;
+  /** Prefetch, topology and consumers: runs on the first open and again on every reopen. */
+  readonly setup: (channel: C) => Promise<void>;
+  /** The channel is gone (by the broker or with the connection): whatever was tied to it must be let go. */
+  readonly onClosed?: (channel: C) => void;
+  readonly log: Logger;
+  readonly backoff?: BackoffOptions;
+}
+
+/**
+ * Keeps one channel open on a live connection. The broker may close a channel alone (a 406 on a declare,
+ * consumer_timeout, an unknown delivery tag): it is reopened with backoff and its set-up replayed, while a
+ * connection loss is left to the Reconnector, which builds new keepers on the new connection. A channel
+ * that keeps dying right after opening backs off like a failed open, so nothing loops hot.
+ */
+export class ChannelKeeper<C extends Channel> {
+  private channel: C | null = null;
+  private stopped = false;
+  private failures = 0;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly connection: ChannelModel,
+    private readonly o: KeeperOptions<C>,
+  ) {
+    connection.once('close', () => this.stop());
+  }
+
+  /** The open channel, or null while it is being reopened (or after stop). */
+  get current(): C | null {
+    return this.channel;
+  }
+
+  /** First open: failures propagate, so a connection's set-up fails as a whole. */
+  async open(): Promise<C> {
+    const channel = await this.o.create(this.connection);
+    this.watch(channel);
+    await this.o.setup(channel);
+    this.channel = channel;
+    return channel;
+  }
+
+  /** No more reopening; the channel itself is closed by whoever owns the shutdown. */
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  private watch(channel: C): void {
+    const openedAt = Date.now();
+    channel.on('error', (e: unknown) => {
+      const code = (e as { code?: unknown }).code;
+      this.o.log.warn(`${this.o.name} closed by the broker`, { code: typeof code === 'number' ? code : '', error: describeCause(e) });
+    });
+    channel.on('close', () => {
+      if (this.channel === channel) this.channel = null;
+      this.o.onClosed?.(channel);
+      if (Date.now() - openedAt >= STABLE_MS) this.failures = 0;
+      else this.failures++;
+      // amqplib closes channels before it reports the connection closed: decide after both have run.
+      setImmediate(() => this.schedule());
+    });
+  }
+
+  private schedule(): void {
+    if (this.stopped || this.timer || this.channel) return;
+    const delay = backoffDelay(this.failures, this.o.backoff);
+    this.timer = setTimeout(() => void this.reopen(), delay);
+  }
+
+  private async reopen(): Promise<void> {
+    this.timer = null;
+    if (this.stopped) return;
+    let channel: C | null = null;
+    try {
+      channel = await this.o.create(this.connection);
+      this.watch(channel);
+      await this.o.setup(channel);
+    } catch (e) {
+      if (this.stopped) return;
+      this.o.log.error(`${this.o.name} could not be reopened; retrying`, { attempt: this.failures + 1, error: describeCause(e) });
+      // A half-configured channel is closed, and its close schedules the next try (counted there).
+      if (channel) await channel.close().catch(() => undefined);
+      else {
+        this.failures++;
+        this.schedule();
+      }
+      return;
+    }
+    if (this.stopped) {
+      await channel.close().catch(() => undefined);
+      return;
+    }
+    this.channel = channel;
+    this.o.log.info(`${this.o.name} reopened`);
+  }
+}
