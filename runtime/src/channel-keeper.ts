@@ -51,11 +51,12 @@ export class ChannelKeeper<C extends Channel> {
     return channel;
   }
 
-  /** No more reopening; the channel itself is closed by whoever owns the shutdown. */
-  stop(): void {
+  /** No more reopening; returns the open channel, if any, for its owner to close. */
+  stop(): C | null {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    return this.channel;
   }
 
   private watch(channel: C): void {

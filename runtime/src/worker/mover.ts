@@ -1,0 +1,69 @@
+import { createHash } from 'node:crypto';
+import type { Options } from 'amqplib';
+import { delayQueueName, dlqName } from '../deadletter.js';
+import { describeCause } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { declareDeadLetterQueue, declareDelayQueue } from '../topology.js';
+import type { WorkerChannels } from './channels.js';
+import type { Delivery } from './delivery.js';
+import type { CopyTarget } from './pipeline.js';
+
+/** Redeliveries of one message that could not be moved: 1 s, 2 s, 4 s ... up to 30 s apart. */
+const REQUEUE_BASE_MS = 1000;
+const REQUEUE_MAX_MS = 30_000;
+/** Messages whose requeue count is remembered; the oldest are forgotten first. */
+const REMEMBERED = 10_000;
+
+/**
+ * Moves deliveries to the dead-letter and delay queues: the copy must be confirmed and routed before the
+ * original is acked. A copy returned as unroutable (its queue was deleted) re-declares the queue and tries
+ * once more; a copy that still cannot be stored sends the original back to its queue, later each time.
+ */
+export class Mover {
+  private readonly requeues = new Map<string, number>();
+
+  constructor(
+    private readonly channels: () => WorkerChannels | null,
+    private readonly log: Logger,
+  ) {}
+
+  async move(d: Delivery, target: CopyTarget, properties: Options.Publish): Promise<void> {
+    const channels = this.channels();
+    const name = target.kind === 'dlq' ? dlqName(d.queue) : delayQueueName(d.queue, target.ms);
+    let why = 'no open channel';
+    for (let attempt = 0; channels && attempt < 2; attempt++) {
+      try {
+        await channels.declare<unknown>(name, (ch) => (target.kind === 'dlq' ? declareDeadLetterQueue(ch, d.queue) : declareDelayQueue(ch, d.queue, target.ms)));
+      } catch (e) {
+        why = `cannot declare ${name}: ${describeCause(e)}`;
+        break;
+      }
+      const result = await channels.publishCopy(name, d.msg.content, properties);
+      if (result === 'routed') {
+        this.requeues.delete(this.key(d));
+        return d.ack();
+      }
+      why = result === 'unroutable' ? `${name} does not exist (deleted?)` : `the broker did not confirm the copy to ${name}`;
+      if (result !== 'unroutable') break;
+      this.log.warn('copy unroutable; declaring its queue again', { queue: name, id: d.id });
+      channels.forget(name);
+    }
+    const delayMs = this.nextDelay(d);
+    this.log.error('could not move the delivery; it goes back to its queue', { queue: d.queue, to: name, id: d.id, inMs: delayMs, error: why });
+    d.requeueAfter(delayMs);
+  }
+
+  private nextDelay(d: Delivery): number {
+    const key = this.key(d);
+    const n = this.requeues.get(key) ?? 0;
+    this.requeues.delete(key); // re-inserted last: the map's order is the forgetting order
+    this.requeues.set(key, n + 1);
+    if (this.requeues.size > REMEMBERED) this.requeues.delete(this.requeues.keys().next().value!);
+    return Math.min(REQUEUE_MAX_MS, REQUEUE_BASE_MS * 2 ** n);
+  }
+
+  /** The task id, or for deliveries without one (hostile input) a digest of the body. */
+  private key(d: Delivery): string {
+    return d.id || createHash('sha1').update(d.msg.content).digest('hex');
+  }
+}

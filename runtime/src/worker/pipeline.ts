@@ -1,0 +1,119 @@
+import type { Options } from 'amqplib';
+import { decodeDelivery } from '../celery/decode.js';
+import type { TaskMessage } from '../celery/message.js';
+import { exceptionInfo, type TaskState } from '../celery/result.js';
+import { deadLetterProperties, republishProperties } from '../deadletter.js';
+import { ContractValidationError, describeCause } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { bindArguments, retryDelayMs } from '../task.js';
+import type { Delivery } from './delivery.js';
+import type { EtaScheduler } from './eta.js';
+import type { DeadLetterReason, Registered, TaskContext } from './types.js';
+
+/** Where a copy of a delivery goes: the dead-letter queue or a delay queue of its task queue. */
+export type CopyTarget = { readonly kind: 'dlq' } | { readonly kind: 'delay'; readonly ms: number };
+
+/** What the pipeline needs from the worker around it; small, so that it can be driven with faults in tests. */
+export interface PipelineDeps {
+  readonly tasks: ReadonlyMap<string, Registered>;
+  readonly log: Logger;
+  readonly maxPayloadBytes: number;
+  readonly eta: EtaScheduler;
+  /** Sends Celery's rpc reply, unless the caller asked for none. */
+  reply(m: TaskMessage, status: TaskState, result: unknown, traceback?: string | null): void;
+  /**
+   * Publishes a copy of the delivery to `target` (confirmed and routed), then acks the delivery; when the
+   * copy cannot be stored, the delivery goes back to the broker at a bounded rate. Settles `d` either way.
+   */
+  move(d: Delivery, target: CopyTarget, properties: Options.Publish): Promise<void>;
+}
+
+/** Contract errors are recognised by code, so a second copy of the runtime (in a bindings package) still matches. */
+const isContractViolation = (e: unknown): e is Error => e instanceof Error && (e as { code?: unknown }).code === 'E_CONTRACT_VALIDATION';
+
+/**
+ * One delivery from decode to settlement: refused deliveries are dead-lettered, expired ones revoked, ETA
+ * ones held or parked, the rest run; every path ends with the delivery acked, moved or handed back.
+ */
+export async function processDelivery(d: Delivery, deps: PipelineDeps): Promise<void> {
+  const msg = d.msg;
+  if (msg.content.length > deps.maxPayloadBytes) {
+    return deadLetter(d, deps, 'oversized', `body of ${msg.content.length} bytes exceeds the ${deps.maxPayloadBytes}-byte limit`);
+  }
+  const decoded = decodeDelivery(msg);
+  if (!decoded.ok) return deadLetter(d, deps, decoded.reason, decoded.detail);
+  const m = decoded.message;
+  const registered = deps.tasks.get(m.task);
+  if (!registered) {
+    // As a Python worker does: not run, and a NotRegistered failure for a caller that waits.
+    deps.reply(m, 'FAILURE', exceptionInfo('NotRegistered', `'${m.task}'`, 'celery.exceptions'));
+    return deadLetter(d, deps, 'unknown-task', `no handler for task ${m.task} on this worker`);
+  }
+  const call = bindArguments(registered.spec.argNames, m.args, m.kwargs);
+  try {
+    registered.spec.assertArgs(call.args, call.kwargs);
+  } catch (e) {
+    if (!isContractViolation(e)) throw e;
+    deps.reply(m, 'FAILURE', exceptionInfo('TypeError', e.message));
+    return deadLetter(d, deps, 'invalid-arguments', e.message);
+  }
+  if (revokedIfExpired(d, deps, m)) return;
+  const delay = m.eta ? m.eta.getTime() - Date.now() : 0;
+  if (delay > 0) {
+    const plan = deps.eta.plan(d, delay);
+    if ('parkMs' in plan) return deps.move(d, { kind: 'delay', ms: plan.parkMs }, republishProperties(msg.properties, msg.properties.headers ?? {}));
+    if (!(await plan.hold)) return; // given back: stopping, or the channel went
+    if (revokedIfExpired(d, deps, m)) return; // it may have expired during the hold
+  }
+  await run(d, deps, m, registered, call);
+}
+
+function revokedIfExpired(d: Delivery, deps: PipelineDeps, m: TaskMessage): boolean {
+  if (!m.expires || m.expires.getTime() > Date.now()) return false;
+  deps.log.warn('task expired before it ran; discarded', { task: m.task, id: m.id, expires: m.expires.toISOString() });
+  deps.reply(m, 'REVOKED', exceptionInfo('TaskRevokedError', 'expired', 'celery.exceptions'));
+  d.ack();
+  return true;
+}
+
+async function run(d: Delivery, deps: PipelineDeps, m: TaskMessage, r: Registered, call: ReturnType<typeof bindArguments>): Promise<void> {
+  const started = performance.now();
+  const context: TaskContext = { id: m.id, task: m.task, queue: d.queue, retries: m.retries, redelivered: d.msg.fields.redelivered, message: m };
+  let result: unknown;
+  try {
+    result = await r.handler(call.args, call.kwargs, context);
+  } catch (e) {
+    return failed(d, deps, m, r, e);
+  }
+  const issues = r.spec.checkResult(result);
+  if (issues.length > 0) {
+    const e = new ContractValidationError(m.task, issues, 'result');
+    deps.log.error('handler returned a result that breaks the contract', { task: m.task, id: m.id, error: e.message });
+    deps.reply(m, 'FAILURE', exceptionInfo('ContractValidationError', e.message));
+  } else {
+    deps.reply(m, 'SUCCESS', result);
+  }
+  d.ack();
+  deps.log.info('task succeeded', { task: m.task, id: m.id, ms: Math.round(performance.now() - started) });
+}
+
+/** A handler threw: retry through a delay queue while the contract allows, then dead-letter. */
+async function failed(d: Delivery, deps: PipelineDeps, m: TaskMessage, r: Registered, e: unknown): Promise<void> {
+  const error = e instanceof Error ? e : new Error(String(e));
+  const policy = r.spec.retry;
+  if (m.retries + 1 < policy.maxAttempts) {
+    const delayMs = retryDelayMs(policy, m.retries);
+    deps.log.warn('task failed; will retry', { task: m.task, id: m.id, attempt: m.retries + 1, of: policy.maxAttempts, delayMs, error: describeCause(error) });
+    const headers = { ...(d.msg.properties.headers ?? {}), retries: m.retries + 1, parent_id: m.id };
+    return deps.move(d, { kind: 'delay', ms: delayMs }, republishProperties(d.msg.properties, headers));
+  }
+  deps.log.error('task failed; dead-lettered', { task: m.task, id: m.id, attempts: m.retries + 1, error: describeCause(error) });
+  deps.reply(m, 'FAILURE', exceptionInfo(error.name, error.message), error.stack ?? null);
+  await deadLetter(d, deps, 'failed', `${error.name}: ${error.message} (after ${m.retries + 1} attempt${m.retries ? 's' : ''})`);
+}
+
+/** To `<queue>.dlq` with its body, headers and the reason; acked only once the copy is stored. */
+function deadLetter(d: Delivery, deps: PipelineDeps, reason: DeadLetterReason, detail: string): Promise<void> {
+  deps.log.error('delivery dead-lettered', { queue: d.queue, reason, detail, id: d.id });
+  return deps.move(d, { kind: 'dlq' }, deadLetterProperties(d.msg, d.queue, reason, detail));
+}

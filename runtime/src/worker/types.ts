@@ -1,0 +1,26 @@
+import type { RejectReason } from '../celery/decode.js';
+import type { TaskMessage } from '../celery/message.js';
+import type { TaskSpec } from '../task.js';
+
+/** What a handler learns about the delivery it runs for. */
+export interface TaskContext {
+  readonly id: string;
+  readonly task: string;
+  readonly queue: string;
+  /** Failed attempts before this one. */
+  readonly retries: number;
+  /** True when the broker delivered this task before (a worker died holding it): make handlers idempotent. */
+  readonly redelivered: boolean;
+  readonly message: TaskMessage;
+}
+
+export type TaskHandler<A extends readonly unknown[], K extends object, R> = (args: A, kwargs: K, context: TaskContext) => R | Promise<R>;
+
+/** A task the worker serves: its compiled contract and the implementation. */
+export interface Registered {
+  readonly spec: TaskSpec<readonly unknown[], object, unknown>;
+  readonly handler: TaskHandler<readonly unknown[], object, unknown>;
+}
+
+/** Why a delivery went to the dead-letter queue: it could not be decoded, or could not (or did not) run. */
+export type DeadLetterReason = RejectReason | 'oversized' | 'unknown-task' | 'invalid-arguments' | 'failed';
