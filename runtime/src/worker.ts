@@ -2,7 +2,7 @@ import type { ChannelModel } from 'amqplib';
 import type { TaskMessage } from './celery/message.js';
 import { encodeResult, type TaskState } from './celery/result.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from './client.js';
-import { TaskbusError, describeCause } from './errors.js';
+import { TaskbusError } from './errors.js';
 import { createStderrLogger, type Logger } from './logger.js';
 import { Reconnector, type ReconnectOptions } from './reconnect.js';
 import type { TaskSpec } from './task.js';
@@ -10,7 +10,7 @@ import { WorkerChannels } from './worker/channels.js';
 import type { Delivery } from './worker/delivery.js';
 import { EtaScheduler } from './worker/eta.js';
 import { Mover } from './worker/mover.js';
-import { processDelivery, type PipelineDeps } from './worker/pipeline.js';
+import { processSafely, type PipelineDeps } from './worker/pipeline.js';
 import type { Registered, TaskHandler } from './worker/types.js';
 
 export type { DeadLetterReason, TaskContext, TaskHandler } from './worker/types.js';
@@ -123,14 +123,8 @@ class AmqpWorker implements Worker {
     if (lost.length > 0) this.log.warn('consume channel closed; the broker redelivers its unsettled deliveries', { count: lost.length });
   }
 
-  /** Every delivery ends settled: an unexpected throw in the pipeline sends it back, later, never silently. */
   private track(d: Delivery): void {
-    const work = processDelivery(d, this.deps)
-      .catch((e: unknown) => {
-        this.log.error('delivery handling failed unexpectedly; it goes back to its queue', { id: d.id, error: describeCause(e) });
-        d.requeueAfter(1000);
-      })
-      .finally(() => this.inflight.delete(work));
+    const work = processSafely(d, this.deps).finally(() => this.inflight.delete(work));
     this.inflight.add(work);
   }
 

@@ -31,6 +31,14 @@ export interface PipelineDeps {
 /** Contract errors are recognised by code, so a second copy of the runtime (in a bindings package) still matches. */
 const isContractViolation = (e: unknown): e is Error => e instanceof Error && (e as { code?: unknown }).code === 'E_CONTRACT_VALIDATION';
 
+/** Runs the pipeline; an unexpected throw in it sends the delivery back later, logged, never left unsettled. */
+export function processSafely(d: Delivery, deps: PipelineDeps): Promise<void> {
+  return processDelivery(d, deps).catch((e: unknown) => {
+    deps.log.error('delivery handling failed unexpectedly; it goes back to its queue', { id: d.id, error: describeCause(e) });
+    d.requeueAfter(1000);
+  });
+}
+
 /**
  * One delivery from decode to settlement: refused deliveries are dead-lettered, expired ones revoked, ETA
  * ones held or parked, the rest run; every path ends with the delivery acked, moved or handed back.
