@@ -99,14 +99,14 @@ export interface Published {
  * at least n of them and for as long as `more()` says. Every call must settle: confirmed, or rejected
  * with a typed taskbus error.
  */
-export async function publish(client: TaskClient, queue: string, n: number, more: () => boolean = () => false, window = 200): Promise<Published> {
+export async function publish(client: TaskClient, queue: string, n: number, more: () => boolean = () => false, window = 200, prefix = queue): Promise<Published> {
   const spec = faultTask(queue);
   const confirmed = new Set<string>();
   const rejected = new Map<string, string>();
   const after: string[] = [];
   const inflight = new Set<Promise<void>>();
   for (let i = 0; i < n || more(); i++) {
-    const id = `${queue}-${i}`;
+    const id = `${prefix}-${i}`;
     if (!more()) after.push(id);
     const p = client.send(spec, [i], {}, { taskId: id, ignoreResult: true }).then(
       () => void confirmed.add(id),

@@ -69,3 +69,6 @@ export async function queueDepth(raw: { connection: ChannelModel }, queue: strin
     await channel.close().catch(() => undefined);
   }
 }
+
+/** The virtual host of AMQP_URL, for `rabbitmqctl -p`. */
+export const VHOST = ((path: string) => (path ? decodeURIComponent(path) : '/'))(new URL(AMQP_URL).pathname.slice(1));

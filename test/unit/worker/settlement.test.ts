@@ -62,7 +62,7 @@ function message(kind: Kind): ConsumeMessage {
   const e = encodeTask({ id: `id-${kind}-${tag}`, task, args: [n], kwargs: {}, replyTo: 'reply-q', origin: 'test', options });
   const content = kind === 'undecodable' ? Buffer.from('[[1], {') : e.content;
   // amqplib hands headers over decoded: typed integers arrive as plain numbers.
-  const plain = (v: unknown): unknown => (Array.isArray(v) ? v.map(plain) : v && typeof v === 'object' && '!' in v ? (v as { value: unknown }).value : v);
+  const plain = (v: unknown): unknown => (Array.isArray(v) ? v.map(plain) : v && typeof v === 'object' && '!' in v ? (v as unknown as { value: unknown }).value : v);
   const headers = Object.fromEntries(Object.entries(e.properties.headers ?? {}).map(([k, v]) => [k, plain(v)]));
   return {
     content,

@@ -1,0 +1,207 @@
+import { Type } from '@sinclair/typebox';
+import { connectClient, createWorker, defineTask, RemoteTaskError, type TaskClient, type Worker } from '@taskbus/runtime';
+import { expect } from 'chai';
+import { encodeTask } from '../../runtime/src/celery/encode.js';
+import { deleteQueues, queueDepth, rawBroker, recordingLogger, uniqueQueue, VHOST, waitFor } from '../support/broker.js';
+import { faultClient, publish, rabbitmqctlAsync, report, size, sleep, tally, WorkerProcess } from './harness.js';
+import { faultTask } from './task.js';
+
+/**
+ * Faults at the channel and consumer level while the connection stays up: the broker cancels a consumer,
+ * deletes the queues copies go to, closes a channel, or refuses a copy. Each case reports N, lost and dup.
+ */
+describe('faults 10-13, 15: consumers cancelled, channels closed, copies refused, ETA floods', function () {
+  this.timeout(300_000);
+  let raw: Awaited<ReturnType<typeof rawBroker>>;
+  before(async () => (raw = await rawBroker()));
+  after(async () => raw.close());
+
+  const ctl = (...args: string[]) => rabbitmqctlAsync(...args.slice(0, 1), '-p', VHOST, ...args.slice(1));
+  const dlqDepth = async (queue: string) => (await queueDepth(raw, `${queue}.dlq`)) ?? 0;
+
+  /** Publishes as another Celery client would after the queue is gone: it declares the queue itself. */
+  async function publishAsOtherCaller(queue: string, ids: readonly string[]): Promise<void> {
+    const ch = await raw.connection.createConfirmChannel();
+    await ch.assertExchange(queue, 'direct', { durable: true });
+    await ch.assertQueue(queue, { durable: true });
+    await ch.bindQueue(queue, queue, queue);
+    for (const [i, id] of ids.entries()) {
+      const e = encodeTask({ id, task: 'fault.job', args: [i], kwargs: {}, replyTo: 'nobody', origin: 'other', options: { ignoreResult: true } });
+      ch.publish('', queue, e.content, { ...e.properties, headers: { ...e.properties.headers, retries: 0 } });
+    }
+    await ch.waitForConfirms();
+    await ch.close();
+  }
+
+  it('10: the queue is deleted under the worker three times and declared again by another caller: consuming resumes, lost 0', async () => {
+    const queue = uniqueQueue('fault-cancel');
+    const worker = new WorkerProcess(queue);
+    const client = await faultClient();
+    const per = size(300, 2000);
+    const confirmed = new Set<string>();
+    try {
+      await worker.start();
+      for (let round = 0; round < 4; round++) {
+        const p = await publish(client, queue, per, undefined, 200, `${queue}-r${round}`);
+        for (const id of p.confirmed) confirmed.add(id);
+        const others = Array.from({ length: per }, (_, i) => `other-${round}-${i}`);
+        if (round > 0) {
+          await publishAsOtherCaller(queue, others);
+          others.forEach((id) => confirmed.add(id));
+        }
+        await waitFor(`round ${round} to be handled`, () => ([...confirmed].every((id) => worker.handled().includes(id)) ? true : undefined), 60_000);
+        if (round < 3) await ctl('delete_queue', queue); // the worker's consumer is cancelled by the broker
+      }
+      const t = tally('10 consumer cancelled x3', confirmed.size, { confirmed, rejected: new Map(), after: [] }, worker.handled());
+      expect(t.lost).to.equal(0);
+    } finally {
+      await client.close();
+      await worker.dispose();
+      await deleteQueues(queue);
+    }
+  });
+
+  it('11: the dead-letter and retry queues are deleted under load, then hostile and failing tasks: every one reaches the new DLQ, lost 0', async () => {
+    const queue = uniqueQueue('fault-dlqgone');
+    const spec = defineTask<[key: string], Record<string, never>, null>({ name: 'gone.job', queue, args: { key: Type.String() }, result: Type.Null(), retry: { maxAttempts: 3, initialDelayMs: 50 } });
+    const handled: string[] = [];
+    const worker = createWorker({ logger: recordingLogger(), prefetch: 50 });
+    worker.register(spec, ([key], _k, ctx) => {
+      if (key === 'poison') throw new Error('always fails');
+      handled.push(ctx.id);
+      return null;
+    });
+    await worker.start();
+    const client = await connectClient({ logger: recordingLogger() });
+    const n = size(200, 2000);
+    const poison = size(10, 50);
+    const hostile = size(11, 100);
+    try {
+      const send = (key: string, count: number) => Promise.all(Array.from({ length: count }, () => client.send(spec, [key], {}, { ignoreResult: true })));
+      await Promise.all([send('ok', n), send('poison', poison)]);
+      await waitFor('the first poison tasks in the DLQ', async () => ((await dlqDepth(queue)) === poison ? true : undefined), 60_000);
+      await raw.channel.purgeQueue(`${queue}.dlq`);
+      for (const q of [`${queue}.dlq`, `${queue}.retry.50`, `${queue}.retry.100`]) await ctl('delete_queue', q);
+      const valid = await Promise.all([send('ok', n), send('poison', poison)]);
+      for (let i = 0; i < hostile; i++) raw.channel.sendToQueue(queue, Buffer.from('[["k"], {'), { contentType: 'application/json', headers: { task: 'gone.job', id: `bad-${i}` } });
+      await waitFor('every poison and hostile delivery in the new DLQ', async () => ((await dlqDepth(queue)) >= poison + hostile ? true : undefined), 90_000);
+      await sleep(500);
+      const inDlq = await dlqDepth(queue);
+      const ok = valid[0]!.map((s) => s.id);
+      const t = report({ name: '11 DLQ and retry queues deleted', n: 2 * n + 2 * poison + hostile, confirmed: 2 * (n + poison), lost: poison + hostile - inDlq + ok.filter((id) => !handled.includes(id)).length, dup: handled.length - new Set(handled).size });
+      expect(inDlq).to.equal(poison + hostile);
+      expect(t.lost).to.equal(0);
+    } finally {
+      await worker.stop();
+      await client.close();
+      for (const d of [50, 100]) await raw.channel.deleteQueue(`${queue}.retry.${d}`);
+      await deleteQueues(queue);
+    }
+  });
+
+  it('12: the broker closes the consume channel (consumer_timeout) on a live connection: it is reopened, consuming resumes, lost 0', async function () {
+    this.timeout(400_000);
+    const queue = uniqueQueue('fault-chclose');
+    const before = (await rabbitmqctlAsync('eval', 'application:get_env(rabbit, consumer_timeout).')).trim();
+    const log = recordingLogger();
+    const worker = createWorker({ logger: log, queues: [queue], reconnect: { initialMs: 100, maxMs: 2000 } });
+    const handled: string[] = [];
+    const closed = () => log.records.some((r) => r.message === 'worker consume channel closed by the broker' && r.fields['code'] === 406);
+    worker.register(faultTask(queue), async ([n], _k, ctx) => {
+      // The first delivery of task 0 outlives consumer_timeout (the broker checks it about once a minute).
+      if (n === 0 && !ctx.redelivered) await waitFor('the channel to be closed for the slow task', () => (closed() ? true : undefined), 200_000);
+      handled.push(ctx.id);
+      return null;
+    });
+    let client: TaskClient | null = null;
+    try {
+      await rabbitmqctlAsync('eval', 'application:set_env(rabbit, consumer_timeout, 2000).');
+      await worker.start();
+      client = await faultClient();
+      const c = client;
+      let stop = false;
+      const published = publish(c, queue, 1, () => !stop, 5);
+      await waitFor('the broker to close the consume channel', () => (closed() ? true : undefined), 200_000);
+      await waitFor('the channel to be reopened', () => (log.records.some((r) => r.message === 'worker consume channel reopened') ? true : undefined), 30_000);
+      await sleep(1000);
+      stop = true;
+      const p = await published;
+      await waitFor('every confirmed task to be handled', () => ([...p.confirmed].every((id) => handled.includes(id)) ? true : undefined), 60_000);
+      const t = tally('12 consume channel closed by consumer_timeout', p.confirmed.size + p.rejected.size, p, handled);
+      expect(t.lost).to.equal(0);
+      expect(log.records.filter((r) => /unknown delivery tag/i.test(String(r.fields['error']))), 'no ack on a channel that is gone').to.deep.equal([]);
+    } finally {
+      await rabbitmqctlAsync('eval', before === 'undefined' ? 'application:unset_env(rabbit, consumer_timeout).' : `application:set_env(rabbit, consumer_timeout, ${/\d+/.exec(before)![0]}).`);
+      await worker.stop();
+      await client?.close();
+      await deleteQueues(queue);
+    }
+  });
+
+  it('13: the broker refuses the dead-letter copies (max-length, reject-publish): no hot loop, nothing lost, all dead-lettered once allowed', async () => {
+    const queue = uniqueQueue('fault-dlqfull');
+    const policy = `taskbus-test-${queue}`;
+    const log = recordingLogger();
+    const worker = createWorker({ logger: log, queues: [queue], reconnect: { initialMs: 100, maxMs: 2000 } });
+    const handled: string[] = [];
+    worker.register(faultTask(queue), (_a, _k, ctx) => (handled.push(ctx.id), null));
+    await worker.start();
+    const client = await faultClient();
+    const bad = 10;
+    try {
+      await ctl('set_policy', '--apply-to', 'queues', policy, `^${queue}\\.dlq$`, '{"max-length": 2, "overflow": "reject-publish"}');
+      await sleep(500);
+      for (let i = 0; i < bad; i++) raw.channel.sendToQueue(queue, Buffer.from('not json'), { contentType: 'application/json', headers: { task: 'fault.job', id: `bad-${i}` } });
+      const p = await publish(client, queue, size(200, 2000));
+      const windowMs = 6000;
+      await sleep(windowMs);
+      const refusals = log.records.filter((r) => r.message === 'could not move the delivery; it goes back to its queue').length;
+      // Backoff 1 s, 2 s, 4 s per message: at most a handful of tries each in the window, never thousands.
+      expect(refusals, 'bounded redelivery').to.be.within(bad - 2, (bad - 2) * 4);
+      await ctl('clear_policy', policy);
+      await waitFor('all bad deliveries dead-lettered', async () => ((await dlqDepth(queue)) === bad ? true : undefined), 60_000);
+      await waitFor('the valid tasks', () => ([...p.confirmed].every((id) => handled.includes(id)) ? true : undefined), 30_000);
+      const t = tally(`13 DLQ refuses copies (${refusals} refusals in ${windowMs / 1000} s)`, p.confirmed.size + bad, p, handled);
+      expect(t.lost).to.equal(0);
+    } finally {
+      await ctl('clear_policy', policy).catch(() => undefined);
+      await worker.stop();
+      await client.close();
+      await deleteQueues(queue);
+    }
+  });
+
+  it('15: 100 countdown tasks do not stop other tasks at the default prefetch; an expiry passing during the hold is honoured', async () => {
+    const queue = uniqueQueue('fault-eta');
+    const spec = faultTask(queue);
+    const ran = new Map<string, number>();
+    let runs = 0;
+    const worker = createWorker({ logger: recordingLogger() });
+    worker.register(spec, (_a, _k, ctx) => (runs++, ran.set(ctx.id, Date.now()), null));
+    await worker.start();
+    const client = await connectClient({ logger: recordingLogger() });
+    try {
+      const countdown = 12;
+      const delayed = await Promise.all(Array.from({ length: 100 }, (_, i) => client.send(spec, [i], {}, { countdown, taskId: `eta-${i}`, ignoreResult: true })));
+      const dueAt = Date.now() + (countdown - 1) * 1000;
+      const plain = await Promise.all(Array.from({ length: 200 }, (_, i) => client.send(spec, [i], {}, { taskId: `plain-${i}`, ignoreResult: true })));
+      await waitFor('the plain tasks', () => (plain.every((s) => ran.has(s.id)) ? true : undefined), 60_000);
+      const firstEta = Math.min(...delayed.map((s) => ran.get(s.id) ?? Infinity));
+      expect(Math.max(...plain.map((s) => ran.get(s.id)!)), 'plain tasks all ran before any countdown was due').to.be.below(Math.min(firstEta, dueAt));
+      await waitFor('the countdown tasks', () => (delayed.every((s) => ran.has(s.id)) ? true : undefined), 90_000);
+      expect(Math.min(...delayed.map((s) => ran.get(s.id)!)), 'none ran early').to.be.at.least(dueAt);
+
+      const expiring = await client.send(spec, [1], {}, { countdown: 1.5, expires: 0.7, taskId: 'expires-in-hold' });
+      const err = await expiring.result({ timeoutMs: 10_000 }).then(() => null, (e: unknown) => e);
+      expect(err).to.be.instanceOf(RemoteTaskError);
+      expect(err).to.have.property('state', 'REVOKED');
+      expect(ran.has('expires-in-hold'), 'an expired task is not run').to.equal(false);
+      report({ name: '15 ETA flood (100 countdowns, 200 plain)', n: 301, confirmed: 301, lost: [...delayed, ...plain].filter((s) => !ran.has(s.id)).length, dup: runs - ran.size });
+    } finally {
+      await worker.stop();
+      await client.close();
+      for (const ms of [1000, 2000, 4000, 8000]) await raw.channel.deleteQueue(`${queue}.retry.${ms}`);
+      await deleteQueues(queue);
+    }
+  });
+});
