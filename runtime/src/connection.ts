@@ -1,7 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import amqp, { type ChannelModel } from 'amqplib';
-import { BrokerAccessRefusedError, BrokerUnreachableError, TaskbusError, redactUrls } from './errors.js';
+import { parseBrokerUrl, type BrokerUrl } from './broker-url.js';
+import { classifyConnectError } from './connect-failure.js';
+import { BrokerAccessRefusedError, BrokerTlsError, BrokerUnreachableError, TaskbusError } from './errors.js';
+import { redactUrl, redactUrls, scrubSecrets } from './redact.js';
 
 export const DEFAULT_AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672';
 
@@ -38,7 +41,7 @@ export function resolveUrl(url?: string): string {
 
 /** `amqp://***@host` form of a URL, safe for logs and errors. */
 export function safeUrl(url: string): string {
-  return redactUrls(url);
+  return redactUrl(url);
 }
 
 function tlsFromEnv(): TlsOptions {
@@ -66,12 +69,41 @@ function socketOptions(options: ConnectOptions): Record<string, unknown> {
   };
 }
 
+const FATAL_CODES: ReadonlySet<string> = new Set(['E_BROKER_ACCESS_REFUSED', 'E_TLS', 'E_BAD_URL']);
+
 /**
- * Login, vhost and TLS verification failures: retrying cannot fix them, so they fail fast instead of
- * turning into a reconnect storm.
+ * Login, vhost, TLS and URL failures: retrying cannot fix them, so they fail fast instead of turning into
+ * a reconnect storm. Matched by code, so a second copy of the runtime agrees.
  */
 export function isFatalConnectError(e: unknown): boolean {
-  return e instanceof BrokerAccessRefusedError || (e instanceof TaskbusError && e.code === 'E_TLS');
+  return e instanceof TaskbusError && FATAL_CODES.has(e.code);
+}
+
+/**
+ * The error as it may appear in a cause chain: itself when it holds no credential, else a copy with the
+ * message scrubbed and the code kept (a library may echo the URL or the decoded password).
+ */
+function scrubbed(e: unknown, secrets: readonly string[]): unknown {
+  if (!(e instanceof Error)) return scrubSecrets(redactUrls(String(e)), secrets);
+  const message = scrubSecrets(redactUrls(e.message), secrets);
+  const cause = e.cause === undefined ? undefined : scrubbed(e.cause, secrets);
+  if (message === e.message && cause === e.cause) return e;
+  const copy = new Error(message, cause === undefined ? undefined : { cause });
+  copy.name = e.name;
+  const { code } = e as { code?: unknown };
+  return code === undefined ? copy : Object.assign(copy, { code });
+}
+
+function connectError(broker: BrokerUrl, e: unknown): TaskbusError {
+  const cause = scrubbed(e, broker.secrets);
+  switch (classifyConnectError(e)) {
+    case 'access-refused':
+      return new BrokerAccessRefusedError(broker.display, cause);
+    case 'tls':
+      return new BrokerTlsError(broker.display, cause);
+    case 'unreachable':
+      return new BrokerUnreachableError(broker.display, cause);
+  }
 }
 
 /**
@@ -79,18 +111,12 @@ export function isFatalConnectError(e: unknown): boolean {
  * and heartbeats on; failures become typed errors that never carry the password.
  */
 export async function openConnection(options: ConnectOptions = {}): Promise<ChannelModel> {
-  const url = resolveUrl(options.url);
-  const withHeartbeat = new URL(url);
+  const broker = parseBrokerUrl(resolveUrl(options.url));
+  const withHeartbeat = new URL(broker.url);
   if (!withHeartbeat.searchParams.has('heartbeat')) withHeartbeat.searchParams.set('heartbeat', String(options.heartbeat ?? 15));
   try {
     return await amqp.connect(withHeartbeat.toString(), socketOptions(options));
   } catch (e) {
-    const text = e instanceof Error ? e.message : String(e);
-    const code = (e as { code?: string }).code ?? '';
-    if (/ACCESS[-_]REFUSED|403|NOT[-_]ALLOWED|530/.test(text)) throw new BrokerAccessRefusedError(safeUrl(url), e);
-    if (/CERT|SELF_SIGNED|ERR_TLS|HOSTNAME|ALTNAME/i.test(code) || /certificate|altnames/i.test(text)) {
-      throw new TaskbusError('E_TLS', `TLS verification failed for ${safeUrl(url)} (${redactUrls(text)}); check AMQP_TLS_CA and the host name`, { cause: e });
-    }
-    throw new BrokerUnreachableError(safeUrl(url), e);
+    throw connectError(broker, e);
   }
 }

@@ -1,3 +1,5 @@
+import { redactUrls } from './redact.js';
+
 /** Base class of every error taskbus throws; `code` is stable, match on it rather than on messages. */
 export class TaskbusError extends Error {
   readonly code: string;
@@ -50,8 +52,30 @@ export class BrokerAccessRefusedError extends TaskbusError {
   constructor(url: string, cause: unknown) {
     super(
       'E_BROKER_ACCESS_REFUSED',
-      `RabbitMQ at ${url} refused the login (${describeCause(cause)}); check the user, password and vhost in AMQP_URL`,
+      `RabbitMQ at ${url} refused the login or the vhost (${describeCause(cause)}); check the user, password and vhost in AMQP_URL`,
       { cause },
+    );
+  }
+}
+
+/** The TLS handshake failed: certificate not trusted, wrong host name, no client certificate, not a TLS port. */
+export class BrokerTlsError extends TaskbusError {
+  constructor(url: string, cause: unknown) {
+    super(
+      'E_TLS',
+      `TLS with ${url} failed (${describeCause(cause)}); check AMQP_TLS_CA, the client certificate and the host name, and that the port speaks TLS`,
+      { cause },
+    );
+  }
+}
+
+/** The broker URL cannot be parsed; `url` is already redacted. Carries no cause: URL errors hold the input. */
+export class BadUrlError extends TaskbusError {
+  constructor(url: string, reason: string) {
+    super(
+      'E_BAD_URL',
+      `broker URL ${url} is not valid: ${reason}; write it as amqp[s]://user:password@host[:port][/vhost], ` +
+        'with @ : / ? # % in the user name, password or vhost percent-encoded',
     );
   }
 }
@@ -89,11 +113,6 @@ export class ClosedError extends TaskbusError {
 export function describeCause(cause: unknown): string {
   const text = cause instanceof Error ? cause.message : String(cause);
   return redactUrls(text);
-}
-
-/** Replaces `user:password@` in any URL inside the text. */
-export function redactUrls(text: string): string {
-  return text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/)[^\s/@:]*(?::[^\s/@]*)?@/gi, '$1***@');
 }
 
 /** A version delegate was asked for a version the contract does not have. */

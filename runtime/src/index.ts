@@ -3,7 +3,9 @@ export { DEFAULT_AMQP_URL, safeUrl, type ConnectOptions, type TlsOptions } from 
 export type { BackoffOptions, ReconnectOptions } from './reconnect.js';
 export type { CallOptions, TaskMessage } from './celery/message.js';
 export {
+  BadUrlError,
   BrokerAccessRefusedError,
+  BrokerTlsError,
   BrokerUnreachableError,
   BufferFullError,
   ClosedError,
