@@ -1,4 +1,4 @@
-import { openDeadLetters, type DeadLetter } from '@taskbus/runtime';
+import { openDeadLetters, ReplayUnroutableError, type DeadLetter } from '@taskbus/runtime';
 import { UsageError } from './errors.js';
 
 export type DlqAction = 'list' | 'show' | 'replay' | 'purge';
@@ -21,21 +21,30 @@ export async function dlqCommand(action: string, queue: string, id: string | und
   try {
     switch (action as DlqAction) {
       case 'list': {
-        const all = await dlq.list();
-        for (const d of all) print([d.id, d.task, d.reason, d.failedAt, oneLine(d.error, 100)].join('\t'));
-        print(`${all.length} dead-lettered task${all.length === 1 ? '' : 's'} in ${queue}.dlq`);
+        let n = 0;
+        for await (const d of dlq.list()) {
+          print([d.id, d.task, d.reason, d.failedAt, oneLine(d.error, 100)].join('\t'));
+          n++;
+        }
+        print(`${n} dead-lettered task${n === 1 ? '' : 's'} in ${queue}.dlq`);
         return;
       }
       case 'show': {
-        const found = (await dlq.list()).filter((d) => d.id === id);
-        if (found.length === 0) throw new UsageError(`no dead-lettered task ${id} in ${queue}.dlq`);
-        for (const d of found) print(JSON.stringify(describe(d), null, 2));
+        let n = 0;
+        for await (const d of dlq.list()) {
+          if (d.id !== id) continue;
+          print(JSON.stringify(describe(d), null, 2));
+          n++;
+        }
+        if (n === 0) throw new UsageError(`no dead-lettered task ${id} in ${queue}.dlq`);
         return;
       }
       case 'replay': {
-        const n = await dlq.replay(id);
-        if (id && n === 0) throw new UsageError(`no dead-lettered task ${id} in ${queue}.dlq`);
+        const report = await dlq.replay(id);
+        if (id && report.replayed + report.kept === 0) throw new UsageError(`no dead-lettered task ${id} in ${queue}.dlq`);
+        const n = report.replayed;
         print(`replayed ${n} task${n === 1 ? '' : 's'} from ${queue}.dlq (broker confirmed)`);
+        if (report.kept > 0) throw new ReplayUnroutableError(queue, report);
         return;
       }
       case 'purge':

@@ -21,7 +21,16 @@ export {
   type ValidationIssue,
 } from './errors.js';
 export { createStderrLogger, silentLogger, type Logger } from './logger.js';
-export { openDeadLetters, type DeadLetter, type DeadLetters } from './dlq.js';
+export {
+  DeadLetterAccessError,
+  DeadLetterQueueError,
+  NoDeadLetterQueueError,
+  openDeadLetters,
+  ReplayUnroutableError,
+  type DeadLetter,
+  type DeadLetters,
+  type ReplayReport,
+} from './dlq.js';
 export { runWorker } from './signals.js';
 export { defineTask, untypedTask, type RetryPolicy, type TaskDefinition, type TaskSpec } from './task.js';
 export { createWorker, type DeadLetterReason, type TaskContext, type TaskHandler, type Worker, type WorkerOptions } from './worker.js';

@@ -5,10 +5,12 @@ import {
   connectClient,
   createWorker,
   defineTask,
+  RemoteTaskError,
   silentLogger,
   type TaskClient,
 } from '@taskbus/runtime';
 import { expect } from 'chai';
+import { encodeTask } from '../../runtime/src/celery/encode.js';
 import { queueDepth, rawBroker, uniqueQueue, waitFor } from '../support/broker.js';
 
 describe('worker lifecycle on the real broker', () => {
@@ -108,18 +110,36 @@ describe('worker lifecycle on the real broker', () => {
     await raw.channel.deleteQueue(parked);
   });
 
-  it('discards a task whose expiry has passed, without running it', async () => {
+  it('a task whose expires header has passed is not run: the worker replies REVOKED (no broker TTL involved)', async () => {
     const spec = slowTask();
     const ran: string[] = [];
     const worker = createWorker({ logger: silentLogger });
     worker.register(spec, (_a, _k, ctx) => (ran.push(ctx.id), null));
-    const expired = await client.send(spec, [0], {}, { expires: new Date(Date.now() - 1000) });
-    const fresh = await client.send(spec, [0], {}, { expires: 60 });
     await worker.start();
-    await waitFor('the fresh task to run', () => (ran.includes(fresh.id) ? true : undefined));
-    await worker.stop();
-    expect(ran).to.deep.equal([fresh.id]);
-    expect(ran).not.to.include(expired.id);
+    try {
+      // A caller waiting for a result: sent to a queue no worker reads, only to learn its reply queue.
+      const sink = uniqueQueue('lifecycle-sink');
+      queues.push(sink);
+      const caller = await client.send(spec, [0], {}, { queue: sink });
+      const captured = await raw.channel.get(sink, { noAck: true });
+      const replyTo = captured ? String(captured.properties.replyTo) : '';
+      expect(replyTo).not.to.equal('');
+
+      // The same task as Celery writes it with expires in the past, but without the AMQP expiration the
+      // client adds: only the worker's own check can stop it now.
+      const encoded = encodeTask({ id: caller.id, task: spec.name, args: [0], kwargs: {}, replyTo, origin: 'test', options: { expires: new Date(Date.now() - 1000) } });
+      const { expiration: brokerTtl, ...properties } = encoded.properties;
+      expect(brokerTtl, 'the broker TTL encodeTask sets and this test leaves out').to.equal('0');
+      raw.channel.publish('', spec.queue, encoded.content, properties);
+
+      const err = await caller.result({ timeoutMs: 10_000 }).then(() => null, (e: unknown) => e);
+      expect(err).to.be.instanceOf(RemoteTaskError).and.include({ state: 'REVOKED', excType: 'TaskRevokedError' });
+      const fresh = await client.send(spec, [0], {}, { expires: 60 });
+      expect(await fresh.result({ timeoutMs: 10_000 })).to.equal(null);
+      expect(ran).to.deep.equal([fresh.id]);
+    } finally {
+      await worker.stop();
+    }
   });
 
   it('no broker: a typed error that says how to start one, without the password', async () => {

@@ -6,7 +6,7 @@ import { Type } from '@sinclair/typebox';
 import { connectClient, defineTask, RemoteTaskError, ResultTimeoutError, type TaskClient } from '@taskbus/runtime';
 import { expect } from 'chai';
 import { createPusherClient, type PusherClient } from 'pusher-bindings';
-import { deleteQueues, rawBroker, uniqueQueue, waitFor } from '../support/broker.js';
+import { deleteQueues, uniqueQueue, waitFor } from '../support/broker.js';
 import { taskbus } from '../support/cli.js';
 import { startCeleryWorker, type PythonWorker } from '../support/python.js';
 
@@ -22,22 +22,15 @@ const inspect = (queue: string) =>
 
 describe('TypeScript caller -> Python Celery worker (Celery 5.2, rpc results)', function () {
   this.timeout(60_000);
-  // The seed's set-up: a Python worker started with -Q pusher, and the bindings' default routing.
-  const queue = 'pusher';
+  // The seed's set-up (a Python worker started with -Q <queue>), on a queue of this test's own: the
+  // bindings' calls are routed to it with the queue option.
+  const queue = uniqueQueue('ts-py');
   const out = mkdtempSync(join(tmpdir(), 'taskbus-interop-'));
   let py: PythonWorker;
   let client: TaskClient;
   let pusher: PusherClient;
 
-  const purge = async () => {
-    const raw = await rawBroker();
-    await raw.channel.assertQueue(queue, { durable: true });
-    await raw.channel.purgeQueue(queue);
-    await raw.close();
-  };
-
   before(async () => {
-    await purge();
     py = await startCeleryWorker(queue, out);
     client = await connectClient();
     pusher = createPusherClient(client);
@@ -45,13 +38,13 @@ describe('TypeScript caller -> Python Celery worker (Celery 5.2, rpc results)', 
   after(async () => {
     await client?.close();
     await py?.stop();
-    await purge();
+    await deleteQueues(queue);
     rmSync(out, { recursive: true, force: true });
   });
 
   it('runs v1 from the generated bindings and returns the Python result, checked against the contract', async () => {
-    const sent = await pusher.sendToS3('ts/v1.json', 'hello from ts');
-    expect(sent.queue).to.equal('pusher');
+    const sent = await pusher.sendToS3('ts/v1.json', 'hello from ts', { queue });
+    expect(sent.queue).to.equal(queue);
     const result = await sent.result({ timeoutMs: 20_000 });
     expect(result).to.deep.equal({ bucket: 'python', key: 'ts/v1.json', etag: createHash('md5').update('hello from ts').digest('hex') });
     expect(readFileSync(join(out, 'ts/v1.json'), 'utf8')).to.equal('hello from ts');

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { decodeDelivery, type RawDelivery } from '../../../runtime/src/celery/decode.js';
 import { encodeTask } from '../../../runtime/src/celery/encode.js';
+import { naiveMerge, pollutes, protoKeys } from '../../support/pollution.js';
 
 const EMBED = { callbacks: null, errbacks: null, chain: null, chord: null };
 
@@ -52,9 +53,6 @@ describe('celery/decodeDelivery', () => {
     ['truncated JSON', delivery('[["a"], {'), 'undecodable'],
     ['empty body', delivery(''), 'undecodable'],
     ['invalid UTF-8', delivery(Buffer.from([0x5b, 0xff, 0xfe, 0x5d])), 'undecodable'],
-    ['__proto__ key', delivery('[[{"__proto__": {"polluted": 1}}], {}, {}]'), 'forbidden-key'],
-    ['constructor.prototype', delivery('[[], {"constructor": {"prototype": {"x": 1}}}, {}]'), 'forbidden-key'],
-    ['__proto__ spelt with \\u escapes', delivery('[[{"\\u005f\\u005fproto\\u005f\\u005f": {"polluted": 1}}], {}, {}]'), 'forbidden-key'],
     ['missing task header', delivery('[[],{},{}]', { id: 'i' }), 'missing-header'],
     ['missing id header', delivery('[[],{},{}]', { task: 't' }), 'missing-header'],
     ['protocol v1 body', delivery('{"task": "t", "id": "i", "args": [], "kwargs": {}}', {}), 'unsupported-protocol'],
@@ -75,10 +73,26 @@ describe('celery/decodeDelivery', () => {
     });
   }
 
-  it('leaves Object.prototype alone whatever the body says', () => {
-    decodeDelivery(delivery('[[{"__proto__": {"polluted": 1}}], {}, {}]'));
-    expect(({} as Record<string, unknown>)['polluted']).to.equal(undefined);
-  });
+  // JSON.parse never pollutes by itself; what it hands on can, once merged. So: refused, and nothing
+  // handed on that a merge could turn into pollution.
+  const pollution: [string, string][] = [
+    ['__proto__ in args', '[[{"__proto__": {"polluted": 1}}], {}, {}]'],
+    ['__proto__ in kwargs', '[[], {"__proto__": {"polluted": 1}}, {}]'],
+    ['__proto__ nested deep', '[[{"a": [{"b": {"__proto__": {"polluted": 1}}}]}], {}, {}]'],
+    ['__proto__ spelt with \\u escapes', '[[], {"\\u005f\\u005fproto\\u005f\\u005f": {"polluted": 1}}, {}]'],
+    ['constructor.prototype', '[[], {"constructor": {"prototype": {"polluted": 1}}}, {}]'],
+  ];
+  for (const [name, body] of pollution) {
+    it(`refuses ${name} and hands on nothing a later merge could pollute Object.prototype with`, () => {
+      const r = decodeDelivery(delivery(body));
+      const handedOn = r.ok ? [r.message.args, r.message.kwargs] : [];
+      expect(protoKeys(handedOn), 'own __proto__ keys handed on').to.deep.equal([]);
+      expect(pollutes('polluted', () => handedOn.forEach((v) => naiveMerge({}, v))), 'a deep merge polluted Object.prototype').to.equal(false);
+      const assigned = handedOn.flat().map((v) => Object.assign({}, v) as Record<string, unknown>);
+      expect(assigned.filter((o) => o['polluted'] !== undefined), 'Object.assign gave a polluted prototype').to.deep.equal([]);
+      expect(r).to.deep.include({ ok: false, reason: 'forbidden-key' });
+    });
+  }
 });
 
 function unwrap(v: unknown): unknown {
