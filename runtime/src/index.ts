@@ -13,6 +13,8 @@ export {
   PublishTimeoutError,
   RemoteTaskError,
   ResultTimeoutError,
+  ResultUnavailableError,
+  type ResultUnavailableReason,
   TaskbusError,
   TopologyError,
   UnknownVersionError,
