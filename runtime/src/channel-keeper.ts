@@ -12,6 +12,8 @@ export interface KeeperOptions<C extends Channel> {
   readonly create: (connection: ChannelModel) => Promise<C>;
   /** Prefetch, topology and consumers: runs on the first open and again on every reopen. */
   readonly setup: (channel: C) => Promise<void>;
+  /** The channel is set up and current (first open and every reopen): resume what waited for it. */
+  readonly onOpened?: (channel: C) => void;
   /** The channel is gone (by the broker or with the connection): whatever was tied to it must be let go. */
   readonly onClosed?: (channel: C) => void;
   readonly log: Logger;
@@ -48,6 +50,7 @@ export class ChannelKeeper<C extends Channel> {
     this.watch(channel);
     await this.o.setup(channel);
     this.channel = channel;
+    this.o.onOpened?.(channel);
     return channel;
   }
 
@@ -106,5 +109,6 @@ export class ChannelKeeper<C extends Channel> {
     }
     this.channel = channel;
     this.o.log.info(`${this.o.name} reopened`);
+    this.o.onOpened?.(channel);
   }
 }

@@ -10,11 +10,14 @@ import {
   PayloadTooLargeError,
   PublishError,
   PublishTimeoutError,
+  ResultUnavailableError,
   TopologyError,
   describeCause,
 } from './errors.js';
 import { createStderrLogger, type Logger } from './logger.js';
 import { Reconnector, type ReconnectOptions } from './reconnect.js';
+import { ChannelKeeper } from './channel-keeper.js';
+import { ResultStore } from './result-store.js';
 import { ResultListener } from './results.js';
 import type { TaskSpec } from './task.js';
 import { declareCeleryQueue } from './topology.js';
@@ -27,7 +30,9 @@ export interface SentTask<R> {
   /**
    * Waits for the worker's reply (Python or TypeScript, Celery's rpc format) and checks it against the
    * contract. Rejects with RemoteTaskError when the task failed or was revoked, ResultTimeoutError when
-   * no final reply came within `timeoutMs` (default 60 s). Not for tasks sent with `ignoreResult`.
+   * no final reply came within `timeoutMs` (default 60 s; calling again waits again), and
+   * ResultUnavailableError when the reply was not kept (see `resultTtlMs`, `maxUnclaimedBytes`) or the
+   * task was sent with `ignoreResult`. Once the outcome is known, every call gives the same one.
    */
   result(options?: { readonly timeoutMs?: number }): Promise<R>;
 }
@@ -36,10 +41,22 @@ export interface ClientOptions extends ReconnectOptions {
   readonly logger?: Logger;
   /** A publish not confirmed by the broker within this time rejects with PublishTimeoutError (default 30 s). */
   readonly confirmTimeoutMs?: number;
-  /** Publishes that may wait while disconnected or blocked; beyond it send() rejects with BufferFullError (default 10,000). */
+  /**
+   * Publishes not yet confirmed by the broker (waiting to be written, or written and unconfirmed); beyond it
+   * send() rejects with BufferFullError (default 10,000).
+   */
   readonly maxBuffered?: number;
+  /** Bytes of those publishes' bodies; beyond it send() rejects with BufferFullError (default 64 MiB). */
+  readonly maxBufferedBytes?: number;
   /** Largest message body sent (default 16 MiB); bigger calls reject with PayloadTooLargeError. */
   readonly maxPayloadBytes?: number;
+  /**
+   * How long a reply nobody asked for yet is kept, and how long a sent task's reply is waited for when
+   * nobody is waiting (default 1 hour). Past it result() rejects with ResultUnavailableError.
+   */
+  readonly resultTtlMs?: number;
+  /** Bytes of replies nobody asked for yet; the oldest are dropped (and logged) past it (default 64 MiB). */
+  readonly maxUnclaimedBytes?: number;
 }
 
 /** Publishes tasks. Each call settles when the broker confirms the message is stored. */
@@ -50,8 +67,9 @@ export interface TaskClient {
 
 export const DEFAULT_MAX_PAYLOAD_BYTES = 16 * 1024 * 1024;
 const DEFAULT_RESULT_TIMEOUT_MS = 60_000;
+const MIB = 1024 * 1024;
 
-/** One publish until the broker confirms it; it survives reconnects and is re-sent with the same task id. */
+/** One publish until the broker confirms it; it survives lost channels and is re-sent with the same task id. */
 interface Pending {
   readonly id: string;
   readonly queue: string;
@@ -59,7 +77,23 @@ interface Pending {
   readonly resolve: () => void;
   readonly reject: (e: Error) => void;
   readonly timer: NodeJS.Timeout;
+  /** The channel it was last written on, while unconfirmed there. */
+  lane: Lane | null;
   settled: boolean;
+}
+
+/** One publish channel and what is tied to it; a reopened channel starts a fresh lane. */
+interface Lane {
+  readonly channel: ConfirmChannel;
+  /** Ids the broker returned as unroutable; their confirm follows the return. */
+  readonly returned: Set<string>;
+  readonly declared: Map<string, Promise<void>>;
+  /** Queues declared on this channel: written to without yielding, so a burst goes out in one tick. */
+  readonly ready: Set<string>;
+  /** Written and not yet confirmed, in write order: re-sent in that order if the channel dies. */
+  readonly unconfirmed: Set<Pending>;
+  /** publish() returned false: nothing more is written until the channel's 'drain'. */
+  draining: boolean;
 }
 
 /**
@@ -77,35 +111,41 @@ class AmqpTaskClient implements TaskClient {
   private readonly reconnector: Reconnector;
   private readonly replyTo = randomUUID();
   private readonly origin = `gen${process.pid}@${hostname()}`;
-  private readonly results: ResultListener;
-  /** Waiting to be written: while disconnected, blocked, or re-sent after a lost channel. */
+  private readonly results: ResultStore;
+  private readonly replies: ResultListener;
+  /** Waiting to be written: while disconnected, blocked, draining, or re-sent after a lost channel. */
   private readonly outbox: Pending[] = [];
-  private channel: ConfirmChannel | null = null;
-  private declared = new Map<string, Promise<void>>();
-  /** Queues declared on the current channel. */
-  private ready = new Set<string>();
-  /** Ids the broker returned as unroutable on the current channel; their confirm follows the return. */
-  private returned = new Set<string>();
+  /** Everything not yet confirmed (outbox and written): what maxBuffered and maxBufferedBytes bound. */
+  private readonly pending = new Set<Pending>();
+  private pendingBytes = 0;
+  private lane: Lane | null = null;
   private blocked = false;
   private flushing = false;
   private closed = false;
   private fatal: unknown = null;
   /** Option defaults, resolved once. */
-  private readonly limits: { readonly confirmTimeoutMs: number; readonly maxBuffered: number; readonly maxPayloadBytes: number };
+  private readonly limits: {
+    readonly confirmTimeoutMs: number;
+    readonly maxBuffered: number;
+    readonly maxBufferedBytes: number;
+    readonly maxPayloadBytes: number;
+  };
 
-  constructor(options: ClientOptions) {
+  constructor(private readonly options: ClientOptions) {
     this.log = options.logger ?? createStderrLogger('taskbus-client');
     this.limits = {
       confirmTimeoutMs: options.confirmTimeoutMs ?? 30_000,
       maxBuffered: options.maxBuffered ?? 10_000,
+      maxBufferedBytes: options.maxBufferedBytes ?? 64 * MIB,
       maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
     };
-    this.results = new ResultListener(this.replyTo, this.log);
+    this.results = new ResultStore({ ttlMs: options.resultTtlMs ?? 3_600_000, maxUnclaimedBytes: options.maxUnclaimedBytes ?? 64 * MIB }, this.log);
+    this.replies = new ResultListener(this.replyTo, this.results, this.log, options.reconnect);
     this.reconnector = new Reconnector(
       { connectionName: `taskbus client ${process.pid}@${hostname()}`, ...options },
       this.log,
       (c) => this.setup(c),
-      () => (this.channel = null),
+      () => undefined, // the publish channel's close, which comes with the connection's, re-queues its publishes
       (e) => this.failAll(e),
     );
   }
@@ -125,30 +165,43 @@ class AmqpTaskClient implements TaskClient {
       void this.flush();
     });
     this.blocked = false;
-    await this.results.attach(await connection.createChannel());
-    await this.openChannel(connection);
+    await this.replies.attach(connection);
+    // A channel the broker closes on a live connection (a refused declare) is reopened by the keeper.
+    await new ChannelKeeper<ConfirmChannel>(connection, {
+      name: 'client publish channel',
+      create: (c) => c.createConfirmChannel(),
+      setup: async () => undefined, // queues are declared on first use, per channel
+      onOpened: (channel) => this.openLane(channel),
+      onClosed: (channel) => this.closeLane(channel),
+      log: this.log,
+      ...(this.options.reconnect ? { backoff: this.options.reconnect } : {}),
+    }).open();
   }
 
-  /** A confirm channel for publishing; replaced when the broker closes it (e.g. after a refused declare). */
-  private async openChannel(connection: ChannelModel): Promise<void> {
-    const channel = await connection.createConfirmChannel();
-    const returned = new Set<string>();
+  private openLane(channel: ConfirmChannel): void {
+    const lane: Lane = { channel, returned: new Set(), declared: new Map(), ready: new Set(), unconfirmed: new Set(), draining: false };
     channel.on('return', (msg: ConsumeMessage) => {
       const id = msg.properties.correlationId as string | undefined;
-      if (id) returned.add(id);
+      if (id) lane.returned.add(id);
     });
-    channel.on('error', (e: unknown) => this.log.warn('publish channel error', { error: describeCause(e) }));
-    channel.on('close', () => {
-      if (this.channel !== channel) return;
-      this.channel = null;
-      // A dead connection is the reconnector's job; a channel the broker closed on a live one is ours.
-      if (!this.closed) this.openChannel(connection).catch(() => undefined);
+    channel.on('drain', () => {
+      lane.draining = false;
+      void this.flush();
     });
-    this.declared = new Map();
-    this.ready = new Set();
-    this.returned = returned;
-    this.channel = channel;
+    this.lane = lane;
     void this.flush();
+  }
+
+  /** Publishes written on a lost channel go back to the front of the outbox, in the order they were written. */
+  private closeLane(channel: ConfirmChannel): void {
+    const lane = this.lane;
+    if (lane?.channel !== channel) return;
+    this.lane = null;
+    const resend = [...lane.unconfirmed];
+    if (resend.length === 0) return;
+    for (const p of resend) p.lane = null;
+    this.outbox.unshift(...resend);
+    this.log.warn('publish channel lost with publishes unconfirmed; re-sending them with the same task ids', { count: resend.length });
   }
 
   async send<A extends readonly unknown[], K extends object, R>(spec: TaskSpec<A, K, R>, args: A, kwargs: K, options: CallOptions = {}): Promise<SentTask<R>> {
@@ -157,32 +210,50 @@ class AmqpTaskClient implements TaskClient {
     const queue = options.queue ?? spec.queue;
     const id = options.taskId ?? randomUUID();
     const encoded = encodeTask({ id, task: spec.name, args, kwargs: kwargs as Record<string, unknown>, replyTo: this.replyTo, origin: this.origin, options });
-    const { maxPayloadBytes, maxBuffered, confirmTimeoutMs: timeoutMs } = this.limits;
-    if (encoded.content.length > maxPayloadBytes) throw new PayloadTooLargeError(spec.name, encoded.content.length, maxPayloadBytes);
-    if (this.outbox.length >= maxBuffered) throw new BufferFullError(maxBuffered);
+    const { maxPayloadBytes, maxBuffered, maxBufferedBytes, confirmTimeoutMs: timeoutMs } = this.limits;
+    const bytes = encoded.content.length;
+    if (bytes > maxPayloadBytes) throw new PayloadTooLargeError(spec.name, bytes, maxPayloadBytes);
+    if (this.pending.size >= maxBuffered) throw new BufferFullError(maxBuffered);
+    if (this.pendingBytes + bytes > maxBufferedBytes) throw new BufferFullError(maxBufferedBytes, 'bytes');
 
-    await new Promise<void>((resolve, reject) => {
-      const p: Pending = {
-        id,
-        queue,
-        encoded,
-        resolve,
-        reject,
-        settled: false,
-        timer: setTimeout(() => this.settle(p, new PublishTimeoutError(id, timeoutMs)), timeoutMs),
-      };
-      this.outbox.push(p);
-      void this.flush();
-    });
+    // Registered before it is written: a worker may reply before the broker's confirm reaches us.
+    const ticket = options.ignoreResult ? null : this.results.expect(id, spec.name);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const p: Pending = {
+          id,
+          queue,
+          encoded,
+          resolve,
+          reject,
+          lane: null,
+          settled: false,
+          timer: setTimeout(() => this.settle(p, new PublishTimeoutError(id, timeoutMs)), timeoutMs),
+        };
+        this.pending.add(p);
+        this.pendingBytes += bytes;
+        this.outbox.push(p);
+        void this.flush();
+      });
+    } catch (e) {
+      if (ticket) this.results.forget(ticket);
+      throw e;
+    }
+    let outcome: Promise<R> | undefined;
     return {
       id,
       task: spec.name,
       queue,
-      result: async ({ timeoutMs = DEFAULT_RESULT_TIMEOUT_MS } = {}) => {
-        const value = await this.results.wait(id, spec.name, timeoutMs);
-        const issues = spec.checkResult(value);
-        if (issues.length > 0) throw new ContractValidationError(spec.name, issues, 'result');
-        return value as R;
+      result: ({ timeoutMs = DEFAULT_RESULT_TIMEOUT_MS } = {}) => {
+        if (!ticket) return Promise.reject(new ResultUnavailableError(id, spec.name, 'ignored'));
+        // One outcome per task, shared by every call: a second result() gets the same value or error.
+        outcome ??= this.results.claim(ticket).then((value) => {
+          const issues = spec.checkResult(value);
+          if (issues.length > 0) throw new ContractValidationError(spec.name, issues, 'result');
+          return value as R;
+        });
+        outcome.catch(() => undefined); // read by result() callers; may settle while none is waiting
+        return this.results.within(ticket, outcome, timeoutMs);
       },
     };
   }
@@ -191,62 +262,70 @@ class AmqpTaskClient implements TaskClient {
     if (p.settled) return;
     p.settled = true;
     clearTimeout(p.timer);
+    this.pending.delete(p);
+    this.pendingBytes -= p.encoded.content.length;
+    p.lane?.unconfirmed.delete(p);
     const i = this.outbox.indexOf(p);
     if (i >= 0) this.outbox.splice(i, 1);
     if (error) p.reject(error);
     else p.resolve();
   }
 
-  /** Writes the outbox in order while there is an open, unblocked channel. */
+  /** Writes the outbox in order while there is an open, unblocked channel that is not draining. */
   private async flush(): Promise<void> {
     if (this.flushing) return;
     this.flushing = true;
     try {
-      while (this.outbox.length > 0 && this.channel && !this.blocked) {
+      for (;;) {
+        const lane = this.lane;
+        if (!lane || lane.draining || this.blocked || this.outbox.length === 0) break;
         const p = this.outbox[0]!;
-        const channel = this.channel;
-        try {
-          // Declared queues are written to without yielding, so a burst goes out in one tick.
-          if (!this.ready.has(p.queue)) await this.declare(channel, p.queue);
-        } catch (e) {
-          // The broker refusing the declaration is final for this publish; a lost channel is not.
-          if (e instanceof TopologyError && typeof (e.cause as { code?: unknown })?.code === 'number') {
-            this.settle(p, e);
-            continue;
+        if (!lane.ready.has(p.queue)) {
+          try {
+            await this.declare(lane, p.queue);
+          } catch (e) {
+            // The broker refusing the declaration is final for this publish; a lost channel is not.
+            if (e instanceof TopologyError && typeof (e.cause as { code?: unknown })?.code === 'number') this.settle(p, e);
+            else if (this.lane === lane) break; // not refused, yet the channel lives: its close follows and flushes again
           }
-          break; // the replacement channel flushes again
+          continue; // the lane and the head may have changed meanwhile
         }
-        if (this.channel !== channel || this.outbox[0] !== p) continue;
         this.outbox.shift();
-        this.write(channel, p);
+        this.write(lane, p);
       }
     } finally {
       this.flushing = false;
     }
   }
 
-  private write(channel: ConfirmChannel, p: Pending): void {
-    const returned = this.returned;
-    channel.publish('', p.queue, p.encoded.content, { ...p.encoded.properties, mandatory: true }, (err) => {
-      if (returned.delete(p.id)) return this.settle(p, new PublishError(p.id, `no queue "${p.queue}" to route to`));
-      if (!err) return this.settle(p);
-      // amqplib fails every unconfirmed publish when a channel closes, before our close handler runs:
-      // decide once it has, so a lost channel re-sends (same task id) and only a real nack rejects.
-      setImmediate(() => {
-        if (p.settled) return;
-        if (this.channel === channel) return this.settle(p, new PublishError(p.id, 'the broker nacked it', err));
-        this.outbox.unshift(p);
-        void this.flush();
+  private write(lane: Lane, p: Pending): void {
+    p.lane = lane;
+    lane.unconfirmed.add(p);
+    try {
+      const more = lane.channel.publish('', p.queue, p.encoded.content, { ...p.encoded.properties, mandatory: true }, (err) => {
+        if (p.settled || p.lane !== lane) return;
+        if (lane.returned.delete(p.id)) return this.settle(p, new PublishError(p.id, `no queue "${p.queue}" to route to`));
+        if (!err) return this.settle(p);
+        // amqplib fails every unconfirmed publish when a channel closes, just before the close is reported:
+        // decide once it has, so a lost channel re-sends (closeLane) and only a real nack rejects.
+        setImmediate(() => {
+          if (!p.settled && p.lane === lane && this.lane === lane) this.settle(p, new PublishError(p.id, 'the broker nacked it', err));
+        });
       });
-    });
+      lane.draining = !more;
+    } catch (e) {
+      // The channel is closing: its close re-sends this publish with the others it holds.
+      this.log.warn('publish channel refused a write while closing', { error: describeCause(e) });
+      lane.draining = true;
+    }
   }
 
-  private declare(channel: ConfirmChannel, queue: string): Promise<void> {
-    let done = this.declared.get(queue);
+  private declare(lane: Lane, queue: string): Promise<void> {
+    let done = lane.declared.get(queue);
     if (!done) {
-      done = declareCeleryQueue(channel, queue).then(() => void (this.channel === channel && this.ready.add(queue)));
-      done.catch(() => this.declared.delete(queue));
-      this.declared.set(queue, done);
+      done = declareCeleryQueue(lane.channel, queue).then(() => void lane.ready.add(queue));
+      done.catch(() => lane.declared.delete(queue));
+      lane.declared.set(queue, done);
     }
     return done;
   }
@@ -254,8 +333,9 @@ class AmqpTaskClient implements TaskClient {
   private failAll(e: unknown): void {
     this.fatal = e;
     this.closed = true;
-    for (const p of [...this.outbox]) this.settle(p, e instanceof Error ? e : new Error(String(e)));
-    this.results.close(e instanceof Error ? e : new Error(String(e)));
+    const error = e instanceof Error ? e : new Error(String(e));
+    for (const p of [...this.pending]) this.settle(p, error);
+    this.results.close(error);
   }
 
   async close(): Promise<void> {
@@ -265,13 +345,13 @@ class AmqpTaskClient implements TaskClient {
     // blocked by an alarm would otherwise hold close() until the alarm clears).
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
-      this.channel?.waitForConfirms().catch(() => undefined),
+      this.lane?.channel.waitForConfirms().catch(() => undefined),
       new Promise((resolve) => (timer = setTimeout(resolve, this.limits.confirmTimeoutMs))),
     ]);
     clearTimeout(timer);
-    for (const p of [...this.outbox]) this.settle(p, new ClosedError('task client'));
+    for (const p of [...this.pending]) this.settle(p, new ClosedError('task client'));
     this.results.close(new ClosedError('task client'));
-    await this.results.detach();
+    await this.replies.detach();
     await this.reconnector.close();
   }
 }

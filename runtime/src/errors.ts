@@ -152,6 +152,27 @@ export class ResultTimeoutError extends TaskbusError {
   }
 }
 
+/** Why result() can give no outcome for a task although none arrived, or none was kept. */
+export type ResultUnavailableReason = 'ignored' | 'expired' | 'evicted' | 'no-reply';
+
+const UNAVAILABLE: Record<ResultUnavailableReason, string> = {
+  ignored: 'it was sent with ignoreResult, so no reply will come',
+  expired: 'its reply was dropped because nobody asked for it within resultTtlMs; call result() sooner or raise resultTtlMs',
+  evicted: 'its reply was dropped because unclaimed replies exceeded maxUnclaimedBytes; gather results as they come or raise maxUnclaimedBytes',
+  'no-reply': 'no reply came within resultTtlMs and a later one will be dropped; the task may still run',
+};
+
+/** result() cannot tell the task's outcome any more (or never could); the reason says which limit applied. */
+export class ResultUnavailableError extends TaskbusError {
+  constructor(
+    readonly taskId: string,
+    readonly task: string,
+    readonly reason: ResultUnavailableReason,
+  ) {
+    super('E_RESULT_UNAVAILABLE', `no result for task ${task} (${taskId}): ${UNAVAILABLE[reason]}`);
+  }
+}
+
 /** The broker did not confirm a publish within the confirm timeout; it may or may not hold the task. */
 export class PublishTimeoutError extends TaskbusError {
   constructor(
@@ -162,10 +183,14 @@ export class PublishTimeoutError extends TaskbusError {
   }
 }
 
-/** Too many publishes are waiting for the broker (disconnected or blocked); back off and retry later. */
+/** Too much is waiting for the broker's confirm (disconnected, blocked, or slower than the calls); back off and retry later. */
 export class BufferFullError extends TaskbusError {
-  constructor(limit: number) {
-    super('E_BUFFER_FULL', `${limit} publishes are already waiting for the broker (disconnected or blocked by a resource alarm); nothing was sent, try again later`);
+  constructor(limit: number, unit: 'publishes' | 'bytes' = 'publishes') {
+    super(
+      'E_BUFFER_FULL',
+      `${limit} ${unit} (${unit === 'bytes' ? 'maxBufferedBytes' : 'maxBuffered'}) are already waiting for the broker's confirm ` +
+        '(disconnected, blocked by a resource alarm, or publishing faster than it confirms); nothing was sent, try again later',
+    );
   }
 }
 

@@ -15,6 +15,8 @@ export {
   PublishTimeoutError,
   RemoteTaskError,
   ResultTimeoutError,
+  ResultUnavailableError,
+  type ResultUnavailableReason,
   TaskbusError,
   TopologyError,
   UnknownVersionError,
