@@ -171,6 +171,37 @@ describe('faults 10-13, 15: consumers cancelled, channels closed, copies refused
     }
   });
 
+  it('13b: a retry queue declared by someone else with other arguments: retries wait (bounded), and resume once it is gone', async () => {
+    const queue = uniqueQueue('fault-retry406');
+    const spec = defineTask<[n: number], Record<string, never>, string>({ name: 'conflict.job', queue, args: { n: Type.Integer() }, result: Type.String(), retry: { maxAttempts: 2, initialDelayMs: 100 } });
+    const log = recordingLogger();
+    const attempts = new Map<number, number>();
+    const worker = createWorker({ logger: log });
+    worker.register(spec, ([n]) => {
+      attempts.set(n, (attempts.get(n) ?? 0) + 1);
+      if (attempts.get(n) === 1) throw new Error('first attempt fails');
+      return `ok ${n}`;
+    });
+    await worker.start();
+    const client = await connectClient({ logger: recordingLogger() });
+    try {
+      await raw.channel.assertQueue(`${queue}.retry.100`, { durable: true, arguments: { 'x-max-length': 1 } });
+      const sent = await Promise.all([1, 2, 3].map((n) => client.send(spec, [n], {})));
+      await waitFor('refused retry declarations', () => (log.records.filter((r) => r.message.startsWith('could not move')).length >= 3 ? true : undefined), 20_000);
+      await raw.channel.deleteQueue(`${queue}.retry.100`);
+      const results = await Promise.all(sent.map((s) => s.result({ timeoutMs: 60_000 })));
+      expect(results).to.deep.equal(['ok 1', 'ok 2', 'ok 3']);
+      const refusals = log.records.filter((r) => r.message.startsWith('could not move')).length;
+      report({ name: `13b retry queue refused (${refusals} refusals)`, n: 3, confirmed: 3, lost: 0, dup: 0 });
+      expect(refusals, 'bounded redelivery while refused').to.be.below(30);
+    } finally {
+      await worker.stop();
+      await client.close();
+      await raw.channel.deleteQueue(`${queue}.retry.100`);
+      await deleteQueues(queue);
+    }
+  });
+
   it('15: 100 countdown tasks do not stop other tasks at the default prefetch; an expiry passing during the hold is honoured', async () => {
     const queue = uniqueQueue('fault-eta');
     const spec = faultTask(queue);

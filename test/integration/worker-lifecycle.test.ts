@@ -11,7 +11,8 @@ import {
 } from '@taskbus/runtime';
 import { expect } from 'chai';
 import { encodeTask } from '../../runtime/src/celery/encode.js';
-import { queueDepth, rawBroker, uniqueQueue, waitFor } from '../support/broker.js';
+import { queueDepth, rawBroker, uniqueQueue, VHOST, waitFor } from '../support/broker.js';
+import { rabbitmqctl } from '../faults/harness.js';
 
 describe('worker lifecycle on the real broker', () => {
   let client: TaskClient;
@@ -140,6 +141,47 @@ describe('worker lifecycle on the real broker', () => {
     } finally {
       await worker.stop();
     }
+  });
+
+  it('start() twice is refused with a typed error and opens no second connection', async () => {
+    const spec = slowTask();
+    const worker = createWorker({ logger: silentLogger });
+    worker.register(spec, () => null);
+    await worker.start();
+    const err = await worker.start().then(() => null, (e: unknown) => e);
+    expect(err).to.have.property('code', 'E_WORKER_STARTED');
+    const connections = rabbitmqctl('list_connections', '-p', VHOST, 'client_properties').split('\n').filter((l) => l.includes(`taskbus worker ${spec.queue}`));
+    expect(connections).to.have.length(1);
+    await worker.stop();
+  });
+
+  it('a reconnect while stopping subscribes nothing: tasks sent meanwhile stay queued', async () => {
+    const spec = slowTask();
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    const ran: number[] = [];
+    const worker = createWorker({ logger: silentLogger, reconnect: { initialMs: 50, maxMs: 200 } });
+    worker.register(spec, async ([ms]) => {
+      ran.push(ms);
+      if (ms === 0) await released;
+      return null;
+    });
+    await worker.start();
+    await client.send(spec, [0], {});
+    await waitFor('the slow task to start', () => (ran.length === 1 ? true : undefined));
+    const stopped = worker.stop();
+    // The connection drops during the stop; the worker reconnects but must not consume again.
+    const line = rabbitmqctl('list_connections', '-p', VHOST, 'pid', 'client_properties').split('\n').find((l) => l.includes(`taskbus worker ${spec.queue}`))!;
+    rabbitmqctl('close_connection', line.split('\t')[0]!, 'test: reconnect during stop');
+    await new Promise((r) => setTimeout(r, 1000));
+    await client.send(spec, [1], {});
+    await client.send(spec, [2], {});
+    await new Promise((r) => setTimeout(r, 1000));
+    release();
+    await stopped;
+    expect(ran).to.deep.equal([0]);
+    // The slow task's delivery died with its connection, so it is back in the queue with the two new ones.
+    await waitFor('three tasks queued', async () => ((await queueDepth(raw, spec.queue)) === 3 ? true : undefined));
   });
 
   it('no broker: a typed error that says how to start one, without the password', async () => {

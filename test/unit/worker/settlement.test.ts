@@ -145,4 +145,31 @@ describe('every delivery is settled exactly once, whatever fails in the pipeline
   it('an unroutable copy is tried again after declaring its queue, then acked', async () => {
     expect(await settleOne('undecodable', 'unroutable-once')).to.deep.equal(['ack']);
   });
+
+  it('a contract violation thrown by another copy of the runtime is recognised by its code: dead-lettered, TypeError replied', async () => {
+    const channel = new CountingChannel();
+    const generation = new ConsumeGeneration(channel as unknown as Channel);
+    const msg = message('ok');
+    const d = new Delivery(msg, 'settle', generation, silentLogger);
+    class ForeignContractError extends Error {
+      readonly code = 'E_CONTRACT_VALIDATION';
+    }
+    const foreign = { ...spec, assertArgs: () => { throw new ForeignContractError('invalid arguments for task settle.job'); } };
+    const replies: string[] = [];
+    const moved: string[] = [];
+    await processSafely(d, {
+      tasks: new Map<string, Registered>([['settle.job', { spec: foreign, handler: () => 'ran' } as unknown as Registered]]),
+      log: silentLogger,
+      maxPayloadBytes: 1 << 20,
+      eta: new EtaScheduler(4, 60_000),
+      reply: (_m, status, result) => void replies.push(`${status} ${(result as { exc_type: string }).exc_type}`),
+      move: async (del, target, properties) => {
+        moved.push(`${target.kind} ${String(properties.headers?.['x-taskbus-reason'])}`);
+        del.ack();
+      },
+    });
+    expect(replies).to.deep.equal(['FAILURE TypeError']);
+    expect(moved).to.deep.equal(['dlq invalid-arguments']);
+    expect(channel.settlements.get(msg.fields.deliveryTag)).to.deep.equal(['ack']);
+  });
 });
