@@ -4,7 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { callTask } from './call.js';
 import { dlqCommand } from './dlq.js';
 import { diffTree, isClean } from './check.js';
-import { ContractDefinitionError, UsageError } from './errors.js';
+import { ContractDefinitionError, ContractSourceError, UsageError } from './errors.js';
 import { loadContracts, readGenerated, writeGenerated } from './files.js';
 import { generate } from './generate.js';
 
@@ -79,6 +79,11 @@ try {
 } catch (e) {
   if (e instanceof CommanderError) {
     process.exitCode = e.exitCode;
+  } else if (e instanceof ContractSourceError) {
+    // Compiler-style lines (file:line:col: message), so editors and CI annotate them.
+    console.error(e.message);
+    console.error(`taskbus: ${e.diagnostics.length} problem(s) in the contracts; nothing was generated`);
+    process.exitCode = 2;
   } else if (e instanceof ContractDefinitionError || e instanceof UsageError) {
     console.error(`taskbus: ${e.message}`);
     process.exitCode = 2;

@@ -2,43 +2,58 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { ts } from 'ts-morph';
-import { UsageError } from './errors.js';
-import { parseContractText, type GeneratedFiles } from './generate.js';
+import { parseContract, TYPEBOX } from './contract-rules.js';
+import { ContractDefinitionError, ContractSourceError, UsageError } from './errors.js';
+import type { GeneratedFiles } from './generate.js';
+import { checkContracts } from './typecheck.js';
 import type { ContractSource } from './model.js';
 
 /** Build output and installs inside a generated package are not generated files. */
 const NOT_GENERATED = new Set(['node_modules', 'dist']);
 
-const TYPEBOX_URL = import.meta.resolve('@sinclair/typebox');
+const TYPEBOX_URL = import.meta.resolve(TYPEBOX);
 
 /**
- * Evaluates a contract. It may import only TypeBox (checked first), so it is transpiled with TypeScript,
- * its one import pointed at this package's TypeBox, and imported as a data: URL: no loader hooks needed.
+ * Evaluates a contract that passed checkContracts. It imports only TypeBox, so it is transpiled with
+ * TypeScript, its module specifiers pointed at this package's TypeBox, and imported as a data: URL: no
+ * loader hooks needed. A throw while it runs is reported by file, without the data: URL or a stack.
  */
 async function evaluate(file: string, text: string): Promise<unknown> {
-  const parsed = parseContractText(file, text);
-  for (const decl of parsed.getImportDeclarations()) decl.setModuleSpecifier(TYPEBOX_URL);
+  const parsed = parseContract(text);
+  for (const decl of [...parsed.getImportDeclarations(), ...parsed.getExportDeclarations()]) {
+    if (decl.getModuleSpecifier()) decl.setModuleSpecifier(TYPEBOX_URL);
+  }
   const js = ts.transpileModule(parsed.getFullText(), {
     compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
     fileName: file,
   }).outputText;
-  const mod = (await import(`data:text/javascript;base64,${Buffer.from(js).toString('base64')}`)) as { default?: unknown };
-  return mod.default;
+  try {
+    const mod = (await import(`data:text/javascript;base64,${Buffer.from(js).toString('base64')}`)) as { default?: unknown };
+    return mod.default;
+  } catch (e) {
+    // Module-linking errors name the importing module, here the data: URL: name the file instead.
+    const message = (e instanceof Error ? e.message : String(e)).replace(/data:text\/javascript;base64,[A-Za-z0-9+/=]*/g, file);
+    throw new ContractDefinitionError(file, `contract failed to evaluate: ${message}`);
+  }
 }
 
-/** Reads every `*.ts` contract in a directory: its text and its evaluated default export. */
+/**
+ * Reads every `*.ts` contract in a directory, parses and type-checks them all (nothing runs when one is
+ * broken), then evaluates each: its path relative to the working directory, its text and its default export.
+ */
 export async function loadContracts(dir: string): Promise<ContractSource[]> {
   if (!existsSync(dir)) throw new UsageError(`contracts directory "${dir}" does not exist (pass --contracts <dir>)`);
   const entries = (await readdir(dir)).filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')).sort();
   if (entries.length === 0) throw new UsageError(`no *.ts contracts in "${dir}"`);
-  return Promise.all(
+  const texts = await Promise.all(
     entries.map(async (name) => {
       const path = join(dir, name);
-      const file = relative(process.cwd(), path).split(sep).join('/');
-      const text = await readFile(path, 'utf8');
-      return { file, text, exported: await evaluate(file, text) };
+      return { file: relative(process.cwd(), path).split(sep).join('/'), text: await readFile(path, 'utf8') };
     }),
   );
+  const problems = checkContracts(texts);
+  if (problems.length > 0) throw new ContractSourceError(problems);
+  return Promise.all(texts.map(async ({ file, text }) => ({ file, text, exported: await evaluate(file, text) })));
 }
 
 /** Files currently under the generated packages (`*-bindings/`) of an output directory. */

@@ -53,6 +53,29 @@ describe('taskbus generate (CLI)', () => {
     expect(existsSync(join(dir, 'generated'))).to.equal(false);
   });
 
+  // [case, line appended to contracts/pusher.ts (line 43), the complete stderr]
+  const SUMMARY = 'taskbus: 1 problem(s) in the contracts; nothing was generated';
+  const RULE = 'a contract may import only @sinclair/typebox (with import or export ... from), since it is copied into the bindings package';
+  const broken: [string, string, string[]][] = [
+    ['a syntax error', 'const x = ;', ['contracts/pusher.ts:43:11: Expression expected.', SUMMARY]],
+    ['a type error against the real TypeBox', 'Type.Strin();', ["contracts/pusher.ts:43:6: Property 'Strin' does not exist on type 'JavaScriptTypeBuilder'. Did you mean 'String'?", SUMMARY]],
+    ['a reference to an undefined name', 'missing.foo;', ["contracts/pusher.ts:43:1: Cannot find name 'missing'.", SUMMARY]],
+    ['a throw while evaluating', "throw new Error('boom');", ['taskbus: contracts/pusher.ts: contract failed to evaluate: boom']],
+    ['export * from a module', "export * from 'node:fs';", [`contracts/pusher.ts:43:1: re-exports "node:fs"; ${RULE}`, SUMMARY]],
+    ['a dynamic import', "await import('node:fs');", [`contracts/pusher.ts:43:7: imports "node:fs" with import(); ${RULE}`, SUMMARY]],
+    ['require()', "require('fs');", [`contracts/pusher.ts:43:1: imports "fs" with require(); ${RULE}`, SUMMARY]],
+  ];
+  for (const [name, line, stderr] of broken) {
+    it(`a contract with ${name} exits 2 with one line per problem, no stack and no data: URL`, async () => {
+      const path = join(dir, 'contracts/pusher.ts');
+      writeFileSync(path, `${readFileSync(path, 'utf8')}${line}\n`);
+      const gen = await taskbus(dir, 'generate');
+      expect(gen.code, gen.stderr).to.equal(2);
+      expect(gen.stderr.trimEnd().split('\n')).to.deep.equal(stderr);
+      expect(existsSync(join(dir, 'generated'))).to.equal(false);
+    });
+  }
+
   it('a missing contracts directory is a usage error', async () => {
     const gen = await taskbus(dir, 'generate', '--contracts', 'nope');
     expect(gen.code).to.equal(2);
