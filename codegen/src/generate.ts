@@ -6,13 +6,15 @@ import { parseContract, ruleProblems } from './contract-rules.js';
 import { ContractDefinitionError, ContractSourceError } from './errors.js';
 import { assertUniqueTaskNames, readContract, type ContractSource } from './model.js';
 import { names } from './naming.js';
+import { MANIFEST, manifestFile } from './ownership.js';
 
 /** Relative path (always with `/`) to file text. */
 export type GeneratedFiles = ReadonlyMap<string, string>;
 
 /**
  * Contracts in, files out: pure and deterministic (same contracts give byte-identical files).
- * Paths are relative to the output directory, one `<service>-bindings/` package per contract.
+ * Paths are relative to the output directory, one `<service>-bindings/` package per contract, each with a
+ * manifest of the files generated in it (see ownership.ts).
  */
 export function generate(sources: readonly ContractSource[], options: GenerateOptions = {}): GeneratedFiles {
   const ctx = resolveOptions(options);
@@ -38,6 +40,8 @@ export function generate(sources: readonly ContractSource[], options: GenerateOp
     files.set(`${dir}/src/index.ts`, indexFile(s));
     files.set(`${dir}/python/${pythonNames.module(s)}.py`, pythonModule(s, header(s)));
     files.set(`${dir}/python/pyproject.toml`, pyproject(s));
+    const owned = [...files.keys()].filter((p) => p.startsWith(`${dir}/`)).map((p) => p.slice(dir.length + 1));
+    files.set(`${dir}/${MANIFEST}`, manifestFile(owned));
   }
   return files;
 }

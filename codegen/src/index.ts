@@ -1,4 +1,4 @@
-export { diffTree, isClean, type TreeDiff } from './check.js';
+export { diffTree, isClean, type FoundFile, type TreeDiff } from './check.js';
 export type { GenerateOptions } from './context.js';
 export { ContractDefinitionError, ContractSourceError, UsageError, type ContractDiagnostic } from './errors.js';
 export { generate, type GeneratedFiles } from './generate.js';

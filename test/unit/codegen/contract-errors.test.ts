@@ -67,7 +67,11 @@ describe('codegen contract errors name the service, task and version at fault', 
   });
 
   it('accepts a well-formed contract', () => {
-    expect(generate([source(contract({ 1: { name: 'a', args: { k: Type.String() }, result } }))]).size).to.equal(10);
+    const files = generate([source(contract({ 1: { name: 'a', args: { k: Type.String() }, result } }))]);
+    expect(files.size).to.equal(11);
+    // The manifest lists every other file of its package: what generate may later overwrite or delete.
+    const listed = (JSON.parse(files.get('svc-bindings/.taskbus-manifest.json')!) as { files: string[] }).files;
+    expect(listed.map((p) => `svc-bindings/${p}`)).to.deep.equal([...files.keys()].filter((p) => !p.endsWith('.taskbus-manifest.json')).sort());
   });
 
   it('rejects unknown generate options instead of ignoring them', () => {
