@@ -125,6 +125,7 @@ describe('taskbus generate (CLI)', () => {
     expect(gen.stdout).to.include('removed: generated/other-bindings/src/client.ts (no longer generated)');
     expect(gen.stdout).to.include('left alone: generated/other-bindings/notes.md (not written by taskbus)');
     expect(tree(join(dir, 'generated/other-bindings'))).to.deep.equal({ 'notes.md': 'ours\n', 'src/helper.ts': 'export const mine = 1;\n' });
+    expect(existsSync(join(dir, 'generated/other-bindings/python')), 'a directory left empty is removed').to.equal(false);
     expect(tree(join(dir, 'generated/pusher-bindings'))).to.deep.equal(pusherBefore);
     expect((await taskbus(dir, 'generate', '--check')).code).to.equal(0);
   });
