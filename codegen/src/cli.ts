@@ -4,7 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { callTask } from './call.js';
 import { dlqCommand } from './dlq.js';
 import { diffTree, isClean } from './check.js';
-import { ContractDefinitionError, UsageError } from './errors.js';
+import { ContractDefinitionError, ContractSourceError, UsageError } from './errors.js';
 import { loadContracts, readGenerated, writeGenerated } from './files.js';
 import { generate } from './generate.js';
 
@@ -26,24 +26,27 @@ program
   .description('generate bindings packages from contracts')
   .option('--contracts <dir>', 'directory of *.ts contracts', 'contracts')
   .option('--out <dir>', 'directory the <service>-bindings packages go to', 'generated')
-  .option('--check', 'write nothing; exit 1 and list the files that are stale, missing or extra')
+  .option('--check', 'write nothing; exit 1 and list the generated files that are stale, missing or extra')
   .action(async (opts: { contracts: string; out: string; check?: boolean }) => {
     const files = generate(await loadContracts(opts.contracts), {
       runtimeRange: `^${ownVersion}`,
       typeboxRange: own.dependencies['@sinclair/typebox']!,
     });
     const diff = diffTree(files, await readGenerated(opts.out));
+    for (const p of diff.leftAlone) console.log(`left alone: ${opts.out}/${p} (not written by taskbus)`);
     if (opts.check) {
       if (isClean(diff)) {
         console.log(`${opts.out} is up to date (${files.size} files)`);
         return;
       }
-      for (const [kind, paths] of Object.entries(diff)) for (const p of paths as string[]) console.error(`${kind}: ${opts.out}/${p}`);
+      for (const kind of ['missing', 'stale', 'extra'] as const) for (const p of diff[kind]) console.error(`${kind}: ${opts.out}/${p}`);
+      for (const p of diff.conflicts) console.error(`conflict: ${opts.out}/${p} (not written by taskbus; generate will not overwrite it)`);
       console.error(`${opts.out} is not up to date with ${opts.contracts}; run \`taskbus generate\` and commit the result`);
       process.exitCode = 1;
       return;
     }
-    await writeGenerated(opts.out, files, diff.extra);
+    await writeGenerated(opts.out, files, diff);
+    for (const p of diff.extra) console.log(`removed: ${opts.out}/${p} (no longer generated)`);
     const changed = diff.missing.length + diff.stale.length + diff.extra.length;
     console.log(`generated ${files.size} files in ${opts.out} (${changed} changed)`);
   });
@@ -79,6 +82,11 @@ try {
 } catch (e) {
   if (e instanceof CommanderError) {
     process.exitCode = e.exitCode;
+  } else if (e instanceof ContractSourceError) {
+    // Compiler-style lines (file:line:col: message), so editors and CI annotate them.
+    console.error(e.message);
+    console.error(`taskbus: ${e.diagnostics.length} problem(s) in the contracts; nothing was generated`);
+    process.exitCode = 2;
   } else if (e instanceof ContractDefinitionError || e instanceof UsageError) {
     console.error(`taskbus: ${e.message}`);
     process.exitCode = 2;

@@ -1,70 +1,110 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { ts } from 'ts-morph';
-import { UsageError } from './errors.js';
-import { parseContractText, type GeneratedFiles } from './generate.js';
+import { parseContract, TYPEBOX } from './contract-rules.js';
+import { ContractDefinitionError, ContractSourceError, UsageError } from './errors.js';
+import type { FoundFile, TreeDiff } from './check.js';
+import type { GeneratedFiles } from './generate.js';
+import { hasMarker, MANIFEST, manifestPaths } from './ownership.js';
+import { checkContracts } from './typecheck.js';
 import type { ContractSource } from './model.js';
 
 /** Build output and installs inside a generated package are not generated files. */
 const NOT_GENERATED = new Set(['node_modules', 'dist']);
 
-const TYPEBOX_URL = import.meta.resolve('@sinclair/typebox');
+const TYPEBOX_URL = import.meta.resolve(TYPEBOX);
 
 /**
- * Evaluates a contract. It may import only TypeBox (checked first), so it is transpiled with TypeScript,
- * its one import pointed at this package's TypeBox, and imported as a data: URL: no loader hooks needed.
+ * Evaluates a contract that passed checkContracts. It imports only TypeBox, so it is transpiled with
+ * TypeScript, its module specifiers pointed at this package's TypeBox, and imported as a data: URL: no
+ * loader hooks needed. A throw while it runs is reported by file, without the data: URL or a stack.
  */
 async function evaluate(file: string, text: string): Promise<unknown> {
-  const parsed = parseContractText(file, text);
-  for (const decl of parsed.getImportDeclarations()) decl.setModuleSpecifier(TYPEBOX_URL);
+  const parsed = parseContract(text);
+  for (const decl of [...parsed.getImportDeclarations(), ...parsed.getExportDeclarations()]) {
+    if (decl.getModuleSpecifier()) decl.setModuleSpecifier(TYPEBOX_URL);
+  }
   const js = ts.transpileModule(parsed.getFullText(), {
     compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
     fileName: file,
   }).outputText;
-  const mod = (await import(`data:text/javascript;base64,${Buffer.from(js).toString('base64')}`)) as { default?: unknown };
-  return mod.default;
+  try {
+    const mod = (await import(`data:text/javascript;base64,${Buffer.from(js).toString('base64')}`)) as { default?: unknown };
+    return mod.default;
+  } catch (e) {
+    // Module-linking errors name the importing module, here the data: URL: name the file instead.
+    const message = (e instanceof Error ? e.message : String(e)).replace(/data:text\/javascript;base64,[A-Za-z0-9+/=]*/g, file);
+    throw new ContractDefinitionError(file, `contract failed to evaluate: ${message}`);
+  }
 }
 
-/** Reads every `*.ts` contract in a directory: its text and its evaluated default export. */
+/**
+ * Reads every `*.ts` contract in a directory, parses and type-checks them all (nothing runs when one is
+ * broken), then evaluates each: its path relative to the working directory, its text and its default export.
+ */
 export async function loadContracts(dir: string): Promise<ContractSource[]> {
   if (!existsSync(dir)) throw new UsageError(`contracts directory "${dir}" does not exist (pass --contracts <dir>)`);
   const entries = (await readdir(dir)).filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')).sort();
   if (entries.length === 0) throw new UsageError(`no *.ts contracts in "${dir}"`);
-  return Promise.all(
+  const texts = await Promise.all(
     entries.map(async (name) => {
       const path = join(dir, name);
-      const file = relative(process.cwd(), path).split(sep).join('/');
-      const text = await readFile(path, 'utf8');
-      return { file, text, exported: await evaluate(file, text) };
+      return { file: relative(process.cwd(), path).split(sep).join('/'), text: await readFile(path, 'utf8') };
     }),
   );
+  const problems = checkContracts(texts);
+  if (problems.length > 0) throw new ContractSourceError(problems);
+  return Promise.all(texts.map(async ({ file, text }) => ({ file, text, exported: await evaluate(file, text) })));
 }
 
-/** Files currently under the generated packages (`*-bindings/`) of an output directory. */
-export async function readGenerated(out: string): Promise<Map<string, string>> {
-  const found = new Map<string, string>();
+/** Files under the generated packages (`*-bindings/`) of an output directory, each marked as taskbus's own or not. */
+export async function readGenerated(out: string): Promise<Map<string, FoundFile>> {
+  const found = new Map<string, FoundFile>();
   if (!existsSync(out)) return found;
-  const walk = async (rel: string): Promise<void> => {
-    for (const entry of await readdir(join(out, rel), { withFileTypes: true })) {
-      const path = rel ? `${rel}/${entry.name}` : entry.name;
-      if (entry.isDirectory()) {
-        if (!NOT_GENERATED.has(entry.name)) await walk(path);
-      } else if (!entry.name.endsWith('.tsbuildinfo')) {
-        found.set(path, await readFile(join(out, path), 'utf8'));
+  for (const pkg of await readdir(out, { withFileTypes: true })) {
+    if (!pkg.isDirectory() || !pkg.name.endsWith('-bindings')) continue;
+    const texts = new Map<string, string | null>();
+    const walk = async (rel: string): Promise<void> => {
+      for (const entry of await readdir(join(out, pkg.name, rel), { withFileTypes: true })) {
+        const path = rel ? `${rel}/${entry.name}` : entry.name;
+        if (entry.isDirectory()) {
+          if (!NOT_GENERATED.has(entry.name)) await walk(path);
+        } else if (!entry.name.endsWith('.tsbuildinfo')) {
+          texts.set(path, entry.isFile() ? await readFile(join(out, pkg.name, path), 'utf8') : null);
+        }
       }
+    };
+    await walk('');
+    const manifest = texts.get(MANIFEST);
+    const listed = manifest ? manifestPaths(manifest) : null;
+    for (const [path, text] of texts) {
+      const owned = text !== null && (path === MANIFEST ? listed !== null : (listed?.has(path) ?? false) || hasMarker(text));
+      found.set(`${pkg.name}/${path}`, { text, owned });
     }
-  };
-  for (const entry of await readdir(out, { withFileTypes: true })) {
-    if (entry.isDirectory() && entry.name.endsWith('-bindings')) await walk(entry.name);
   }
   return found;
 }
 
-export async function writeGenerated(out: string, files: GeneratedFiles, remove: readonly string[]): Promise<void> {
-  for (const [path, text] of files) {
-    await mkdir(dirname(join(out, path)), { recursive: true });
-    await writeFile(join(out, path), text);
+/**
+ * Applies a diff: writes missing and stale files, deletes extra ones and then any directory that left empty.
+ * Refuses, before touching anything, to overwrite a file taskbus did not write.
+ */
+export async function writeGenerated(out: string, files: GeneratedFiles, diff: TreeDiff): Promise<void> {
+  if (diff.conflicts.length > 0) {
+    const paths = diff.conflicts.map((p) => `${out}/${p}`).join(', ');
+    throw new UsageError(`will not overwrite ${paths}: not written by taskbus (no DO-NOT-EDIT line, not in ${MANIFEST}); move it away and rerun`);
   }
-  for (const path of remove) await rm(join(out, path));
+  for (const path of [...diff.missing, ...diff.stale]) {
+    await mkdir(dirname(join(out, path)), { recursive: true });
+    await writeFile(join(out, path), files.get(path)!);
+  }
+  for (const path of diff.extra) {
+    await rm(join(out, path));
+    // A removed contract's package goes once nothing else is in it; a directory holding anything stays.
+    for (let dir = dirname(path); dir !== '.'; dir = dirname(dir)) {
+      if ((await readdir(join(out, dir))).length > 0) break;
+      await rmdir(join(out, dir));
+    }
+  }
 }

@@ -1,24 +1,27 @@
-import { Project, type SourceFile } from 'ts-morph';
 import { resolveOptions, type GenerateOptions } from './context.js';
 import { byName, clientFile, contractFile, header, indexFile, tasksFile, workerFile } from './emit-ts.js';
 import { packageJson, readme, tsconfigJson } from './emit-package.js';
 import { pyproject, pythonModule, pythonNames } from './emit-python.js';
-import { ContractDefinitionError } from './errors.js';
+import { parseContract, ruleProblems } from './contract-rules.js';
+import { ContractDefinitionError, ContractSourceError } from './errors.js';
 import { assertUniqueTaskNames, readContract, type ContractSource } from './model.js';
 import { names } from './naming.js';
+import { MANIFEST, manifestFile } from './ownership.js';
 
 /** Relative path (always with `/`) to file text. */
 export type GeneratedFiles = ReadonlyMap<string, string>;
 
 /**
  * Contracts in, files out: pure and deterministic (same contracts give byte-identical files).
- * Paths are relative to the output directory, one `<service>-bindings/` package per contract.
+ * Paths are relative to the output directory, one `<service>-bindings/` package per contract, each with a
+ * manifest of the files generated in it (see ownership.ts).
  */
 export function generate(sources: readonly ContractSource[], options: GenerateOptions = {}): GeneratedFiles {
   const ctx = resolveOptions(options);
   const services = sources.map(readContract).sort((a, b) => byName({ name: a.service }, { name: b.service }));
   services.forEach((s, i) => {
-    parseContractText(s.source.file, s.source.text);
+    const problems = ruleProblems(s.source.file, parseContract(s.source.text));
+    if (problems.length > 0) throw new ContractSourceError(problems);
     if (i > 0 && services[i - 1]!.service === s.service) {
       throw new ContractDefinitionError(s.source.file, `service "${s.service}" is also declared in ${services[i - 1]!.source.file}`);
     }
@@ -37,24 +40,8 @@ export function generate(sources: readonly ContractSource[], options: GenerateOp
     files.set(`${dir}/src/index.ts`, indexFile(s));
     files.set(`${dir}/python/${pythonNames.module(s)}.py`, pythonModule(s, header(s)));
     files.set(`${dir}/python/pyproject.toml`, pyproject(s));
+    const owned = [...files.keys()].filter((p) => p.startsWith(`${dir}/`)).map((p) => p.slice(dir.length + 1));
+    files.set(`${dir}/${MANIFEST}`, manifestFile(owned));
   }
   return files;
-}
-
-const parser = new Project({ useInMemoryFileSystem: true });
-
-/**
- * Parses a contract's text and checks it can stand alone: it is copied into the bindings package, so it
- * may import TypeBox and nothing else, and the contract must be its default export.
- */
-export function parseContractText(fileName: string, text: string): SourceFile {
-  const file = parser.createSourceFile('/contract.ts', text, { overwrite: true });
-  for (const decl of file.getImportDeclarations()) {
-    const from = decl.getModuleSpecifierValue();
-    if (from !== '@sinclair/typebox') {
-      throw new ContractDefinitionError(fileName, `imports "${from}"; a contract may import only @sinclair/typebox, since it is copied into the bindings package`);
-    }
-  }
-  if (!file.getDefaultExportSymbol()) throw new ContractDefinitionError(fileName, 'the contract must be the default export');
-  return file;
 }
