@@ -8,6 +8,9 @@ function oneLine(s: string, max: number): string {
   return line.length > max ? line.slice(0, max - 1) + '…' : line;
 }
 
+/** Header text comes from whoever published the message: control characters (newlines, terminal escapes) are shown escaped, never obeyed. */
+const printable = (s: string): string => s.replace(/[\p{Cc}\u2028\u2029]/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
 function describe(d: DeadLetter): Record<string, unknown> {
   const text = d.contentType.startsWith('application/json') ? d.body.toString('utf8') : undefined;
   return { ...d, body: text ?? d.body.toString('base64'), bodyEncoding: text === undefined ? 'base64' : 'utf-8' };
@@ -23,7 +26,7 @@ export async function dlqCommand(action: string, queue: string, id: string | und
       case 'list': {
         let n = 0;
         for await (const d of dlq.list()) {
-          print([d.id, d.task, d.reason, d.failedAt, oneLine(d.error, 100)].join('\t'));
+          print([d.id, d.task, d.reason, d.failedAt, oneLine(d.error, 100)].map(printable).join('\t'));
           n++;
         }
         print(`${n} dead-lettered task${n === 1 ? '' : 's'} in ${queue}.dlq`);

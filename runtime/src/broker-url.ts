@@ -28,5 +28,13 @@ export function parseBrokerUrl(raw: string): BrokerUrl {
   if (!HOST.test(url.hostname)) throw bad('the host name is missing or malformed (a list of URLs is not supported)');
   // An `@` after the host means a password with an unencoded `/`, `?` or `#`: its tail would go out as a vhost.
   if (`${url.pathname}${url.search}${url.hash}`.includes('@')) throw bad('an @ after the host name');
+  // amqplib decodes the user, password and vhost itself: a malformed escape would fail later, as "unreachable".
+  for (const part of [url.username, url.password, url.pathname]) {
+    try {
+      decodeURIComponent(part);
+    } catch {
+      throw bad('a malformed percent-escape (write % as %25)');
+    }
+  }
   return { url, display, secrets };
 }

@@ -80,6 +80,8 @@ interface Pending {
   /** The channel it was last written on, while unconfirmed there. */
   lane: Lane | null;
   settled: boolean;
+  /** Returned once as unroutable and sent again after declaring its queue, as Celery declares on publish. */
+  redeclared: boolean;
 }
 
 /** One publish channel and what is tied to it; a reopened channel starts a fresh lane. */
@@ -228,6 +230,7 @@ class AmqpTaskClient implements TaskClient {
           reject,
           lane: null,
           settled: false,
+          redeclared: false,
           timer: setTimeout(() => this.settle(p, new PublishTimeoutError(id, timeoutMs)), timeoutMs),
         };
         this.pending.add(p);
@@ -304,7 +307,7 @@ class AmqpTaskClient implements TaskClient {
     try {
       const more = lane.channel.publish('', p.queue, p.encoded.content, { ...p.encoded.properties, mandatory: true }, (err) => {
         if (p.settled || p.lane !== lane) return;
-        if (lane.returned.delete(p.id)) return this.settle(p, new PublishError(p.id, `no queue "${p.queue}" to route to`));
+        if (lane.returned.delete(p.id)) return this.unroutable(lane, p);
         if (!err) return this.settle(p);
         // amqplib fails every unconfirmed publish when a channel closes, just before the close is reported:
         // decide once it has, so a lost channel re-sends (closeLane) and only a real nack rejects.
@@ -318,6 +321,19 @@ class AmqpTaskClient implements TaskClient {
       this.log.warn('publish channel refused a write while closing', { error: describeCause(e) });
       lane.draining = true;
     }
+  }
+
+  /** Its queue was deleted since it was declared: declare it again and send once more, then give up. */
+  private unroutable(lane: Lane, p: Pending): void {
+    lane.ready.delete(p.queue);
+    lane.declared.delete(p.queue);
+    if (p.redeclared) return this.settle(p, new PublishError(p.id, `no queue "${p.queue}" to route to`));
+    this.log.warn('publish unroutable (queue deleted?); declaring it again and re-sending', { queue: p.queue, id: p.id });
+    p.redeclared = true;
+    lane.unconfirmed.delete(p);
+    p.lane = null;
+    this.outbox.unshift(p);
+    void this.flush();
   }
 
   private declare(lane: Lane, queue: string): Promise<void> {

@@ -1,6 +1,6 @@
 import type { ChannelModel } from 'amqplib';
 import { isFatalConnectError, openConnection, type ConnectOptions } from './connection.js';
-import { describeCause } from './errors.js';
+import { ClosedError, describeCause } from './errors.js';
 import type { Logger } from './logger.js';
 
 export interface BackoffOptions {
@@ -42,7 +42,13 @@ export class Reconnector {
 
   async start(): Promise<void> {
     try {
-      await this.open(await openConnection(this.options));
+      const connection = await openConnection(this.options);
+      if (this.closing) {
+        // close() came while connecting: nothing may stay open behind the caller's back.
+        await connection.close().catch(() => undefined);
+        throw new ClosedError('connection (closed while it was being opened)');
+      }
+      await this.open(connection);
     } catch (e) {
       await this.close();
       throw e;

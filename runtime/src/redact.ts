@@ -24,12 +24,22 @@ interface UrlSpan {
 function urlSpans(text: string): UrlSpan[] {
   // A `x://` inside a password is not the start of another URL unless a list separator precedes it.
   const starts = [...text.matchAll(SCHEME)].filter((m, i) => i === 0 || LIST_SEPARATOR.test(text[m.index - 1] ?? ''));
-  return starts.map((m, i) => {
+  const spans = starts.map((m, i) => {
     const from = m.index + m[0].length;
     const to = starts[i + 1]?.index ?? text.length;
     const at = text.lastIndexOf('@', to - 1);
     return { from, at: at >= from ? at : -1, to };
   });
+  // A span without `@` followed by another URL may be a password holding `, x://`: read both as one
+  // (hiding a host of a list too much is the safe mistake).
+  const merged: UrlSpan[] = [];
+  for (let i = spans.length - 1; i >= 0; i--) {
+    const span = spans[i]!;
+    const next = merged[0];
+    merged.unshift(span.at < 0 && next ? { from: span.from, at: next.at, to: next.to } : span);
+    if (span.at < 0 && next) merged.splice(1, 1);
+  }
+  return merged;
 }
 
 /** Replaces the user info (`user:password@`) of every URL in the text with `***@`. */

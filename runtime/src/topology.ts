@@ -23,14 +23,24 @@ export async function declareDeadLetterQueue(channel: Channel, queue: string): P
 }
 
 /**
- * A delay queue for retries: nobody consumes it; messages expire after `delayMs` and RabbitMQ routes them
- * back to the task queue. The task queue itself stays argument-free, as Celery declares it.
+ * A delay queue for retries and far-off ETAs: nobody consumes it; messages expire after `delayMs` and
+ * RabbitMQ routes them back to the task queue, which itself stays argument-free, as Celery declares it.
+ * A quorum queue with at-least-once dead-lettering (RabbitMQ 3.10+): a classic queue's dead-lettering is
+ * at-most-once, and would drop the task if the task queue refused it (full, or deleted) at that moment;
+ * this one keeps it and tries again until the task queue takes it.
  */
 export async function declareDelayQueue(channel: Channel, queue: string, delayMs: number): Promise<string> {
   const name = delayQueueName(queue, delayMs);
   await channel.assertQueue(name, {
     durable: true,
-    arguments: { 'x-message-ttl': delayMs, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': queue },
+    arguments: {
+      'x-queue-type': 'quorum',
+      'x-message-ttl': delayMs,
+      'x-dead-letter-exchange': '',
+      'x-dead-letter-routing-key': queue,
+      'x-dead-letter-strategy': 'at-least-once',
+      'x-overflow': 'reject-publish',
+    },
   });
   return name;
 }

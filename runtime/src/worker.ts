@@ -1,8 +1,8 @@
 import type { ChannelModel } from 'amqplib';
 import type { TaskMessage } from './celery/message.js';
-import { encodeResult, type TaskState } from './celery/result.js';
+import { encodeResult, exceptionInfo, type TaskState } from './celery/result.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from './client.js';
-import { TaskbusError } from './errors.js';
+import { TaskbusError, describeCause } from './errors.js';
 import { createStderrLogger, type Logger } from './logger.js';
 import { Reconnector, type ReconnectOptions } from './reconnect.js';
 import type { TaskSpec } from './task.js';
@@ -131,7 +131,14 @@ class AmqpWorker implements Worker {
   /** Sends Celery's rpc reply to the caller's reply_to queue, unless it asked for no result. */
   private reply(m: TaskMessage, status: TaskState, result: unknown, traceback: string | null = null): void {
     if (!m.replyTo || m.ignoreResult) return;
-    const r = encodeResult({ taskId: m.id, status, result, traceback });
+    let r: ReturnType<typeof encodeResult>;
+    try {
+      r = encodeResult({ taskId: m.id, status, result, traceback });
+    } catch (e) {
+      // A result JSON cannot carry (a BigInt, a cycle): the caller learns it as Celery's EncodeError.
+      this.log.error('result cannot be encoded as JSON; the caller gets EncodeError', { task: m.task, id: m.id, error: describeCause(e) });
+      r = encodeResult({ taskId: m.id, status: 'FAILURE', result: exceptionInfo('EncodeError', describeCause(e), 'kombu.exceptions'), traceback: null });
+    }
     if (!this.channels?.reply(m.replyTo, r.content, r.properties)) {
       this.log.warn('no open channel for the reply; it is lost (the caller times out)', { task: m.task, id: m.id, status });
     }

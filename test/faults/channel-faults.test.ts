@@ -61,6 +61,29 @@ describe('faults 10-13, 15: consumers cancelled, channels closed, copies refused
     }
   });
 
+  it('10b: the queue deleted in a tight loop (between declare and consume): the worker declares it again and consumes, lost 0', async () => {
+    const queue = uniqueQueue('fault-delloop');
+    const log = recordingLogger();
+    const handled: string[] = [];
+    const worker = createWorker({ logger: log, queues: [queue], reconnect: { initialMs: 50, maxMs: 1000 } });
+    worker.register(faultTask(queue), (_a, _k, ctx) => (handled.push(ctx.id), null));
+    await worker.start();
+    try {
+      const ch = await raw.connection.createChannel();
+      const until = Date.now() + 3000;
+      while (Date.now() < until) await ch.deleteQueue(queue);
+      await ch.close();
+      await waitFor('the worker to declare its queue again', async () => ((await queueDepth(raw, queue)) !== undefined ? true : undefined), 20_000);
+      const ids = Array.from({ length: 50 }, (_, i) => `after-loop-${i}`);
+      await publishAsOtherCaller(queue, ids);
+      await waitFor('every task after the loop', () => (ids.every((id) => handled.includes(id)) ? true : undefined), 30_000);
+      report({ name: '10b queue deleted in a tight loop for 3 s', n: ids.length, confirmed: ids.length, lost: ids.filter((id) => !handled.includes(id)).length, dup: handled.length - new Set(handled).size });
+    } finally {
+      await worker.stop();
+      await deleteQueues(queue);
+    }
+  });
+
   it('11: the dead-letter and retry queues are deleted under load, then hostile and failing tasks: every one reaches the new DLQ, lost 0', async () => {
     const queue = uniqueQueue('fault-dlqgone');
     const spec = defineTask<[key: string], Record<string, never>, null>({ name: 'gone.job', queue, args: { key: Type.String() }, result: Type.Null(), retry: { maxAttempts: 3, initialDelayMs: 50 } });
@@ -142,12 +165,13 @@ describe('faults 10-13, 15: consumers cancelled, channels closed, copies refused
     const queue = uniqueQueue('fault-dlqfull');
     const policy = `taskbus-test-${queue}`;
     const log = recordingLogger();
-    const worker = createWorker({ logger: log, queues: [queue], reconnect: { initialMs: 100, maxMs: 2000 } });
+    // Fewer slots than refused deliveries: they must wait outside the prefetch, or nothing else runs.
+    const worker = createWorker({ logger: log, queues: [queue], prefetch: 8, reconnect: { initialMs: 100, maxMs: 2000 } });
     const handled: string[] = [];
     worker.register(faultTask(queue), (_a, _k, ctx) => (handled.push(ctx.id), null));
     await worker.start();
     const client = await faultClient();
-    const bad = 10;
+    const bad = 20;
     try {
       await ctl('set_policy', '--apply-to', 'queues', policy, `^${queue}\\.dlq$`, '{"max-length": 2, "overflow": "reject-publish"}');
       await sleep(500);
@@ -155,9 +179,10 @@ describe('faults 10-13, 15: consumers cancelled, channels closed, copies refused
       const p = await publish(client, queue, size(200, 2000));
       const windowMs = 6000;
       await sleep(windowMs);
-      const refusals = log.records.filter((r) => r.message === 'could not move the delivery; it goes back to its queue').length;
+      const refusals = log.records.filter((r) => r.message.startsWith('could not move the delivery')).length;
       // Backoff 1 s, 2 s, 4 s per message: at most a handful of tries each in the window, never thousands.
       expect(refusals, 'bounded redelivery').to.be.within(bad - 2, (bad - 2) * 4);
+      expect([...p.confirmed].every((id) => handled.includes(id)), 'valid tasks flow while the DLQ refuses').to.equal(true);
       await ctl('clear_policy', policy);
       await waitFor('all bad deliveries dead-lettered', async () => ((await dlqDepth(queue)) === bad ? true : undefined), 60_000);
       await waitFor('the valid tasks', () => ([...p.confirmed].every((id) => handled.includes(id)) ? true : undefined), 30_000);
@@ -198,6 +223,40 @@ describe('faults 10-13, 15: consumers cancelled, channels closed, copies refused
       await worker.stop();
       await client.close();
       await raw.channel.deleteQueue(`${queue}.retry.100`);
+      await deleteQueues(queue);
+    }
+  });
+
+  it('13c: the task queue refuses the retries coming back from their delay queue (reject-publish): kept and retried, every one dead-lettered, lost 0', async () => {
+    const queue = uniqueQueue('fault-retryback');
+    const policy = `taskbus-test-${queue}`;
+    const spec = defineTask<[n: number], Record<string, never>, null>({ name: 'back.job', queue, args: { n: Type.Integer() }, result: Type.Null(), retry: { maxAttempts: 3, initialDelayMs: 200 } });
+    const log = recordingLogger();
+    const worker = createWorker({ logger: log });
+    worker.register(spec, () => {
+      throw new Error('always fails');
+    });
+    const confirmTimeout = 'dead_letter_worker_publisher_confirm_timeout';
+    const before = (await rabbitmqctlAsync('eval', `application:get_env(rabbit, ${confirmTimeout}).`)).trim();
+    const client = await connectClient({ logger: recordingLogger() });
+    const n = 20;
+    try {
+      // RabbitMQ retries an at-least-once dead letter after this timeout (3 min by default): shorter for the test.
+      await rabbitmqctlAsync('eval', `application:set_env(rabbit, ${confirmTimeout}, 2000).`);
+      await worker.start();
+      await Promise.all(Array.from({ length: n }, (_, i) => client.send(spec, [i], {}, { ignoreResult: true })));
+      await waitFor('every first attempt parked for retry', () => (log.records.filter((r) => r.message === 'task failed; will retry').length >= n ? true : undefined), 20_000);
+      await ctl('set_policy', '--apply-to', 'queues', policy, `^${queue}$`, '{"max-length": 0, "overflow": "reject-publish"}');
+      await sleep(3000); // the retries expire from their delay queue and are refused by the task queue
+      await ctl('clear_policy', policy);
+      await waitFor('every task in the DLQ after its last attempt', async () => ((await dlqDepth(queue)) === n ? true : undefined), 60_000);
+      report({ name: '13c task queue refuses returning retries', n, confirmed: n, lost: n - (await dlqDepth(queue)), dup: 0 });
+    } finally {
+      await ctl('clear_policy', policy).catch(() => undefined);
+      await rabbitmqctlAsync('eval', before === 'undefined' ? `application:unset_env(rabbit, ${confirmTimeout}).` : `application:set_env(rabbit, ${confirmTimeout}, ${/\d+/.exec(before)![0]}).`);
+      await worker.stop();
+      await client.close();
+      for (const ms of [200, 400]) await raw.channel.deleteQueue(`${queue}.retry.${ms}`);
       await deleteQueues(queue);
     }
   });

@@ -73,6 +73,18 @@ describe('client publish channel on the real broker', () => {
     expect(order.filter((v, i) => i > 0 && v < order[i - 1]!).length).to.be.at.most(1);
   });
 
+  it('a queue deleted after it was declared is declared again, as Celery declares on publish: the send is confirmed', async () => {
+    const c = await client({ logger: recordingLogger() });
+    const spec = job(queue('client-redeclare'));
+    await c.send(spec, [1], {}, { ignoreResult: true });
+    const raw = await rawBroker();
+    await raw.channel.deleteQueue(spec.queue);
+    expect(await outcome(c.send(spec, [2], {}, { taskId: 'after-delete', ignoreResult: true }))).to.equal('ok');
+    const m = await raw.channel.get(spec.queue, { noAck: true });
+    expect(m && m.properties.correlationId).to.equal('after-delete');
+    await raw.close();
+  });
+
   it('maxBuffered counts publishes written but not yet confirmed, not only those waiting to be written', async () => {
     const c = await client({ maxBuffered: 20 });
     const spec = job(queue('client-buffered'));

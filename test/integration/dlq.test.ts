@@ -64,6 +64,18 @@ describe('taskbus dlq on the real broker', function () {
     expect(await drainIds(`${queue}.dlq`)).to.deep.equal(ids);
   });
 
+  it('list shows control characters in header text escaped: a newline cannot forge a line, escapes never reach the terminal', async () => {
+    const queue = uniqueQueue('dlq-escape');
+    await ownQueue(`${queue}.dlq`);
+    putDeadLetter(queue, 'forged\nfake-id\tdlq.job\tfailed\x1b]0;pwned\x07\x1b[2K');
+    await raw.channel.checkQueue(`${queue}.dlq`);
+    const run = await taskbus('.', 'dlq', 'list', queue);
+    expect(run.code, run.stderr).to.equal(0);
+    expect(run.stdout.trim().split('\n')).to.have.length(2);
+    expect(run.stdout).not.to.match(/[\x00-\x08\x0b-\x1f\x7f]/);
+    expect(run.stdout).to.include('forged\\u000afake-id\\u0009dlq.job');
+  });
+
   it('list holds one dead letter at a time in this process, and does not read what arrives during the pass', async () => {
     const queue = uniqueQueue('dlq-stream');
     await ownQueue(`${queue}.dlq`);

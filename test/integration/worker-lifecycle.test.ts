@@ -25,7 +25,7 @@ describe('worker lifecycle on the real broker', () => {
   });
   after(async () => {
     for (const q of queues) {
-      await raw.channel.deleteQueue(q);
+      for (const own of [q, `${q}.dlq`]) await raw.channel.deleteQueue(own);
       await raw.channel.deleteExchange(q);
     }
     await client.close();
@@ -153,6 +153,35 @@ describe('worker lifecycle on the real broker', () => {
     const connections = rabbitmqctl('list_connections', '-p', VHOST, 'client_properties').split('\n').filter((l) => l.includes(`taskbus worker ${spec.queue}`));
     expect(connections).to.have.length(1);
     await worker.stop();
+  });
+
+  it('stop() while start() is still connecting leaves no connection behind', async () => {
+    const spec = slowTask();
+    const worker = createWorker({ logger: silentLogger });
+    worker.register(spec, () => null);
+    const started = worker.start();
+    await worker.stop();
+    const err = await started.then(() => null, (e: unknown) => e);
+    expect(err).to.have.property('code', 'E_CLOSED');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(rabbitmqctl('list_connections', '-p', VHOST, 'client_properties')).not.to.include(`taskbus worker ${spec.queue}`);
+  });
+
+  it('a result JSON cannot carry fails the task once as EncodeError: the handler is not run again', async () => {
+    const queue = uniqueQueue('lifecycle');
+    queues.push(queue);
+    const spec = defineTask<[n: number], Record<string, never>, unknown>({ name: 'lifecycle.bigint', queue, args: { n: Type.Integer() }, result: Type.Any() });
+    let runs = 0;
+    const worker = createWorker({ logger: silentLogger });
+    worker.register(spec, ([n]) => (runs++, { big: BigInt(n) }));
+    await worker.start();
+    const err = await (await client.send(spec, [1], {})).result({ timeoutMs: 10_000 }).then(() => null, (e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 2500));
+    await worker.stop();
+    expect(err).to.be.instanceOf(RemoteTaskError);
+    expect(err).to.include({ excType: 'EncodeError' });
+    expect(runs, 'run once, not redelivered in a loop').to.equal(1);
+    expect(await queueDepth(raw, queue)).to.equal(0);
   });
 
   it('a reconnect while stopping subscribes nothing: tasks sent meanwhile stay queued', async () => {

@@ -15,6 +15,9 @@ describe('redacting credentials from text', () => {
     ['amqp://u:p1@h1;amqp://u:p2@h2,amqps://u:p3@h3', 'amqp://***@h1;amqp://***@h2,amqps://***@h3'],
     ['cannot reach amqp://u:secret@h:1 (ECONNREFUSED)', 'cannot reach amqp://***@h:1 (ECONNREFUSED)'],
     ['amqp://***@host', 'amqp://***@host'],
+    // A password that holds what looks like a list separator and another URL is hidden whole.
+    ['amqp://guest:se cret,x://tail@127.0.0.1:5672/red', 'amqp://***@127.0.0.1:5672/red'],
+    ['amqp://u:abcd;amqp://efgh@host', 'amqp://***@host'],
   ];
   for (const [given, want] of cases) {
     it(`${given} -> ${want}`, () => expect(redactUrls(given)).to.equal(want));
@@ -38,6 +41,7 @@ describe('parsing broker URLs', () => {
     ['amqp://user:secret@host:5672:bad', /does not parse/],
     ['amqp://user:secret@host:99999', /does not parse/],
     ['amqp://user:secret@host:-1', /does not parse/],
+    ['amqp://user:sec%zzret@host:5672', /malformed percent-escape/],
     ['amqp://user:secret@[::1', /does not parse/],
     ['amqp://user:secret@:5672', /does not parse/],
     ['http://user:secret@host', /scheme/],

@@ -127,11 +127,17 @@ export class WorkerChannels {
       this.o.log.error('cannot declare the dead-letter queue; dead letters stay in their queue until it can be', { queue: dlqName(queue), error: describeCause(e) });
     });
     if (!g.open || !this.consuming) return;
-    const { consumerTag } = await g.channel.consume(queue, (msg) => {
-      if (msg) this.o.onDelivery(new Delivery(msg, queue, g, this.o.log));
-      else this.cancelled(g, queue);
-    });
-    this.consumers.set(queue, consumerTag);
+    try {
+      const { consumerTag } = await g.channel.consume(queue, (msg) => {
+        if (msg) this.o.onDelivery(new Delivery(msg, queue, g, this.o.log));
+        else this.cancelled(g, queue);
+      });
+      this.consumers.set(queue, consumerTag);
+    } catch (e) {
+      // Deleted between the declaration and the consume (404): the next try must declare it again.
+      this.forget(`queue:${queue}`);
+      throw e;
+    }
   }
 
   /**
@@ -214,8 +220,18 @@ export class WorkerChannels {
   async close(): Promise<void> {
     const publish = this.publishKeeper.stop();
     const consume = this.consumeKeeper.stop();
-    await publish?.waitForConfirms().catch(() => undefined);
-    await consume?.close().catch(() => undefined);
-    await publish?.close().catch(() => undefined);
+    await this.unlessConnectionGoes(publish?.waitForConfirms());
+    await this.unlessConnectionGoes(consume?.close());
+    await this.unlessConnectionGoes(publish?.close());
+  }
+
+  /** amqplib's close() settles only on the broker's close-ok: not at all when the connection dies first. */
+  private async unlessConnectionGoes(work: Promise<void> | undefined): Promise<void> {
+    if (!work) return;
+    let gone!: () => void;
+    const closed = new Promise<void>((resolve) => (gone = resolve));
+    this.connection.once('close', gone);
+    await Promise.race([work.catch(() => undefined), closed]);
+    this.connection.off('close', gone);
   }
 }

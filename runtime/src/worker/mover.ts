@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import type { Options } from 'amqplib';
-import { delayQueueName, dlqName } from '../deadletter.js';
+import { delayQueueName, dlqName, republishProperties } from '../deadletter.js';
 import { describeCause } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { declareDeadLetterQueue, declareDelayQueue } from '../topology.js';
 import type { WorkerChannels } from './channels.js';
 import type { Delivery } from './delivery.js';
+import { parkBucketMs } from './eta.js';
 import type { CopyTarget } from './pipeline.js';
 
 /** Redeliveries of one message that could not be moved: 1 s, 2 s, 4 s ... up to 30 s apart. */
@@ -17,7 +18,8 @@ const REMEMBERED = 10_000;
 /**
  * Moves deliveries to the dead-letter and delay queues: the copy must be confirmed and routed before the
  * original is acked. A copy returned as unroutable (its queue was deleted) re-declares the queue and tries
- * once more; a copy that still cannot be stored sends the original back to its queue, later each time.
+ * once more. A copy that still cannot be stored parks the original in a delay queue, later each time, to
+ * be looked at again; only if that fails too does it go back to its queue, after the same delay.
  */
 export class Mover {
   private readonly requeues = new Map<string, number>();
@@ -28,6 +30,27 @@ export class Mover {
   ) {}
 
   async move(d: Delivery, target: CopyTarget, properties: Options.Publish): Promise<void> {
+    const failed = await this.copy(d, target, properties);
+    if (!failed) {
+      this.requeues.delete(this.key(d));
+      return d.ack();
+    }
+    const delayMs = this.nextDelay(d);
+    const later: CopyTarget = { kind: 'delay', ms: parkBucketMs(delayMs) };
+    // The original waits in a delay queue rather than in a prefetch slot: refused copies must not starve other tasks.
+    if (target.kind === 'dlq' || target.ms !== later.ms) {
+      const again = await this.copy(d, later, republishProperties(d.msg.properties, d.msg.properties.headers ?? {}));
+      if (!again) {
+        this.log.error('could not move the delivery; it comes back later from a delay queue', { queue: d.queue, id: d.id, inMs: later.ms, error: failed });
+        return d.ack();
+      }
+    }
+    this.log.error('could not move the delivery; it goes back to its queue', { queue: d.queue, id: d.id, inMs: delayMs, error: failed });
+    d.requeueAfter(delayMs);
+  }
+
+  /** Publishes a copy to the target queue, confirmed and routed; null when stored, else why not. */
+  private async copy(d: Delivery, target: CopyTarget, properties: Options.Publish): Promise<string | null> {
     const channels = this.channels();
     const name = target.kind === 'dlq' ? dlqName(d.queue) : delayQueueName(d.queue, target.ms);
     let why = 'no open channel';
@@ -35,22 +58,16 @@ export class Mover {
       try {
         await channels.declare<unknown>(name, (ch) => (target.kind === 'dlq' ? declareDeadLetterQueue(ch, d.queue) : declareDelayQueue(ch, d.queue, target.ms)));
       } catch (e) {
-        why = `cannot declare ${name}: ${describeCause(e)}`;
-        break;
+        return `cannot declare ${name}: ${describeCause(e)}`;
       }
       const result = await channels.publishCopy(name, d.msg.content, properties);
-      if (result === 'routed') {
-        this.requeues.delete(this.key(d));
-        return d.ack();
-      }
+      if (result === 'routed') return null;
       why = result === 'unroutable' ? `${name} does not exist (deleted?)` : `the broker did not confirm the copy to ${name}`;
       if (result !== 'unroutable') break;
       this.log.warn('copy unroutable; declaring its queue again', { queue: name, id: d.id });
       channels.forget(name);
     }
-    const delayMs = this.nextDelay(d);
-    this.log.error('could not move the delivery; it goes back to its queue', { queue: d.queue, to: name, id: d.id, inMs: delayMs, error: why });
-    d.requeueAfter(delayMs);
+    return why;
   }
 
   private nextDelay(d: Delivery): number {

@@ -31,11 +31,17 @@ export interface PipelineDeps {
 /** Contract errors are recognised by code, so a second copy of the runtime (in a bindings package) still matches. */
 const isContractViolation = (e: unknown): e is Error => e instanceof Error && (e as { code?: unknown }).code === 'E_CONTRACT_VALIDATION';
 
-/** Runs the pipeline; an unexpected throw in it sends the delivery back later, logged, never left unsettled. */
+/**
+ * Runs the pipeline. An unexpected throw in it would throw again on every redelivery, so the delivery is
+ * dead-lettered with the error (an `internal-error` to report); only if even that fails does it go back.
+ */
 export function processSafely(d: Delivery, deps: PipelineDeps): Promise<void> {
-  return processDelivery(d, deps).catch((e: unknown) => {
-    deps.log.error('delivery handling failed unexpectedly; it goes back to its queue', { id: d.id, error: describeCause(e) });
-    d.requeueAfter(1000);
+  return processDelivery(d, deps).catch(async (e: unknown) => {
+    if (d.settled) return;
+    await deadLetter(d, deps, 'internal-error', `taskbus failed on this delivery: ${describeCause(e)}`).catch((again: unknown) => {
+      deps.log.error('could not dead-letter the delivery; it goes back to its queue', { id: d.id, error: describeCause(again) });
+      d.requeueAfter(1000);
+    });
   });
 }
 

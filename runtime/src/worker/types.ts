@@ -22,5 +22,8 @@ export interface Registered {
   readonly handler: TaskHandler<readonly unknown[], object, unknown>;
 }
 
-/** Why a delivery went to the dead-letter queue: it could not be decoded, or could not (or did not) run. */
-export type DeadLetterReason = RejectReason | 'oversized' | 'unknown-task' | 'invalid-arguments' | 'failed';
+/**
+ * Why a delivery went to the dead-letter queue: it could not be decoded, could not (or did not) run, or
+ * taskbus itself failed on it (`internal-error`: worth a bug report; replay it once fixed).
+ */
+export type DeadLetterReason = RejectReason | 'oversized' | 'unknown-task' | 'invalid-arguments' | 'failed' | 'internal-error';
