@@ -13,7 +13,7 @@ export class FilesExistError extends Error {
   readonly code = 'E_FILES_EXIST';
 
   constructor(readonly paths: readonly string[]) {
-    super(`will not overwrite ${paths.join(', ')}: already there; nothing was written (move them away, or pass another --out)`);
+    super(`will not overwrite ${paths.join(', ')}: already there; nothing was written (move them away first)`);
     this.name = 'FilesExistError';
   }
 }

@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
-import { ContractDefinitionError, ContractSourceError, diffTree, generate, isClean, readContract, scaffoldWorker, starterContract } from '@taskbus/codegen';
-import { ContractValidationError, TaskbusError } from '@taskbus/runtime';
-import { Command, CommanderError } from 'commander';
+import { diffTree, generate, isClean, readContract, scaffoldWorker, starterContract } from '@taskbus/codegen';
+import { Command } from 'commander';
 import { callTask } from './call.js';
 import { dlqCommand } from './dlq.js';
-import { FilesExistError, UsageError } from './errors.js';
+import { UsageError } from './errors.js';
 import { createFiles, loadContracts, readGenerated, writeGenerated } from './files.js';
 import { helpText } from './help.js';
+import { report } from './report.js';
 
 // Bindings depend on the runtime released alongside this CLI, and on the TypeBox range it uses.
 const own = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
@@ -132,32 +132,8 @@ program
     await dlqCommand(action, queue, id, print);
   });
 
-/** The exit code for an error, after reporting it in one line (or compiler-style lines for contract sources). */
-function report(e: unknown): number {
-  // Commander has printed its own message; help and --version exit 0, every other parse error is usage.
-  if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
-  if (e instanceof ContractSourceError) {
-    // Compiler-style lines (file:line:col: message), so editors and CI annotate them.
-    warn(e.message);
-    warn(`taskbus: ${e.diagnostics.length} problem(s) in the contracts; nothing was generated`);
-    return 2;
-  }
-  if (e instanceof ContractDefinitionError || e instanceof UsageError || e instanceof ContractValidationError) {
-    warn(`taskbus: ${e.message}`);
-    return 2;
-  }
-  // A failed or timed-out task, the broker, an existing file: one line naming what went wrong.
-  if (e instanceof TaskbusError || e instanceof FilesExistError) {
-    warn(`taskbus: ${e.message}`);
-    return 1;
-  }
-  // A bug of ours: one line, never a stack (it could carry data); 70 is EX_SOFTWARE.
-  warn(`taskbus: internal error: ${e instanceof Error ? e.message : String(e)}`);
-  return 70;
-}
-
 try {
   await program.parseAsync();
 } catch (e) {
-  process.exitCode = report(e);
+  process.exitCode = report(e, warn);
 }

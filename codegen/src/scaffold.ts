@@ -1,5 +1,5 @@
 import { basename } from 'node:path';
-import { Scope, StructureKind, VariableDeclarationKind } from 'ts-morph';
+import { StructureKind, VariableDeclarationKind } from 'ts-morph';
 import type { TSchema } from '@sinclair/typebox';
 import { versionOf } from './catalog.js';
 import { importFrom, label, print, quote } from './emit-ts.js';
@@ -54,7 +54,6 @@ export function scaffoldWorker(s: ServiceModel): GeneratedFiles {
       docs: [`The ${s.service} worker: one method per task version of the contract. Each returns the result (or throws to fail the task).`],
       methods: versions.map(({ t, v, declared }) => ({
         name: names.method(t, v),
-        scope: Scope.Public,
         isAsync: true,
         docs: [
           [
@@ -81,10 +80,11 @@ export function scaffoldWorker(s: ServiceModel): GeneratedFiles {
     },
   ]);
   const main = print([
-    `${header}\n// Serves every ${s.service} task version until SIGINT/SIGTERM, then drains. The broker comes from AMQP_URL (and AMQP_TLS_*).`,
+    header,
     importFrom('@taskbus/runtime', ['createWorker', 'runWorker']),
     importFrom(bindings, [names.bindHandlers(s)]),
     importFrom('./handlers.js', [className]),
+    `\n// Serves every ${s.service} task version until SIGINT/SIGTERM, then drains. The broker comes from AMQP_URL (and AMQP_TLS_*).`,
     {
       kind: StructureKind.VariableStatement,
       declarationKind: VariableDeclarationKind.Const,

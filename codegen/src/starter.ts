@@ -16,6 +16,7 @@ export function starterContract(service: string): string {
   return print([
     importFrom('@sinclair/typebox', ['Type']),
     [
+      '',
       `// The ${service} service's tasks. Each version is a Celery task name with positional args (in order),`,
       '// optional kwargs (Type.Object) and a result; a breaking change gets a new version with a new name.',
       '// Bump `version` when this changes, then run `taskbus generate`.',

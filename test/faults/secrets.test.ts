@@ -174,7 +174,7 @@ describe('no secret in any output: 1,000+ generated broker URLs at every entry p
 
   it('the CLI (call and dlq list) with AMQP_URL set: exit 1 saying why, the password nowhere', async function () {
     this.timeout(240_000);
-        // A process per run costs about a second of CPU, so 40 URLs: about three passwords of every kind, and as the
+    // A process per run costs about a second of CPU, so 40 URLs: about three passwords of every kind, and as the
     // number of kinds is odd, alternating commands gives each kind both.
     const runs = cases.slice(0, 40).map((c, i) => ({ c, args: i % 2 ? ['dlq', 'list', spec.queue] : ['call', 'secrets.job', '[]', '--queue', spec.queue] }));
     const leaks: Leak[] = [];

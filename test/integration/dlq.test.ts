@@ -126,7 +126,7 @@ describe('taskbus dlq on the real broker', function () {
       execFileSync('rabbitmqctl', ['-q', 'set_permissions', '-p', vhost, user, '', '', '']);
       url.username = user;
       url.password = password;
-            for (const action of ['list', 'replay', 'purge']) {
+      for (const action of ['list', 'replay', 'purge']) {
         const run = await runProcess(process.execPath, [TASKBUS_BIN, 'dlq', action, queue], { env: { AMQP_URL: url.toString() } });
         expect(run.code, `${action}: ${run.stderr}`).to.equal(1);
         expect(run.stderr, action).to.match(new RegExp(`^taskbus: RabbitMQ refused access to "${queue}\\.dlq" \\(.*403.*ACCESS_REFUSED - .*user '${user}'.*\\); give the user in AMQP_URL read permission`));
