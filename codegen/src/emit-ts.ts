@@ -30,13 +30,13 @@ export function header(s: ServiceModel): string {
   return `// ${MARKER} from ${basename(s.source.file)}; edit the contract and regenerate.`;
 }
 
-function print(statements: (string | StatementStructures)[]): string {
+export function print(statements: (string | StatementStructures)[]): string {
   const file = project.createSourceFile('/out.ts', { statements }, { overwrite: true });
   file.formatText({ indentSize: 2, tabSize: 2, convertTabsToSpaces: true, ensureNewLineAtEndOfFile: true });
   return file.getFullText();
 }
 
-function importFrom(moduleSpecifier: string, named: string[], typeOnly: string[] = []): ImportDeclarationStructure {
+export function importFrom(moduleSpecifier: string, named: string[], typeOnly: string[] = []): ImportDeclarationStructure {
   return {
     kind: StructureKind.ImportDeclaration,
     moduleSpecifier,
@@ -49,11 +49,11 @@ export function byName(a: { name: string }, b: { name: string }): number {
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }
 
-function quote(s: string): string {
+export function quote(s: string): string {
   return `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
 
-function label(s: ServiceModel, t: TaskModel, v: VersionModel): string {
+export function label(s: ServiceModel, t: TaskModel, v: VersionModel): string {
   return `\`${v.name}\` (${s.service} ${t.key} v${v.version}, queue \`${v.queue}\`)`;
 }
 

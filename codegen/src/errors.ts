@@ -11,16 +11,6 @@ export class ContractDefinitionError extends Error {
   }
 }
 
-/** Bad CLI input (missing directory, unknown option value). */
-export class UsageError extends Error {
-  readonly code = 'E_USAGE';
-
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
-
 /** One problem found in a contract's source, located as an editor expects: 1-based line and column. */
 export interface ContractDiagnostic {
   /** The contract's path relative to the working directory, with `/`. */

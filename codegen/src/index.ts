@@ -1,6 +1,10 @@
+export { taskCatalog, type TaskVersion } from './catalog.js';
 export { diffTree, isClean, type FoundFile, type TreeDiff } from './check.js';
+export { evaluateContracts, type ContractText } from './contracts.js';
 export type { GenerateOptions } from './context.js';
-export { ContractDefinitionError, ContractSourceError, UsageError, type ContractDiagnostic } from './errors.js';
+export { ContractDefinitionError, ContractSourceError, type ContractDiagnostic } from './errors.js';
 export { generate, type GeneratedFiles } from './generate.js';
-export type { ContractSource } from './model.js';
-export { loadContracts, readGenerated, writeGenerated } from './files.js';
+export { readContract, type ContractSource, type ServiceModel } from './model.js';
+export { hasMarker, MANIFEST, manifestPaths } from './ownership.js';
+export { scaffoldWorker } from './scaffold.js';
+export { starterContract } from './starter.js';

@@ -42,7 +42,7 @@ export interface ServiceModel {
   readonly tasks: readonly TaskModel[];
 }
 
-const SERVICE_NAME = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
+export const SERVICE_NAME = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
 const SEMVER = /^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/;
 const IDENTIFIER = /^[a-z][A-Za-z0-9]*$/;
 const CELERY_NAME = /^[A-Za-z_][\w.-]*$/;

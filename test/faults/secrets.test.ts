@@ -1,11 +1,11 @@
 import { once } from 'node:events';
 import { createServer, type AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { Type } from '@sinclair/typebox';
 import { connectClient, createWorker, defineTask, TaskbusError, type Logger } from '@taskbus/runtime';
 import { expect } from 'chai';
 import { AMQP_URL, recordingLogger, uniqueQueue } from '../support/broker.js';
+import { TASKBUS_BIN } from '../support/cli.js';
 import { runProcess } from '../support/process.js';
 
 /** mulberry32: the same seed gives the same URLs on every run, so a leak found once is found again. */
@@ -174,14 +174,13 @@ describe('no secret in any output: 1,000+ generated broker URLs at every entry p
 
   it('the CLI (call and dlq list) with AMQP_URL set: exit 1 saying why, the password nowhere', async function () {
     this.timeout(240_000);
-    const bin = join(process.cwd(), 'codegen/bin/taskbus.js');
     // A process per run costs about a second of CPU, so 40 URLs: about three passwords of every kind, and as the
     // number of kinds is odd, alternating commands gives each kind both.
     const runs = cases.slice(0, 40).map((c, i) => ({ c, args: i % 2 ? ['dlq', 'list', spec.queue] : ['call', 'secrets.job', '[]', '--queue', spec.queue] }));
     const leaks: Leak[] = [];
     const exits: string[] = [];
     await inPool(runs, 4, async ({ c, args }) => {
-      const run = await runProcess(process.execPath, [bin, ...args], { env: { AMQP_URL: c.url } });
+      const run = await runProcess(process.execPath, [TASKBUS_BIN, ...args], { env: { AMQP_URL: c.url } });
       // /m: Node may warn first (DEP0123 for amqps:// to an IP address).
       if (run.code !== 1 || !/^taskbus: /m.test(run.stderr)) exits.push(`${c.kind}: ${args[0]} exited ${run.code}: ${run.stderr.slice(0, 200)}`);
       leaks.push(...leaksIn(c, `${args[0]} stdout`, run.stdout), ...leaksIn(c, `${args[0]} stderr`, run.stderr));

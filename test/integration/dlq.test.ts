@@ -1,9 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
 import { DeadLetterAccessError, openDeadLetters } from '@taskbus/runtime';
 import { expect } from 'chai';
 import { AMQP_URL, queueDepth, rawBroker, uniqueQueue } from '../support/broker.js';
-import { taskbus } from '../support/cli.js';
+import { taskbus, TASKBUS_BIN } from '../support/cli.js';
 import { runProcess } from '../support/process.js';
 
 /** `taskbus dlq` against dead letters put straight into a `<queue>.dlq` of the test's own. */
@@ -139,9 +138,8 @@ describe('taskbus dlq on the real broker', function () {
       execFileSync('rabbitmqctl', ['-q', 'set_permissions', '-p', vhost, user, '', '', '']);
       url.username = user;
       url.password = password;
-      const bin = join(process.cwd(), 'codegen/bin/taskbus.js');
       for (const action of ['list', 'replay', 'purge']) {
-        const run = await runProcess(process.execPath, [bin, 'dlq', action, queue], { env: { AMQP_URL: url.toString() } });
+        const run = await runProcess(process.execPath, [TASKBUS_BIN, 'dlq', action, queue], { env: { AMQP_URL: url.toString() } });
         expect(run.code, `${action}: ${run.stderr}`).to.equal(1);
         expect(run.stderr, action).to.match(new RegExp(`^taskbus: RabbitMQ refused access to "${queue}\\.dlq" \\(.*403.*ACCESS_REFUSED - .*user '${user}'.*\\); give the user in AMQP_URL read permission`));
         expect(run.stderr + run.stdout, action).not.to.include(password);

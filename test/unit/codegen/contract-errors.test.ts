@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
 import { expect } from 'chai';
-import { ContractDefinitionError, ContractSourceError, generate, loadContracts, type ContractSource } from '@taskbus/codegen';
+import { loadContracts } from '@taskbus/cli/files';
+import { ContractDefinitionError, ContractSourceError, generate, type ContractSource } from '@taskbus/codegen';
 
 const TEXT = "import { Type } from '@sinclair/typebox';\nexport default {};\n";
 const result = Type.Null();

@@ -1,7 +1,8 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { diffTree, generate, loadContracts, readGenerated, writeGenerated } from '@taskbus/codegen';
+import { loadContracts, readGenerated, writeGenerated } from '@taskbus/cli/files';
+import { diffTree, generate } from '@taskbus/codegen';
 
 // Each test/golden/<case>/ holds contracts/ and the expected/ bindings. UPDATE_GOLDEN=1 rewrites expected/.
 const root = new URL('../../golden/', import.meta.url).pathname;

@@ -1,48 +1,13 @@
-import { existsSync } from 'node:fs';
+import { existsSync, lstatSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
-import { ts } from 'ts-morph';
-import { parseContract, TYPEBOX } from './contract-rules.js';
-import { ContractDefinitionError, ContractSourceError, UsageError } from './errors.js';
-import type { FoundFile, TreeDiff } from './check.js';
-import type { GeneratedFiles } from './generate.js';
-import { hasMarker, MANIFEST, manifestPaths } from './ownership.js';
-import { checkContracts } from './typecheck.js';
-import type { ContractSource } from './model.js';
+import { evaluateContracts, hasMarker, MANIFEST, manifestPaths, type ContractSource, type FoundFile, type GeneratedFiles, type TreeDiff } from '@taskbus/codegen';
+import { FilesExistError, UsageError } from './errors.js';
 
 /** Build output and installs inside a generated package are not generated files. */
 const NOT_GENERATED = new Set(['node_modules', 'dist']);
 
-const TYPEBOX_URL = import.meta.resolve(TYPEBOX);
-
-/**
- * Evaluates a contract that passed checkContracts. It imports only TypeBox, so it is transpiled with
- * TypeScript, its module specifiers pointed at this package's TypeBox, and imported as a data: URL: no
- * loader hooks needed. A throw while it runs is reported by file, without the data: URL or a stack.
- */
-async function evaluate(file: string, text: string): Promise<unknown> {
-  const parsed = parseContract(text);
-  for (const decl of [...parsed.getImportDeclarations(), ...parsed.getExportDeclarations()]) {
-    if (decl.getModuleSpecifier()) decl.setModuleSpecifier(TYPEBOX_URL);
-  }
-  const js = ts.transpileModule(parsed.getFullText(), {
-    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
-    fileName: file,
-  }).outputText;
-  try {
-    const mod = (await import(`data:text/javascript;base64,${Buffer.from(js).toString('base64')}`)) as { default?: unknown };
-    return mod.default;
-  } catch (e) {
-    // Module-linking errors name the importing module, here the data: URL: name the file instead.
-    const message = (e instanceof Error ? e.message : String(e)).replace(/data:text\/javascript;base64,[A-Za-z0-9+/=]*/g, file);
-    throw new ContractDefinitionError(file, `contract failed to evaluate: ${message}`);
-  }
-}
-
-/**
- * Reads every `*.ts` contract in a directory, parses and type-checks them all (nothing runs when one is
- * broken), then evaluates each: its path relative to the working directory, its text and its default export.
- */
+/** Reads every `*.ts` contract in a directory (paths relative to the working directory) and evaluates them with codegen. */
 export async function loadContracts(dir: string): Promise<ContractSource[]> {
   if (!existsSync(dir)) throw new UsageError(`contracts directory "${dir}" does not exist (pass --contracts <dir>)`);
   const entries = (await readdir(dir)).filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')).sort();
@@ -53,9 +18,7 @@ export async function loadContracts(dir: string): Promise<ContractSource[]> {
       return { file: relative(process.cwd(), path).split(sep).join('/'), text: await readFile(path, 'utf8') };
     }),
   );
-  const problems = checkContracts(texts);
-  if (problems.length > 0) throw new ContractSourceError(problems);
-  return Promise.all(texts.map(async ({ file, text }) => ({ file, text, exported: await evaluate(file, text) })));
+  return evaluateContracts(texts);
 }
 
 /** Files under the generated packages (`*-bindings/`) of an output directory, each marked as taskbus's own or not. */
@@ -107,4 +70,30 @@ export async function writeGenerated(out: string, files: GeneratedFiles, diff: T
       await rmdir(join(out, dir));
     }
   }
+}
+
+function present(path: string): boolean {
+  // lstat, not exists: a dangling symbolic link is still something we must not write through.
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Creates files that are the user's from then on (scaffolds, starter contracts): all or nothing. When any
+ * target is already there, nothing is written and FilesExistError lists them. Returns the paths written.
+ */
+export async function createFiles(out: string, files: GeneratedFiles): Promise<string[]> {
+  const targets = [...files.keys()].map((p) => join(out, p));
+  const existing = targets.filter(present);
+  if (existing.length > 0) throw new FilesExistError(existing);
+  for (const [path, text] of files) {
+    await mkdir(dirname(join(out, path)), { recursive: true });
+    // 'wx' still refuses a file that appeared since the check.
+    await writeFile(join(out, path), text, { flag: 'wx' });
+  }
+  return targets;
 }

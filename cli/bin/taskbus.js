@@ -1,3 +1,3 @@
 #!/usr/bin/env node
 // Checked-in entry point, so npm can link the binary before the TypeScript build has run.
-import '../dist/cli.js';
+import '../dist/main.js';

@@ -1,0 +1,139 @@
+import { readFileSync } from 'node:fs';
+import { diffTree, generate, isClean, readContract, scaffoldWorker, starterContract } from '@taskbus/codegen';
+import { Command } from 'commander';
+import { callTask } from './call.js';
+import { dlqCommand } from './dlq.js';
+import { UsageError } from './errors.js';
+import { createFiles, loadContracts, readGenerated, writeGenerated } from './files.js';
+import { helpText } from './help.js';
+import { report } from './report.js';
+
+// Bindings depend on the runtime released alongside this CLI, and on the TypeBox range it uses.
+const own = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+  dependencies: Record<string, string>;
+};
+
+const print = (line: string) => console.log(line);
+const warn = (line: string) => console.error(line);
+
+const program = new Command('taskbus')
+  .description('Typed Celery-protocol tasks over RabbitMQ: generate bindings, scaffold workers, call tasks, manage dead letters')
+  .version(own.version)
+  .showHelpAfterError()
+  .exitOverride()
+  .addHelpText(
+    'after',
+    helpText([
+      'taskbus new widget && taskbus generate && taskbus scaffold worker widget',
+      'taskbus generate --check',
+      "taskbus call pusher.send_to_s3 '[\"items/1.json\", \"{}\"]' --wait",
+      'taskbus dlq list pusher',
+    ]),
+  );
+
+program
+  .command('generate')
+  .description('generate bindings packages from contracts')
+  .option('--contracts <dir>', 'directory of *.ts contracts', 'contracts')
+  .option('--out <dir>', 'directory the <service>-bindings packages go to', 'generated')
+  .option('--check', 'write nothing; exit 1 and list the generated files that are stale, missing or extra')
+  .addHelpText('after', helpText(['taskbus generate', 'taskbus generate --check', 'taskbus generate --contracts api/contracts --out packages']))
+  .action(async (opts: { contracts: string; out: string; check?: boolean }) => {
+    const files = generate(await loadContracts(opts.contracts), {
+      runtimeRange: own.dependencies['@taskbus/runtime']!,
+      typeboxRange: own.dependencies['@sinclair/typebox']!,
+    });
+    const diff = diffTree(files, await readGenerated(opts.out));
+    for (const p of diff.leftAlone) print(`left alone: ${opts.out}/${p} (not written by taskbus)`);
+    if (opts.check) {
+      if (isClean(diff)) {
+        print(`${opts.out} is up to date (${files.size} files)`);
+        return;
+      }
+      for (const kind of ['missing', 'stale', 'extra'] as const) for (const p of diff[kind]) warn(`${kind}: ${opts.out}/${p}`);
+      for (const p of diff.conflicts) warn(`conflict: ${opts.out}/${p} (not written by taskbus; generate will not overwrite it)`);
+      warn(`${opts.out} is not up to date with ${opts.contracts}; run \`taskbus generate\` and commit the result`);
+      process.exitCode = 1;
+      return;
+    }
+    await writeGenerated(opts.out, files, diff);
+    for (const p of diff.extra) print(`removed: ${opts.out}/${p} (no longer generated)`);
+    const changed = diff.missing.length + diff.stale.length + diff.extra.length;
+    print(`generated ${files.size} files in ${opts.out} (${changed} changed)`);
+  });
+
+program
+  .command('new')
+  .description('write a starter contract <contracts>/<service>.ts (one task, one version); never overwrites')
+  .argument('<service>', 'service name: lower case, digits and dashes, e.g. image-resizer')
+  .option('--contracts <dir>', 'directory of *.ts contracts', 'contracts')
+  .addHelpText('after', helpText(['taskbus new widget', 'taskbus new image-resizer --contracts api/contracts']))
+  .action(async (service: string, opts: { contracts: string }) => {
+    const [path] = await createFiles(opts.contracts, new Map([[`${service}.ts`, starterContract(service)]]));
+    print(`wrote ${path}; edit its task, then run \`taskbus generate\``);
+  });
+
+program
+  .command('scaffold')
+  .description('write starting points to fill in; never overwrites a file')
+  .command('worker')
+  .description('write a worker for <service>: handlers.ts (one method per task version, each throwing NotImplementedError) and main.ts (runs it)')
+  .argument('<service>', 'a service declared in the contracts')
+  .option('--contracts <dir>', 'directory of *.ts contracts', 'contracts')
+  .option('--out <dir>', 'directory for handlers.ts and main.ts (default: services/<service>/src)')
+  .addHelpText('after', helpText(['taskbus scaffold worker widget', 'taskbus scaffold worker pusher --out workers/pusher/src']))
+  .action(async (service: string, opts: { contracts: string; out?: string }) => {
+    const models = (await loadContracts(opts.contracts)).map(readContract);
+    const model = models.find((m) => m.service === service);
+    if (!model) {
+      const known = models.map((m) => m.service).join(', ');
+      throw new UsageError(`no contract in ${opts.contracts}/ declares service "${service}" (declared: ${known}); write one with \`taskbus new ${service}\``);
+    }
+    const out = opts.out ?? `services/${service}/src`;
+    for (const path of await createFiles(out, scaffoldWorker(model))) print(`wrote ${path}`);
+    print(`next: depend on ${service}-bindings and @taskbus/runtime, implement each method in ${out}/handlers.ts, then run main.ts`);
+  });
+
+program
+  .command('call')
+  .description('send a task by name to any Celery-protocol worker (Python or TypeScript), like `celery call`')
+  .argument('<task>', 'Celery task name, e.g. pusher.send_to_s3')
+  .argument('[args]', 'positional arguments as a JSON array', undefined)
+  .option('--kwargs <json>', 'keyword arguments as a JSON object')
+  .option('--queue <queue>', "queue to publish to (default: the contract's queue; `celery` for a task no contract declares)")
+  .option('--contracts <dir>', 'contracts that declare tasks: their queue and argument checks are used', 'contracts')
+  .option('--countdown <seconds>', 'run no earlier than this many seconds from now')
+  .option('--expires <seconds>', 'discard unless started within this many seconds')
+  .option('--wait', 'wait for the result and print it as JSON')
+  .option('--timeout <seconds>', 'with --wait: give up after this many seconds', '30')
+  .addHelpText(
+    'after',
+    helpText([
+      "taskbus call pusher.send_to_s3 '[\"items/1.json\", \"{}\"]' --wait --timeout 30",
+      "taskbus call pusher.send_to_s3_v2 '[\"k\", \"{}\", {\"contentType\": \"application/json\"}]' --countdown 10",
+      "taskbus call legacy.cleanup '[]' --kwargs '{\"dry_run\": true}' --queue legacy",
+    ]),
+  )
+  .action(async function (this: Command, task: string, args: string | undefined, opts: { kwargs?: string; queue?: string; contracts: string; countdown?: string; expires?: string; wait?: boolean; timeout: string }) {
+    const { kwargs, queue, contracts, countdown, expires, timeout } = opts;
+    const contractsGiven = this.getOptionValueSource('contracts') !== 'default';
+    await callTask({ task, args, kwargs, queue, contracts, contractsGiven, countdown, expires, timeout, wait: opts.wait ?? false }, { print, warn });
+  });
+
+program
+  .command('dlq')
+  .description('inspect, replay or purge the dead-letter queue <queue>.dlq')
+  .argument('<action>', 'list | show | replay | purge')
+  .argument('<queue>', 'the task queue, e.g. pusher')
+  .argument('[id]', 'task id (show: required; replay: only this task)')
+  .addHelpText('after', helpText(['taskbus dlq list pusher', 'taskbus dlq show pusher <id>', 'taskbus dlq replay pusher', 'taskbus dlq purge pusher']))
+  .action(async (action: string, queue: string, id: string | undefined) => {
+    await dlqCommand(action, queue, id, print);
+  });
+
+try {
+  await program.parseAsync();
+} catch (e) {
+  process.exitCode = report(e, warn);
+}

@@ -1,0 +1,47 @@
+import { ts } from 'ts-morph';
+import { parseContract, TYPEBOX } from './contract-rules.js';
+import { ContractDefinitionError, ContractSourceError } from './errors.js';
+import type { ContractSource } from './model.js';
+import { checkContracts } from './typecheck.js';
+
+/** A contract as read by the caller: its path (relative, with `/`, for messages) and its text. */
+export interface ContractText {
+  readonly file: string;
+  readonly text: string;
+}
+
+const TYPEBOX_URL = import.meta.resolve(TYPEBOX);
+
+/**
+ * Evaluates a contract that passed checkContracts. It imports only TypeBox, so it is transpiled with
+ * TypeScript, its module specifiers pointed at this package's TypeBox, and imported as a data: URL: no
+ * loader hooks and no file system. A throw while it runs is reported by file, without the data: URL or a stack.
+ */
+async function evaluate(file: string, text: string): Promise<unknown> {
+  const parsed = parseContract(text);
+  for (const decl of [...parsed.getImportDeclarations(), ...parsed.getExportDeclarations()]) {
+    if (decl.getModuleSpecifier()) decl.setModuleSpecifier(TYPEBOX_URL);
+  }
+  const js = ts.transpileModule(parsed.getFullText(), {
+    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+    fileName: file,
+  }).outputText;
+  try {
+    const mod = (await import(`data:text/javascript;base64,${Buffer.from(js).toString('base64')}`)) as { default?: unknown };
+    return mod.default;
+  } catch (e) {
+    // Module-linking errors name the importing module, here the data: URL: name the file instead.
+    const message = (e instanceof Error ? e.message : String(e)).replace(/data:text\/javascript;base64,[A-Za-z0-9+/=]*/g, file);
+    throw new ContractDefinitionError(file, `contract failed to evaluate: ${message}`);
+  }
+}
+
+/**
+ * Parses and type-checks every contract (nothing runs when one is broken), then evaluates each: its file,
+ * text and default export, ready for generate(). The caller reads the files; this touches no disk.
+ */
+export async function evaluateContracts(texts: readonly ContractText[]): Promise<ContractSource[]> {
+  const problems = checkContracts(texts);
+  if (problems.length > 0) throw new ContractSourceError(problems);
+  return Promise.all(texts.map(async ({ file, text }) => ({ file, text, exported: await evaluate(file, text) })));
+}
