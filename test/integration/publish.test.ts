@@ -164,7 +164,8 @@ describe('publishing the bindings to a registry and installing them elsewhere', 
 
     const app = join(tmp, 'app');
     mkdirSync(join(app, 'src'), { recursive: true });
-    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'caller', private: true, type: 'module' }, null, 2));
+    const devDependencies = { typescript: '~5.9.3', '@types/node': '^20' };
+    writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'caller', private: true, type: 'module', devDependencies }, null, 2));
     writeFileSync(join(app, '.npmrc'), `registry=${registry}\n`);
     writeFileSync(
       join(app, 'tsconfig.json'),
@@ -185,7 +186,6 @@ describe('publishing the bindings to a registry and installing them elsewhere', 
     );
     writeFileSync(join(app, 'src/old-caller.ts'), OLD_CALLER);
     await npm(app, 'install', 'pusher-bindings@^1', '@taskbus/runtime');
-    await npm(app, 'install', '--save-dev', 'typescript@~5.9.3', '@types/node@^20');
 
     const installed = (name: string) => JSON.parse(readFileSync(join(app, 'node_modules', name, 'package.json'), 'utf8')).version as string;
     expect(installed('pusher-bindings')).to.equal('1.0.0');
