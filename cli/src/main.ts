@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { diffTree, generate, isClean, readContract, scaffoldWorker, starterContract } from '@taskbus/codegen';
 import { Command } from 'commander';
 import { callTask } from './call.js';
@@ -13,6 +15,11 @@ const own = JSON.parse(readFileSync(new URL('../package.json', import.meta.url),
   version: string;
   dependencies: Record<string, string>;
 };
+
+/** The runtime this CLI runs against: bindings take TypeBox in the range the runtime asks of its peers. */
+const runtimePackage = JSON.parse(
+  readFileSync(join(dirname(createRequire(import.meta.url).resolve('@taskbus/runtime')), '..', 'package.json'), 'utf8'),
+) as { version: string; peerDependencies?: Record<string, string> };
 
 const print = (line: string) => console.log(line);
 const warn = (line: string) => console.error(line);
@@ -42,7 +49,7 @@ program
   .action(async (opts: { contracts: string; out: string; check?: boolean }) => {
     const files = generate(await loadContracts(opts.contracts), {
       runtimeRange: own.dependencies['@taskbus/runtime']!,
-      typeboxRange: own.dependencies['@sinclair/typebox']!,
+      typeboxRange: runtimePackage.peerDependencies?.['@sinclair/typebox'] ?? own.dependencies['@sinclair/typebox']!,
     });
     const diff = diffTree(files, await readGenerated(opts.out));
     for (const p of diff.leftAlone) print(`left alone: ${opts.out}/${p} (not written by taskbus)`);

@@ -8,18 +8,23 @@ function json(value: unknown): string {
 }
 
 export function packageJson(s: ServiceModel, ctx: GenerateContext): string {
+  const peers = { '@sinclair/typebox': ctx.typeboxRange, '@taskbus/runtime': ctx.runtimeRange };
   return json({
     name: names.packageName(s),
     version: s.version,
     description: `Typed taskbus bindings for the ${s.service} service (generated; do not edit).`,
+    license: s.license,
     type: 'module',
     main: './dist/index.js',
     types: './dist/index.d.ts',
     exports: { '.': { types: './dist/index.d.ts', default: './dist/index.js' } },
     files: ['dist', 'src', 'python', 'README.md'],
+    engines: { node: '>=20' },
     scripts: { build: 'tsc -p tsconfig.json', prepack: 'npm run build' },
-    dependencies: { '@sinclair/typebox': ctx.typeboxRange, '@taskbus/runtime': ctx.runtimeRange },
-    devDependencies: { typescript: ctx.typescriptRange },
+    // Peers, so the caller's project holds one runtime (its error classes work with instanceof) and one
+    // TypeBox (the contract's schemas are the runtime's TSchema); dev copies build the package on prepack.
+    peerDependencies: peers,
+    devDependencies: { ...peers, typescript: ctx.typescriptRange },
   });
 }
 

@@ -29,7 +29,7 @@ export function generate(sources: readonly ContractSource[], options: GenerateOp
   assertUniqueTaskNames(services);
   const files = new Map<string, string>();
   for (const s of services) {
-    const dir = names.packageName(s);
+    const dir = names.packageDir(s);
     files.set(`${dir}/package.json`, packageJson(s, ctx));
     files.set(`${dir}/tsconfig.json`, tsconfigJson());
     files.set(`${dir}/README.md`, readme(s));

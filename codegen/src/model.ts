@@ -35,6 +35,10 @@ export interface TaskModel {
 
 export interface ServiceModel {
   readonly service: string;
+  /** npm name of the bindings package (may be scoped); its folder is always `<service>-bindings`. */
+  readonly packageName: string;
+  /** SPDX license of the bindings package. */
+  readonly license: string;
   readonly version: string;
   readonly queue: string;
   readonly description: string | null;
@@ -43,6 +47,9 @@ export interface ServiceModel {
 }
 
 export const SERVICE_NAME = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
+// npm's rules for new package names: lower case, URL-safe, optionally scoped, at most 214 characters.
+const NPM_NAME = /^(?:@[a-z0-9~-][a-z0-9._~-]*\/)?[a-z0-9~-][a-z0-9._~-]*$/;
+const LICENSE = /^[A-Za-z0-9][A-Za-z0-9.+:() -]{0,99}$/;
 const SEMVER = /^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/;
 const IDENTIFIER = /^[a-z][A-Za-z0-9]*$/;
 const CELERY_NAME = /^[A-Za-z_][\w.-]*$/;
@@ -68,6 +75,15 @@ export function readContract(source: ContractSource): ServiceModel {
   if (typeof version !== 'string' || !SEMVER.test(version)) {
     throw new ContractDefinitionError(where(), '"version" must be a semver string such as "1.0.0" (it versions the bindings package)');
   }
+  const packageName = c['package'] ?? `${service}-bindings`;
+  if (typeof packageName !== 'string' || packageName.length > 214 || !NPM_NAME.test(packageName)) {
+    throw new ContractDefinitionError(where(), '"package" must be an npm package name such as "pusher-bindings" or "@acme/pusher-bindings"');
+  }
+  // Nobody may use unlicensed code, which is the only safe default for a service's own bindings.
+  const license = c['license'] ?? 'UNLICENSED';
+  if (typeof license !== 'string' || !LICENSE.test(license)) {
+    throw new ContractDefinitionError(where(), '"license" must be an SPDX license expression such as "MIT"');
+  }
   const queue = c['queue'];
   if (typeof queue !== 'string' || !QUEUE.test(queue)) throw new ContractDefinitionError(where(), '"queue" must be a queue name');
   const tasks = c['tasks'];
@@ -76,7 +92,7 @@ export function readContract(source: ContractSource): ServiceModel {
   const models = Object.keys(tasks)
     .sort()
     .map((key) => readTask(key, tasks[key], queue, (...p) => where(`task "${key}"`, ...p)));
-  return { service, version, queue, description: optionalText(c['description']), source, tasks: models };
+  return { service, packageName, license, version, queue, description: optionalText(c['description']), source, tasks: models };
 }
 
 function readTask(key: string, t: unknown, queue: string, where: (...p: string[]) => string): TaskModel {

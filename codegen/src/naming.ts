@@ -12,7 +12,9 @@ export function camelService(service: string): string {
 }
 
 export const names = {
-  packageName: (s: ServiceModel) => `${s.service}-bindings`,
+  packageName: (s: ServiceModel) => s.packageName,
+  /** The package's folder under the output directory, whatever its npm name. */
+  packageDir: (s: ServiceModel) => `${s.service}-bindings`,
   clientInterface: (s: ServiceModel) => `${pascal(camelService(s.service))}Client`,
   clientFactory: (s: ServiceModel) => `create${pascal(camelService(s.service))}Client`,
   handlersInterface: (s: ServiceModel) => `${pascal(camelService(s.service))}Handlers`,

@@ -15,7 +15,8 @@ import {
   describeCause,
 } from './errors.js';
 import { createStderrLogger, type Logger } from './logger.js';
-import { Reconnector, type ReconnectOptions } from './reconnect.js';
+import type { ReconnectOptions } from './connect-options.js';
+import { Reconnector } from './reconnect.js';
 import { ChannelKeeper } from './channel-keeper.js';
 import { ResultStore } from './result-store.js';
 import { ResultListener } from './results.js';

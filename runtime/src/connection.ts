@@ -4,44 +4,11 @@ import amqp, { type ChannelModel } from 'amqplib';
 import { parseBrokerUrl, type BrokerUrl } from './broker-url.js';
 import { classifyConnectError } from './connect-failure.js';
 import { BrokerAccessRefusedError, BrokerTlsError, BrokerUnreachableError, TaskbusError } from './errors.js';
-import { redactUrl, redactUrls, scrubSecrets } from './redact.js';
-
-export const DEFAULT_AMQP_URL = 'amqp://guest:guest@127.0.0.1:5672';
-
-/** TLS for `amqps://` URLs. The server's certificate and name are always verified unless `insecure` is set. */
-export interface TlsOptions {
-  /** PEM CA bundle to trust instead of the system's. */
-  readonly ca?: string | Buffer;
-  /** PEM client certificate and key, for brokers that require one. */
-  readonly cert?: string | Buffer;
-  readonly key?: string | Buffer;
-  readonly passphrase?: string;
-  /** Name to verify the certificate against, when it differs from the URL's host. */
-  readonly servername?: string;
-  /** Skips certificate verification. Only for local experiments; never the default. */
-  readonly insecure?: boolean;
-}
-
-export interface ConnectOptions {
-  /** Broker URL; defaults to the AMQP_URL environment variable, then to the local guest broker. */
-  readonly url?: string;
-  /** Seconds between heartbeats, so a dead peer is noticed (default 15). */
-  readonly heartbeat?: number;
-  /** Shown in the RabbitMQ management UI. */
-  readonly connectionName?: string;
-  /** Defaults from AMQP_TLS_CA, AMQP_TLS_CERT, AMQP_TLS_KEY (file paths) and AMQP_TLS_INSECURE=1. */
-  readonly tls?: TlsOptions;
-  /** Milliseconds to wait for the TCP/TLS connection (default 10 s). */
-  readonly connectTimeoutMs?: number;
-}
+import { redactUrls, scrubSecrets } from './redact.js';
+import { DEFAULT_AMQP_URL, type ConnectOptions, type TlsOptions } from './connect-options.js';
 
 export function resolveUrl(url?: string): string {
   return url ?? process.env['AMQP_URL'] ?? DEFAULT_AMQP_URL;
-}
-
-/** `amqp://***@host` form of a URL, safe for logs and errors. */
-export function safeUrl(url: string): string {
-  return redactUrl(url);
 }
 
 function tlsFromEnv(): TlsOptions {

@@ -1,7 +1,8 @@
 import type { Channel, ConfirmChannel, GetMessage } from 'amqplib';
 import { DLQ_HEADERS, dlqName, republishProperties } from './deadletter.js';
 import { describeCause, TaskbusError } from './errors.js';
-import { openConnection, type ConnectOptions } from './connection.js';
+import type { ConnectOptions } from './connect-options.js';
+import { openConnection } from './connection.js';
 
 /** One dead-lettered task, as `taskbus dlq` shows it. */
 export interface DeadLetter {

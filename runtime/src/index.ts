@@ -1,6 +1,14 @@
+// Public types use Buffer: kept in the declarations (preserve) so a consumer's `types: []` still finds Node's.
+/// <reference types="node" preserve="true" />
 export { connectClient, type ClientOptions, type SentTask, type TaskClient } from './client.js';
-export { DEFAULT_AMQP_URL, safeUrl, type ConnectOptions, type TlsOptions } from './connection.js';
-export type { BackoffOptions, ReconnectOptions } from './reconnect.js';
+export {
+  DEFAULT_AMQP_URL,
+  safeUrl,
+  type BackoffOptions,
+  type ConnectOptions,
+  type ReconnectOptions,
+  type TlsOptions,
+} from './connect-options.js';
 export type { CallOptions, TaskMessage } from './celery/message.js';
 export {
   BadUrlError,

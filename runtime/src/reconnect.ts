@@ -1,23 +1,13 @@
 import type { ChannelModel } from 'amqplib';
-import { isFatalConnectError, openConnection, type ConnectOptions } from './connection.js';
+import type { BackoffOptions, ReconnectOptions } from './connect-options.js';
+import { isFatalConnectError, openConnection } from './connection.js';
 import { ClosedError, describeCause } from './errors.js';
 import type { Logger } from './logger.js';
-
-export interface BackoffOptions {
-  /** First delay before reconnecting (default 100 ms). */
-  readonly initialMs?: number;
-  /** Cap on the delay (default 10 s). */
-  readonly maxMs?: number;
-}
 
 /** Capped exponential backoff with full jitter: many clients reconnecting do not arrive in step. */
 export function backoffDelay(attempt: number, b: BackoffOptions = {}, random: () => number = Math.random): number {
   const cap = b.maxMs ?? 10_000;
   return Math.round(random() * Math.min(cap, (b.initialMs ?? 100) * 2 ** attempt));
-}
-
-export interface ReconnectOptions extends ConnectOptions {
-  readonly reconnect?: BackoffOptions;
 }
 
 /**

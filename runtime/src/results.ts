@@ -3,7 +3,7 @@ import { decodeResult, FINAL_STATES } from './celery/result.js';
 import { ChannelKeeper } from './channel-keeper.js';
 import { describeCause, TopologyError } from './errors.js';
 import type { Logger } from './logger.js';
-import type { BackoffOptions } from './reconnect.js';
+import type { BackoffOptions } from './connect-options.js';
 import type { ResultStore } from './result-store.js';
 
 /** Celery's default `result_expires`: the reply queue outlives a crashed client by a day at most. */

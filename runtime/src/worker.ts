@@ -4,7 +4,8 @@ import { encodeResult, exceptionInfo, type TaskState } from './celery/result.js'
 import { DEFAULT_MAX_PAYLOAD_BYTES } from './client.js';
 import { TaskbusError, describeCause } from './errors.js';
 import { createStderrLogger, type Logger } from './logger.js';
-import { Reconnector, type ReconnectOptions } from './reconnect.js';
+import type { ReconnectOptions } from './connect-options.js';
+import { Reconnector } from './reconnect.js';
 import type { TaskSpec } from './task.js';
 import { WorkerChannels } from './worker/channels.js';
 import type { Delivery } from './worker/delivery.js';

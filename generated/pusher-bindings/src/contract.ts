@@ -10,6 +10,9 @@ const StoredObject = Type.Object({
 
 export default {
   service: 'pusher',
+  // The npm name callers install; may be scoped, e.g. '@acme/pusher-bindings'.
+  package: 'pusher-bindings',
+  license: 'MIT',
   version: '1.0.0',
   description: 'Backs serialised models up to S3.',
   queue: 'pusher',

@@ -3,7 +3,8 @@ import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Options } f
 import { ChannelKeeper } from '../channel-keeper.js';
 import { describeCause } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { backoffDelay, type BackoffOptions } from '../reconnect.js';
+import type { BackoffOptions } from '../connect-options.js';
+import { backoffDelay } from '../reconnect.js';
 import { dlqName } from '../deadletter.js';
 import { declareCeleryQueue, declareDeadLetterQueue } from '../topology.js';
 import { ConsumeGeneration, Delivery } from './delivery.js';
