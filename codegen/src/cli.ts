@@ -4,8 +4,10 @@ import { Command, CommanderError } from 'commander';
 import { callTask } from './call.js';
 import { dlqCommand } from './dlq.js';
 import { diffTree, isClean } from './check.js';
-import { ContractDefinitionError, ContractSourceError, UsageError } from './errors.js';
-import { loadContracts, readGenerated, writeGenerated } from './files.js';
+import { assertVersionBumps } from './compat.js';
+import { ContractDefinitionError, ContractSourceError, UsageError, VersionTooLowError } from './errors.js';
+import { loadContracts, readGenerated, readPreviousBindings, writeGenerated } from './files.js';
+import { runCheck } from './run-check.js';
 import { generate } from './generate.js';
 
 // Bindings depend on the runtime released alongside this generator, and on the TypeBox range it uses.
@@ -28,7 +30,9 @@ program
   .option('--out <dir>', 'directory the <service>-bindings packages go to', 'generated')
   .option('--check', 'write nothing; exit 1 and list the generated files that are stale, missing or extra')
   .action(async (opts: { contracts: string; out: string; check?: boolean }) => {
-    const files = generate(await loadContracts(opts.contracts), {
+    const sources = await loadContracts(opts.contracts);
+    assertVersionBumps(await readPreviousBindings(opts.out), sources);
+    const files = generate(sources, {
       runtimeRange: `^${ownVersion}`,
       typeboxRange: own.dependencies['@sinclair/typebox']!,
     });
@@ -49,6 +53,15 @@ program
     for (const p of diff.extra) console.log(`removed: ${opts.out}/${p} (no longer generated)`);
     const changed = diff.missing.length + diff.stale.length + diff.extra.length;
     console.log(`generated ${files.size} files in ${opts.out} (${changed} changed)`);
+  });
+
+program
+  .command('check')
+  .description('breaking-change gate: compare the contracts with a git revision or a directory of earlier contracts')
+  .option('--contracts <dir>', 'directory of *.ts contracts', 'contracts')
+  .requiredOption('--against <ref|dir>', 'git revision (e.g. HEAD~1, main) or directory to compare with')
+  .action(async (opts: { contracts: string; against: string }) => {
+    process.exitCode = await runCheck(opts, (line) => console.log(line));
   });
 
 program
@@ -87,7 +100,7 @@ try {
     console.error(e.message);
     console.error(`taskbus: ${e.diagnostics.length} problem(s) in the contracts; nothing was generated`);
     process.exitCode = 2;
-  } else if (e instanceof ContractDefinitionError || e instanceof UsageError) {
+  } else if (e instanceof ContractDefinitionError || e instanceof UsageError || e instanceof VersionTooLowError) {
     console.error(`taskbus: ${e.message}`);
     process.exitCode = 2;
   } else if (e instanceof TaskbusError) {

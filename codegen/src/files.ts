@@ -41,21 +41,45 @@ async function evaluate(file: string, text: string): Promise<unknown> {
 
 /**
  * Reads every `*.ts` contract in a directory, parses and type-checks them all (nothing runs when one is
- * broken), then evaluates each: its path relative to the working directory, its text and its default export.
+ * broken), then evaluates each: its path relative to the working directory (or under `shownAs`, for a
+ * directory that stands for another place, such as a git revision), its text and its default export.
  */
-export async function loadContracts(dir: string): Promise<ContractSource[]> {
+export async function loadContracts(dir: string, shownAs?: string): Promise<ContractSource[]> {
   if (!existsSync(dir)) throw new UsageError(`contracts directory "${dir}" does not exist (pass --contracts <dir>)`);
   const entries = (await readdir(dir)).filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')).sort();
   if (entries.length === 0) throw new UsageError(`no *.ts contracts in "${dir}"`);
+  return loadContractFiles(entries.map((name) => ({ path: join(dir, name), file: shownAs === undefined ? undefined : `${shownAs}/${name}` })));
+}
+
+/** Loads contract files as loadContracts does, each shown as `file` or else by its path relative to the working directory. */
+async function loadContractFiles(files: readonly { path: string; file?: string | undefined }[]): Promise<ContractSource[]> {
   const texts = await Promise.all(
-    entries.map(async (name) => {
-      const path = join(dir, name);
-      return { file: relative(process.cwd(), path).split(sep).join('/'), text: await readFile(path, 'utf8') };
-    }),
+    files.map(async ({ path, file }) => ({ file: file ?? relative(process.cwd(), path).split(sep).join('/'), text: await readFile(path, 'utf8') })),
   );
   const problems = checkContracts(texts);
   if (problems.length > 0) throw new ContractSourceError(problems);
   return Promise.all(texts.map(async ({ file, text }) => ({ file, text, exported: await evaluate(file, text) })));
+}
+
+/**
+ * The bindings generated before: each package's contract copy (src/contract.ts, loaded as a contract) and the
+ * version recorded in its package.json. Packages without both are new or not taskbus's, and are skipped.
+ */
+export async function readPreviousBindings(out: string): Promise<{ source: ContractSource; version: string }[]> {
+  if (!existsSync(out)) return [];
+  const packages = (await readdir(out, { withFileTypes: true }))
+    .filter((e) => e.isDirectory() && e.name.endsWith('-bindings'))
+    .map((e) => join(out, e.name))
+    .filter((dir) => existsSync(join(dir, 'src/contract.ts')) && existsSync(join(dir, 'package.json')))
+    .sort();
+  const sources = await loadContractFiles(packages.map((dir) => ({ path: join(dir, 'src/contract.ts') })));
+  return Promise.all(
+    packages.map(async (dir, i) => {
+      const { version } = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as { version?: unknown };
+      if (typeof version !== 'string') throw new UsageError(`${join(dir, 'package.json')} has no "version"; regenerate it from a clean checkout`);
+      return { source: sources[i]!, version };
+    }),
+  );
 }
 
 /** Files under the generated packages (`*-bindings/`) of an output directory, each marked as taskbus's own or not. */
