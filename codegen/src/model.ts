@@ -100,12 +100,10 @@ function readTask(key: string, t: unknown, queue: string, where: (...p: string[]
   if (!isRecord(t) || !isRecord(t['versions'])) throw new ContractDefinitionError(where(), 'a task must have "versions": { 1: {...} }');
   const keys = Object.keys(t['versions']);
   const numbers = keys.map(Number).sort((a, b) => a - b);
+  // Gaps are allowed: a deprecated version may be removed (taskbus check), and its number is never reused.
   if (keys.length === 0 || numbers.some((n) => !Number.isInteger(n) || n < 1)) {
     throw new ContractDefinitionError(where(), 'versions must be keyed 1, 2, 3, ...');
   }
-  numbers.forEach((n, i) => {
-    if (n !== i + 1) throw new ContractDefinitionError(where(`version ${i + 1}`), `missing version ${i + 1} (versions run 1..${numbers.at(-1)} without gaps)`);
-  });
   const versions = t['versions'];
   return {
     key,
