@@ -7,18 +7,45 @@ import { FilesExistError, UsageError } from './errors.js';
 /** Build output and installs inside a generated package are not generated files. */
 const NOT_GENERATED = new Set(['node_modules', 'dist']);
 
-/** Reads every `*.ts` contract in a directory (paths relative to the working directory) and evaluates them with codegen. */
-export async function loadContracts(dir: string): Promise<ContractSource[]> {
+/**
+ * Reads every `*.ts` contract in a directory and evaluates them with codegen (all are type-checked before any
+ * runs): each with its path relative to the working directory (or under `shownAs`, for a directory that stands
+ * for another place, such as a git revision), its text and its default export.
+ */
+export async function loadContracts(dir: string, shownAs?: string): Promise<ContractSource[]> {
   if (!existsSync(dir)) throw new UsageError(`contracts directory "${dir}" does not exist (pass --contracts <dir>)`);
   const entries = (await readdir(dir)).filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')).sort();
   if (entries.length === 0) throw new UsageError(`no *.ts contracts in "${dir}"`);
+  return loadContractFiles(entries.map((name) => ({ path: join(dir, name), file: shownAs === undefined ? undefined : `${shownAs}/${name}` })));
+}
+
+/** Loads contract files as loadContracts does, each shown as `file` or else by its path relative to the working directory. */
+async function loadContractFiles(files: readonly { path: string; file?: string | undefined }[]): Promise<ContractSource[]> {
   const texts = await Promise.all(
-    entries.map(async (name) => {
-      const path = join(dir, name);
-      return { file: relative(process.cwd(), path).split(sep).join('/'), text: await readFile(path, 'utf8') };
-    }),
+    files.map(async ({ path, file }) => ({ file: file ?? relative(process.cwd(), path).split(sep).join('/'), text: await readFile(path, 'utf8') })),
   );
   return evaluateContracts(texts);
+}
+
+/**
+ * The bindings generated before: each package's contract copy (src/contract.ts, loaded as a contract) and the
+ * version recorded in its package.json. Packages without both are new or not taskbus's, and are skipped.
+ */
+export async function readPreviousBindings(out: string): Promise<{ source: ContractSource; version: string }[]> {
+  if (!existsSync(out)) return [];
+  const packages = (await readdir(out, { withFileTypes: true }))
+    .filter((e) => e.isDirectory() && e.name.endsWith('-bindings'))
+    .map((e) => join(out, e.name))
+    .filter((dir) => existsSync(join(dir, 'src/contract.ts')) && existsSync(join(dir, 'package.json')))
+    .sort();
+  const sources = await loadContractFiles(packages.map((dir) => ({ path: join(dir, 'src/contract.ts') })));
+  return Promise.all(
+    packages.map(async (dir, i) => {
+      const { version } = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as { version?: unknown };
+      if (typeof version !== 'string') throw new UsageError(`${join(dir, 'package.json')} has no "version"; regenerate it from a clean checkout`);
+      return { source: sources[i]!, version };
+    }),
+  );
 }
 
 /** Files under the generated packages (`*-bindings/`) of an output directory, each marked as taskbus's own or not. */

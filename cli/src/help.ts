@@ -12,8 +12,10 @@ const ENVIRONMENT = [
 const EXIT_CODES = [
   'Exit codes:',
   '  0   done',
-  '  1   failed: a task failed or timed out, the broker refused, a file already exists, generated/ is stale',
-  '  2   usage: a bad option or argument, a broken contract, arguments the contract refuses (nothing sent)',
+  '  1   failed: a task failed or timed out, the broker refused, a file already exists, generated/ is stale,',
+  '      check found a breaking change or a version lower than the changes need',
+  '  2   usage: a bad option or argument, a broken contract, arguments the contract refuses (nothing sent),',
+  '      a contract version lower than its changes need (generate writes nothing)',
   '  70  internal error in taskbus (one line, no stack trace): please report it',
 ];
 

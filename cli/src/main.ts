@@ -1,14 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { diffTree, generate, isClean, readContract, scaffoldWorker, starterContract } from '@taskbus/codegen';
+import { assertVersionBumps, diffTree, generate, isClean, readContract, scaffoldWorker, starterContract } from '@taskbus/codegen';
 import { Command } from 'commander';
 import { callTask } from './call.js';
 import { dlqCommand } from './dlq.js';
 import { UsageError } from './errors.js';
-import { createFiles, loadContracts, readGenerated, writeGenerated } from './files.js';
+import { createFiles, loadContracts, readGenerated, readPreviousBindings, writeGenerated } from './files.js';
 import { helpText } from './help.js';
 import { report } from './report.js';
+import { runCheck } from './run-check.js';
 
 // Bindings depend on the runtime released alongside this CLI, and on the TypeBox range it uses.
 const own = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
@@ -47,7 +48,9 @@ program
   .option('--check', 'write nothing; exit 1 and list the generated files that are stale, missing or extra')
   .addHelpText('after', helpText(['taskbus generate', 'taskbus generate --check', 'taskbus generate --contracts api/contracts --out packages']))
   .action(async (opts: { contracts: string; out: string; check?: boolean }) => {
-    const files = generate(await loadContracts(opts.contracts), {
+    const sources = await loadContracts(opts.contracts);
+    assertVersionBumps(await readPreviousBindings(opts.out), sources);
+    const files = generate(sources, {
       runtimeRange: own.dependencies['@taskbus/runtime']!,
       typeboxRange: runtimePackage.peerDependencies?.['@sinclair/typebox'] ?? own.dependencies['@sinclair/typebox']!,
     });
@@ -68,6 +71,16 @@ program
     for (const p of diff.extra) print(`removed: ${opts.out}/${p} (no longer generated)`);
     const changed = diff.missing.length + diff.stale.length + diff.extra.length;
     print(`generated ${files.size} files in ${opts.out} (${changed} changed)`);
+  });
+
+program
+  .command('check')
+  .description('breaking-change gate: compare the contracts with a git revision or a directory of earlier contracts')
+  .option('--contracts <dir>', 'directory of *.ts contracts', 'contracts')
+  .requiredOption('--against <ref|dir>', 'git revision (e.g. HEAD~1, main) or directory to compare with')
+  .addHelpText('after', helpText(['taskbus check --against HEAD~1', 'taskbus check --against main', 'taskbus check --contracts api/contracts --against ../released/contracts']))
+  .action(async (opts: { contracts: string; against: string }) => {
+    process.exitCode = await runCheck(opts, print);
   });
 
 program

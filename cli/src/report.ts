@@ -1,4 +1,4 @@
-import { ContractDefinitionError, ContractSourceError } from '@taskbus/codegen';
+import { ContractDefinitionError, ContractSourceError, VersionTooLowError } from '@taskbus/codegen';
 import { ContractValidationError, TaskbusError } from '@taskbus/runtime';
 import { CommanderError } from 'commander';
 import { FilesExistError, UsageError } from './errors.js';
@@ -13,7 +13,7 @@ export function report(e: unknown, warn: (line: string) => void): number {
     warn(`taskbus: ${e.diagnostics.length} problem(s) in the contracts; nothing was generated`);
     return 2;
   }
-  if (e instanceof ContractDefinitionError || e instanceof UsageError || e instanceof ContractValidationError) {
+  if (e instanceof ContractDefinitionError || e instanceof UsageError || e instanceof ContractValidationError || e instanceof VersionTooLowError) {
     warn(`taskbus: ${e.message}`);
     return 2;
   }

@@ -31,8 +31,9 @@ function taskDef(s: ServiceModel, t: TaskModel, v: VersionModel): string {
   const about = [v.description ?? t.description, `Runs in the ${s.service} service (queue ${py(v.queue)}); this is its signature only.`]
     .filter(Boolean)
     .join(' ');
+  const deprecation = v.deprecated ? `, deprecation=${py(`${v.name} is deprecated${v.deprecated.note ? `: ${v.deprecated.note}` : ''}`)}` : '';
   return [
-    `@shared_task(name=${py(v.name)})`,
+    `@shared_task(name=${py(v.name)}, base=_BindingTask${deprecation})`,
     `def ${pythonNames.task(t, v)}(${params}):`,
     docstring(about, '    '),
     `    raise NotImplementedError(${py(`${v.name} runs in the ${s.service} service; call it with apply_async() or ${pythonNames.delegate(t)}()`)})`,
@@ -58,9 +59,26 @@ function delegateDef(t: TaskModel): string {
     `        raise ValueError(${py(`${snake(t.key)} has no version %r; known versions: ${known}`)} % (version,)) from None`,
     "    options.setdefault('queue', queue)",
     "    options.setdefault('serializer', 'json')",
-    '    return task.apply_async(args, kwargs, **options)',
+    // One frame deeper than a direct call, so a deprecation warning points at the delegate's caller.
+    '    return task.apply_async(args, kwargs, _stacklevel=3, **options)',
   ].join('\n');
 }
+
+/** The base of every task in the module: sending a version the contract deprecates warns the sender. */
+const BINDING_TASK = [
+  'class _BindingTask(Task):',
+  '    """A signature-only task; sending one the contract deprecates warns with DeprecationWarning."""',
+  '',
+  '    deprecation = None',
+  '',
+  '    def delay(self, *args, **kwargs):',
+  '        return self.apply_async(args, kwargs, _stacklevel=3)',
+  '',
+  '    def apply_async(self, args=None, kwargs=None, _stacklevel=2, **options):',
+  '        if self.deprecation:',
+  '            warnings.warn(self.deprecation, DeprecationWarning, stacklevel=_stacklevel)',
+  '        return super().apply_async(args, kwargs, **options)',
+].join('\n');
 
 /** The seed's bindings.py, generated: signature-only Celery tasks for every version plus the delegates. */
 export function pythonModule(s: ServiceModel, header: string): string {
@@ -75,10 +93,15 @@ export function pythonModule(s: ServiceModel, header: string): string {
   return [
     header.replace(/^\/\//, '#'),
     `"""${intro}\n"""`,
-    'from celery import shared_task',
+    'import warnings',
+    '',
+    'from celery import Task, shared_task',
     '',
     `SERVICE = ${py(s.service)}`,
     `VERSION = ${py(s.version)}`,
+    '',
+    '',
+    BINDING_TASK,
     '',
     '',
     blocks.join('\n\n\n'),

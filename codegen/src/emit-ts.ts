@@ -8,6 +8,7 @@ import {
   VariableDeclarationKind,
   Writers,
   type ImportDeclarationStructure,
+  type JSDocTagStructure,
   type StatementStructures,
   type VariableStatementStructure,
 } from 'ts-morph';
@@ -55,6 +56,12 @@ export function quote(s: string): string {
 
 export function label(s: ServiceModel, t: TaskModel, v: VersionModel): string {
   return `\`${v.name}\` (${s.service} ${t.key} v${v.version}, queue \`${v.queue}\`)`;
+}
+
+/** `@deprecated` for a version the contract deprecates, so editors strike its calls through. */
+function deprecatedTag(v: VersionModel): JSDocTagStructure[] {
+  // A `*/` in the note would end the comment early.
+  return v.deprecated ? [{ kind: StructureKind.JSDocTag, tagName: 'deprecated', text: v.deprecated.note?.replaceAll('*/', '*\\/') }] : [];
 }
 
 function eachVersion<T>(s: ServiceModel, f: (t: TaskModel, v: VersionModel) => T): T[] {
@@ -127,6 +134,7 @@ export function tasksFile(s: ServiceModel): string {
                   ...(v.hasKwargs ? { kwargs: `${c}.kwargs` } : {}),
                   result: `${c}.result`,
                   ...(v.retry ? { retry: Writers.object(Object.fromEntries(Object.entries(v.retry).map(([k, n]) => [k, String(n)]))) } : {}),
+                  ...(v.deprecated ? { deprecated: v.deprecated.note === null ? 'true' : JSON.stringify(v.deprecated.note) } : {}),
                 })(w);
                 w.write(')');
               },
@@ -172,7 +180,7 @@ export function clientFile(s: ServiceModel): string {
     methods: s.tasks.flatMap((t) => [
       ...t.versions.map((v) => ({
         name: names.method(t, v),
-        docs: [[`Sends ${label(s, t, v)}.`, v.description ?? t.description].filter(Boolean).join('\n\n')],
+        docs: [{ description: [`Sends ${label(s, t, v)}.`, v.description ?? t.description].filter(Boolean).join('\n\n'), tags: deprecatedTag(v) }],
         parameters: [{ name: 'args', isRestParameter: true, type: `${names.callsType(t)}[${v.version}]` }],
         returnType: `Promise<SentTask<${names.resultType(t, v)}>>`,
       })),
@@ -255,7 +263,7 @@ export function workerFile(s: ServiceModel): string {
       ],
       methods: eachVersion(s, (t, v) => ({
         name: names.method(t, v),
-        docs: [[`Runs ${label(s, t, v)}.`, v.description ?? t.description].filter(Boolean).join('\n\n')],
+        docs: [{ description: [`Runs ${label(s, t, v)}.`, v.description ?? t.description].filter(Boolean).join('\n\n'), tags: deprecatedTag(v) }],
         parameters: [{ name: 'args', isRestParameter: true, type: handlerTuple(t, v) }],
         returnType: `${names.resultType(t, v)} | Promise<${names.resultType(t, v)}>`,
       })),

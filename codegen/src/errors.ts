@@ -29,3 +29,28 @@ export class ContractSourceError extends Error {
     this.name = 'ContractSourceError';
   }
 }
+
+/** One service whose contract `version` is lower than its changes need. */
+export interface VersionProblem {
+  readonly service: string;
+  /** The version the bindings were generated with before, and the contract's version now. */
+  readonly from: string;
+  readonly to: string;
+  readonly bump: string;
+  /** What to set the version to. */
+  readonly advice: string;
+}
+
+/** `generate` refuses contracts whose version does not tell the truth about what changed (compat.ts). */
+export class VersionTooLowError extends Error {
+  readonly code = 'E_VERSION_TOO_LOW';
+
+  constructor(readonly problems: readonly VersionProblem[]) {
+    super(
+      problems
+        .map((p) => `${p.service}: the changes since ${p.from} need a ${p.bump} bump, but the contract says ${p.to}; ${p.advice} (\`taskbus check\` lists the changes)`)
+        .join('\n'),
+    );
+    this.name = 'VersionTooLowError';
+  }
+}

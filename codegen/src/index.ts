@@ -1,8 +1,9 @@
 export { taskCatalog, type TaskVersion } from './catalog.js';
 export { diffTree, isClean, type FoundFile, type TreeDiff } from './check.js';
+export { assertVersionBumps, compareContracts, describeChange, type Bump, type Change, type ServiceVerdict } from './compat.js';
 export { evaluateContracts, type ContractText } from './contracts.js';
 export type { GenerateOptions } from './context.js';
-export { ContractDefinitionError, ContractSourceError, type ContractDiagnostic } from './errors.js';
+export { ContractDefinitionError, ContractSourceError, VersionTooLowError, type ContractDiagnostic, type VersionProblem } from './errors.js';
 export { generate, type GeneratedFiles } from './generate.js';
 export { readContract, type ContractSource, type ServiceModel } from './model.js';
 export { hasMarker, MANIFEST, manifestPaths } from './ownership.js';

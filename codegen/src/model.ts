@@ -1,4 +1,4 @@
-import { KindGuard, type TSchema } from '@sinclair/typebox';
+import { KindGuard, type TObject, type TSchema } from '@sinclair/typebox';
 import { ContractDefinitionError } from './errors.js';
 
 /** A contract file as the CLI read it: its path (relative, for messages), its text and its default export. */
@@ -18,6 +18,22 @@ export interface VersionModel {
   readonly hasKwargs: boolean;
   /** The version's retry policy, or the task's; null for none (failures go straight to the dead-letter queue). */
   readonly retry: RetryModel | null;
+  /** Set when the contract marks the version `deprecated` (`true` or a note such as 'use v2'). */
+  readonly deprecated: Deprecation | null;
+  /** The JSON Schemas (TypeBox schemas are JSON Schema) the compatibility gate compares. */
+  readonly schemas: VersionSchemas;
+}
+
+export interface Deprecation {
+  /** What to use instead; null for a bare `deprecated: true`. */
+  readonly note: string | null;
+}
+
+export interface VersionSchemas {
+  /** Positional arguments, in order. */
+  readonly args: Readonly<Record<string, TSchema>>;
+  readonly kwargs: TObject | null;
+  readonly result: TSchema;
 }
 
 export interface RetryModel {
@@ -100,12 +116,10 @@ function readTask(key: string, t: unknown, queue: string, where: (...p: string[]
   if (!isRecord(t) || !isRecord(t['versions'])) throw new ContractDefinitionError(where(), 'a task must have "versions": { 1: {...} }');
   const keys = Object.keys(t['versions']);
   const numbers = keys.map(Number).sort((a, b) => a - b);
+  // Gaps are allowed: a deprecated version may be removed (taskbus check), and its number is never reused.
   if (keys.length === 0 || numbers.some((n) => !Number.isInteger(n) || n < 1)) {
     throw new ContractDefinitionError(where(), 'versions must be keyed 1, 2, 3, ...');
   }
-  numbers.forEach((n, i) => {
-    if (n !== i + 1) throw new ContractDefinitionError(where(`version ${i + 1}`), `missing version ${i + 1} (versions run 1..${numbers.at(-1)} without gaps)`);
-  });
   const versions = t['versions'];
   return {
     key,
@@ -138,7 +152,12 @@ function readVersion(version: number, v: unknown, serviceQueue: string, where: (
   if (kwargs !== undefined && !(isSchema(kwargs) && KindGuard.IsObject(kwargs))) {
     throw new ContractDefinitionError(where('kwargs'), 'must be a TypeBox Type.Object(...) schema');
   }
-  if (!isSchema(v['result'])) throw new ContractDefinitionError(where('result'), 'is missing or not a TypeBox schema (use Type.Null() for none)');
+  const result = v['result'];
+  if (!isSchema(result)) throw new ContractDefinitionError(where('result'), 'is missing or not a TypeBox schema (use Type.Null() for none)');
+  const deprecated = v['deprecated'] ?? false;
+  if (typeof deprecated !== 'boolean' && typeof deprecated !== 'string') {
+    throw new ContractDefinitionError(where('deprecated'), "must be true or a note such as 'use v2'");
+  }
   return {
     version,
     name,
@@ -147,6 +166,9 @@ function readVersion(version: number, v: unknown, serviceQueue: string, where: (
     args: Object.keys(args),
     hasKwargs: kwargs !== undefined,
     retry: readRetry(v['retry'], () => where('retry')),
+    deprecated: deprecated === false ? null : { note: deprecated === true ? null : optionalText(deprecated) },
+    // Every argument was checked to be a schema above.
+    schemas: { args: args as Record<string, TSchema>, kwargs: kwargs ?? null, result },
   };
 }
 

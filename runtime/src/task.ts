@@ -14,6 +14,8 @@ export interface TaskDefinition {
   readonly result: TSchema;
   /** What a worker does when the handler throws; default: no retry, straight to the dead-letter queue. */
   readonly retry?: RetryPolicy;
+  /** The contract marks this version deprecated (`true` or a note such as 'use v2'): workers log its first use per caller. */
+  readonly deprecated?: true | string;
 }
 
 /** Attempts in all (1 = no retry), with exponential backoff between them: initial, 2x, 4x, ... capped. */
@@ -41,6 +43,8 @@ export interface TaskSpec<A extends readonly unknown[], K extends object, R> {
   readonly queue: string;
   readonly argNames: readonly string[];
   readonly retry: Required<RetryPolicy>;
+  /** As in the definition; undefined when the version is not deprecated. */
+  readonly deprecated?: true | string;
   /** Throws ContractValidationError listing every violation. */
   assertArgs(args: readonly unknown[], kwargs: object): void;
   /** Violations of the result schema, empty when valid. */
@@ -61,6 +65,7 @@ export function defineTask<A extends readonly unknown[], K extends object, R>(de
     queue: def.queue,
     argNames,
     retry: { ...NO_RETRY, ...def.retry },
+    ...(def.deprecated !== undefined ? { deprecated: def.deprecated } : {}),
     assertArgs(args, kwargs) {
       const issues = [...issuesOf(argsCheck, args, argPath), ...issuesOf(kwargsCheck, kwargs, (p) => `kwargs${p}`)];
       if (args.length !== argNames.length) {

@@ -11,7 +11,7 @@ import { WorkerChannels } from './worker/channels.js';
 import type { Delivery } from './worker/delivery.js';
 import { EtaScheduler } from './worker/eta.js';
 import { Mover } from './worker/mover.js';
-import { processSafely, type PipelineDeps } from './worker/pipeline.js';
+import { DeprecatedUse, processSafely, type PipelineDeps } from './worker/pipeline.js';
 import type { Registered, TaskHandler } from './worker/types.js';
 
 export type { DeadLetterReason, TaskContext, TaskHandler } from './worker/types.js';
@@ -72,6 +72,7 @@ class AmqpWorker implements Worker {
       log: this.log,
       maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
       eta: this.eta,
+      deprecatedUse: new DeprecatedUse(),
       reply: (m, status, result, traceback) => this.reply(m, status, result, traceback),
       move: (d, target, properties) => mover.move(d, target, properties),
     };

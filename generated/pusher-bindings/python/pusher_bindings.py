@@ -6,19 +6,35 @@ Backs serialised models up to S3.
 Signature-only tasks: they run in the service. Send them with apply_async(args, queue=..., serializer="json"),
 or through a delegate_* function, which maps a version to its task and fills in queue and serializer.
 """
-from celery import shared_task
+import warnings
+
+from celery import Task, shared_task
 
 SERVICE = "pusher"
 VERSION = "1.0.0"
 
 
-@shared_task(name="pusher.send_to_s3")
+class _BindingTask(Task):
+    """A signature-only task; sending one the contract deprecates warns with DeprecationWarning."""
+
+    deprecation = None
+
+    def delay(self, *args, **kwargs):
+        return self.apply_async(args, kwargs, _stacklevel=3)
+
+    def apply_async(self, args=None, kwargs=None, _stacklevel=2, **options):
+        if self.deprecation:
+            warnings.warn(self.deprecation, DeprecationWarning, stacklevel=_stacklevel)
+        return super().apply_async(args, kwargs, **options)
+
+
+@shared_task(name="pusher.send_to_s3", base=_BindingTask)
 def send_to_s3(key, content):
     """Store `content` under `key` in the backup bucket. Runs in the pusher service (queue "pusher"); this is its signature only."""
     raise NotImplementedError("pusher.send_to_s3 runs in the pusher service; call it with apply_async() or delegate_send_to_s3()")
 
 
-@shared_task(name="pusher.send_to_s3_v2")
+@shared_task(name="pusher.send_to_s3_v2", base=_BindingTask)
 def send_to_s3_v2(key, content, meta):
     """As v1, plus the object content type and tags. Runs in the pusher service (queue "pusher"); this is its signature only."""
     raise NotImplementedError("pusher.send_to_s3_v2 runs in the pusher service; call it with apply_async() or delegate_send_to_s3()")
@@ -35,4 +51,4 @@ def delegate_send_to_s3(version, *args, kwargs=None, **options):
         raise ValueError("send_to_s3 has no version %r; known versions: 1, 2" % (version,)) from None
     options.setdefault('queue', queue)
     options.setdefault('serializer', 'json')
-    return task.apply_async(args, kwargs, **options)
+    return task.apply_async(args, kwargs, _stacklevel=3, **options)

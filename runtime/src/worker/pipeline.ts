@@ -19,6 +19,8 @@ export interface PipelineDeps {
   readonly log: Logger;
   readonly maxPayloadBytes: number;
   readonly eta: EtaScheduler;
+  /** Deprecated task versions already logged, per calling origin (the `origin` header). */
+  readonly deprecatedUse: DeprecatedUse;
   /** Sends Celery's rpc reply, unless the caller asked for none. */
   reply(m: TaskMessage, status: TaskState, result: unknown, traceback?: string | null): void;
   /**
@@ -26,6 +28,25 @@ export interface PipelineDeps {
    * copy cannot be stored, the delivery goes back to the broker at a bounded rate. Settles `d` either way.
    */
   move(d: Delivery, target: CopyTarget, properties: Options.Publish): Promise<void>;
+}
+
+/**
+ * Remembers which (task, origin) pairs were seen, so a deprecated version is logged once per caller. Bounded:
+ * past `max` pairs the oldest is forgotten (and may be logged again), so many short-lived callers cannot grow it.
+ */
+export class DeprecatedUse {
+  private readonly seen = new Set<string>();
+
+  constructor(private readonly max = 10_000) {}
+
+  /** True the first time this task is called from this origin. */
+  first(task: string, origin: string | null): boolean {
+    const key = JSON.stringify([task, origin]);
+    if (this.seen.has(key)) return false;
+    if (this.seen.size >= this.max) this.seen.delete(this.seen.values().next().value!);
+    this.seen.add(key);
+    return true;
+  }
 }
 
 /** Contract errors are recognised by code, so a second copy of the runtime (in a bindings package) still matches. */
@@ -70,6 +91,10 @@ export async function processDelivery(d: Delivery, deps: PipelineDeps): Promise<
     if (!isContractViolation(e)) throw e;
     deps.reply(m, 'FAILURE', exceptionInfo('TypeError', e.message));
     return deadLetter(d, deps, 'invalid-arguments', e.message);
+  }
+  if (registered.spec.deprecated !== undefined && deps.deprecatedUse.first(m.task, m.origin)) {
+    const note = registered.spec.deprecated === true ? undefined : registered.spec.deprecated;
+    deps.log.warn('deprecated task version called', { task: m.task, origin: m.origin ?? 'unknown', ...(note ? { note } : {}) });
   }
   if (revokedIfExpired(d, deps, m)) return;
   const delay = m.eta ? m.eta.getTime() - Date.now() : 0;

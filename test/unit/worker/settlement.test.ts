@@ -8,7 +8,7 @@ import type { CopyResult, WorkerChannels } from '../../../runtime/src/worker/cha
 import { ConsumeGeneration, Delivery } from '../../../runtime/src/worker/delivery.js';
 import { EtaScheduler } from '../../../runtime/src/worker/eta.js';
 import { Mover } from '../../../runtime/src/worker/mover.js';
-import { processSafely, type PipelineDeps } from '../../../runtime/src/worker/pipeline.js';
+import { DeprecatedUse, processSafely, type PipelineDeps } from '../../../runtime/src/worker/pipeline.js';
 import type { Registered } from '../../../runtime/src/worker/types.js';
 
 /** Counts every ack and nack per delivery tag, as the broker would see them. */
@@ -111,6 +111,7 @@ async function settleOne(kind: Kind, fault: Fault): Promise<string[]> {
     log: silentLogger,
     maxPayloadBytes: 1 << 20,
     eta: new EtaScheduler(4, 60_000),
+    deprecatedUse: new DeprecatedUse(),
     reply: () => {
       if (fault === 'reply-throws') throw new Error('reply channel gone');
     },
@@ -161,6 +162,7 @@ describe('every delivery is settled exactly once, whatever fails in the pipeline
       log: silentLogger,
       maxPayloadBytes: 1 << 20,
       eta: new EtaScheduler(4, 60_000),
+      deprecatedUse: new DeprecatedUse(),
       reply: (_m, status, result) => void replies.push(`${status} ${(result as { exc_type: string }).exc_type}`),
       move: async (del, target, properties) => {
         moved.push(`${target.kind} ${String(properties.headers?.['x-taskbus-reason'])}`);

@@ -4,19 +4,35 @@
 Signature-only tasks: they run in the service. Send them with apply_async(args, queue=..., serializer="json"),
 or through a delegate_* function, which maps a version to its task and fills in queue and serializer.
 """
-from celery import shared_task
+import warnings
+
+from celery import Task, shared_task
 
 SERVICE = "image-resizer"
 VERSION = "2.1.0"
 
 
-@shared_task(name="images.purge")
+class _BindingTask(Task):
+    """A signature-only task; sending one the contract deprecates warns with DeprecationWarning."""
+
+    deprecation = None
+
+    def delay(self, *args, **kwargs):
+        return self.apply_async(args, kwargs, _stacklevel=3)
+
+    def apply_async(self, args=None, kwargs=None, _stacklevel=2, **options):
+        if self.deprecation:
+            warnings.warn(self.deprecation, DeprecationWarning, stacklevel=_stacklevel)
+        return super().apply_async(args, kwargs, **options)
+
+
+@shared_task(name="images.purge", base=_BindingTask, deprecation="images.purge is deprecated: use v2, which takes a prefix")
 def purge():
     """Drop cached renditions. Runs in the image-resizer service (queue "images.low"); this is its signature only."""
     raise NotImplementedError("images.purge runs in the image-resizer service; call it with apply_async() or delegate_purge()")
 
 
-@shared_task(name="images.purge_v2")
+@shared_task(name="images.purge_v2", base=_BindingTask)
 def purge_v2(prefix):
     """Drop cached renditions. Runs in the image-resizer service (queue "images.low"); this is its signature only."""
     raise NotImplementedError("images.purge_v2 runs in the image-resizer service; call it with apply_async() or delegate_purge()")
@@ -33,10 +49,10 @@ def delegate_purge(version, *args, kwargs=None, **options):
         raise ValueError("purge has no version %r; known versions: 1, 2" % (version,)) from None
     options.setdefault('queue', queue)
     options.setdefault('serializer', 'json')
-    return task.apply_async(args, kwargs, **options)
+    return task.apply_async(args, kwargs, _stacklevel=3, **options)
 
 
-@shared_task(name="images.resize")
+@shared_task(name="images.resize", base=_BindingTask)
 def resize(url, width, **kwargs):
     """Runs in the image-resizer service (queue "images"); this is its signature only."""
     raise NotImplementedError("images.resize runs in the image-resizer service; call it with apply_async() or delegate_resize()")
@@ -53,4 +69,4 @@ def delegate_resize(version, *args, kwargs=None, **options):
         raise ValueError("resize has no version %r; known versions: 1" % (version,)) from None
     options.setdefault('queue', queue)
     options.setdefault('serializer', 'json')
-    return task.apply_async(args, kwargs, **options)
+    return task.apply_async(args, kwargs, _stacklevel=3, **options)

@@ -28,6 +28,7 @@ export interface ImageResizerClient {
    * Sends `images.purge` (image-resizer purge v1, queue `images.low`).
    *
    * Drop cached renditions.
+   * @deprecated use v2, which takes a prefix
    */
   purge(...args: PurgeCalls[1]): Promise<SentTask<PurgeV1Result>>;
   /**

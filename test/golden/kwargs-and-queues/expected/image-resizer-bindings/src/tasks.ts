@@ -12,7 +12,8 @@ export const purgeV1Task = defineTask<PurgeV1Args, PurgeV1Kwargs, PurgeV1Result>
   name: 'images.purge',
   queue: 'images.low',
   args: purgeV1.args,
-  result: purgeV1.result
+  result: purgeV1.result,
+  deprecated: "use v2, which takes a prefix"
 });
 const purgeV2 = contract.tasks.purge.versions[2];
 /** Positional arguments of `images.purge_v2` (image-resizer purge v2, queue `images.low`), in Celery's order. */

@@ -8,6 +8,7 @@ export interface ImageResizerHandlers {
    * Runs `images.purge` (image-resizer purge v1, queue `images.low`).
    *
    * Drop cached renditions.
+   * @deprecated use v2, which takes a prefix
    */
   purge(...args: [...PurgeV1Args, context: TaskContext]): PurgeV1Result | Promise<PurgeV1Result>;
   /**

@@ -4,13 +4,29 @@
 Signature-only tasks: they run in the service. Send them with apply_async(args, queue=..., serializer="json"),
 or through a delegate_* function, which maps a version to its task and fills in queue and serializer.
 """
-from celery import shared_task
+import warnings
+
+from celery import Task, shared_task
 
 SERVICE = "mailer"
 VERSION = "0.3.0"
 
 
-@shared_task(name="mailer.send")
+class _BindingTask(Task):
+    """A signature-only task; sending one the contract deprecates warns with DeprecationWarning."""
+
+    deprecation = None
+
+    def delay(self, *args, **kwargs):
+        return self.apply_async(args, kwargs, _stacklevel=3)
+
+    def apply_async(self, args=None, kwargs=None, _stacklevel=2, **options):
+        if self.deprecation:
+            warnings.warn(self.deprecation, DeprecationWarning, stacklevel=_stacklevel)
+        return super().apply_async(args, kwargs, **options)
+
+
+@shared_task(name="mailer.send", base=_BindingTask)
 def send(to, body):
     """Runs in the mailer service (queue "mail"); this is its signature only."""
     raise NotImplementedError("mailer.send runs in the mailer service; call it with apply_async() or delegate_send()")
@@ -27,4 +43,4 @@ def delegate_send(version, *args, kwargs=None, **options):
         raise ValueError("send has no version %r; known versions: 1" % (version,)) from None
     options.setdefault('queue', queue)
     options.setdefault('serializer', 'json')
-    return task.apply_async(args, kwargs, **options)
+    return task.apply_async(args, kwargs, _stacklevel=3, **options)
