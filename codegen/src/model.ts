@@ -49,6 +49,8 @@ const CELERY_NAME = /^[A-Za-z_][\w.-]*$/;
 const QUEUE = /^[\w.:-]{1,200}$/;
 /** Parameter names the generated functions use next to the task's own arguments. */
 const RESERVED_ARGS = new Set(['args', 'kwargs', 'options', 'context', 'client', 'handlers', 'worker', 'version']);
+/** Task keys the generated code already uses as names: the client's locals, and Python's shared_task. */
+const RESERVED_TASK_KEYS = new Set(['args', 'call', 'client', 'version', 'sharedTask']);
 /** Python keywords cannot name parameters of the generated Python bindings. */
 const PYTHON_KEYWORDS = new Set(
   'False None True and as assert async await break class continue def del elif else except finally for from global if import in is lambda nonlocal not or pass raise return try while with yield'.split(' '),
@@ -85,6 +87,9 @@ export function readContract(source: ContractSource): ServiceModel {
 
 function readTask(key: string, t: unknown, queue: string, where: (...p: string[]) => string): TaskModel {
   if (!IDENTIFIER.test(key)) throw new ContractDefinitionError(where(), 'task keys must be camelCase identifiers such as "sendToS3"');
+  if (PYTHON_KEYWORDS.has(key) || JS_RESERVED.has(key) || RESERVED_TASK_KEYS.has(key)) {
+    throw new ContractDefinitionError(where(), `"${key}" cannot name a task: the generated bindings would use it as a Python or TypeScript name that is reserved or taken`);
+  }
   if (!isRecord(t) || !isRecord(t['versions'])) throw new ContractDefinitionError(where(), 'a task must have "versions": { 1: {...} }');
   const keys = Object.keys(t['versions']);
   const numbers = keys.map(Number).sort((a, b) => a - b);
