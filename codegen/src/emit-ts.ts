@@ -57,6 +57,11 @@ function label(s: ServiceModel, t: TaskModel, v: VersionModel): string {
   return `\`${v.name}\` (${s.service} ${t.key} v${v.version}, queue \`${v.queue}\`)`;
 }
 
+// A version's description as JSDoc text: an unescaped star-slash in it would end the comment.
+function description(t: TaskModel, v: VersionModel): string | null {
+  return (v.description ?? t.description)?.replace(/\*\//g, '*\\/') ?? null;
+}
+
 function eachVersion<T>(s: ServiceModel, f: (t: TaskModel, v: VersionModel) => T): T[] {
   return s.tasks.flatMap((t) => t.versions.map((v) => f(t, v)));
 }
@@ -172,7 +177,7 @@ export function clientFile(s: ServiceModel): string {
     methods: s.tasks.flatMap((t) => [
       ...t.versions.map((v) => ({
         name: names.method(t, v),
-        docs: [[`Sends ${label(s, t, v)}.`, v.description ?? t.description].filter(Boolean).join('\n\n')],
+        docs: [[`Sends ${label(s, t, v)}.`, description(t, v)].filter(Boolean).join('\n\n')],
         parameters: [{ name: 'args', isRestParameter: true, type: `${names.callsType(t)}[${v.version}]` }],
         returnType: `Promise<SentTask<${names.resultType(t, v)}>>`,
       })),
@@ -255,7 +260,7 @@ export function workerFile(s: ServiceModel): string {
       ],
       methods: eachVersion(s, (t, v) => ({
         name: names.method(t, v),
-        docs: [[`Runs ${label(s, t, v)}.`, v.description ?? t.description].filter(Boolean).join('\n\n')],
+        docs: [[`Runs ${label(s, t, v)}.`, description(t, v)].filter(Boolean).join('\n\n')],
         parameters: [{ name: 'args', isRestParameter: true, type: handlerTuple(t, v) }],
         returnType: `${names.resultType(t, v)} | Promise<${names.resultType(t, v)}>`,
       })),
