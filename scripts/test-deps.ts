@@ -1,11 +1,13 @@
 // Makes sure the machine has what `npm test` needs besides node_modules: Python Celery for the interop
-// tests and a running RabbitMQ. As root it installs (Debian) and starts what is missing; otherwise it
-// stops with one line naming the command to run. Run by `pretest` and by .ci/run.
+// tests, venv, pip and setuptools to install the generated Python bindings, and a running RabbitMQ. As
+// root it installs (Debian) and starts what is missing; otherwise it stops with one line naming the
+// command to run. Run by `pretest` and by .ci/run.
 import { spawnSync } from 'node:child_process';
 import { connect } from 'node:net';
 import { pathToFileURL } from 'node:url';
 
 export const PYTHON = '/usr/bin/python3';
+const PYTHON_PACKAGING = ['python3-venv', 'python3-pip', 'python3-setuptools'];
 const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
 
 /** What was found on the machine. */
@@ -13,6 +15,8 @@ export interface Machine {
   readonly isRoot: boolean;
   /** `/usr/bin/python3 -c 'import celery'` succeeds. */
   readonly celery: boolean;
+  /** `/usr/bin/python3` can make a venv with pip and build with setuptools (Debian splits these off). */
+  readonly pythonPackaging: boolean;
   /** The broker in AMQP_URL is on this machine (otherwise running it is not ours to do). */
   readonly brokerLocal: boolean;
   /** The broker accepts TCP connections. */
@@ -33,14 +37,22 @@ export type Plan = { readonly ok: true; readonly run: readonly Command[] } | { r
 /** What to do about the machine: commands to run as root, or the one line that tells a user what to run. */
 export function plan(m: Machine): Plan {
   const startBroker = m.brokerLocal && !m.brokerUp;
-  const packages = [...(startBroker && !m.rabbitInstalled ? ['rabbitmq-server'] : []), ...(m.celery ? [] : ['python3-celery'])];
+  const packages = [
+    ...(startBroker && !m.rabbitInstalled ? ['rabbitmq-server'] : []),
+    ...(m.celery ? [] : ['python3-celery']),
+    ...(m.pythonPackaging ? [] : PYTHON_PACKAGING),
+  ];
   if (!m.isRoot) {
     const todo = [
       ...(packages.length > 0 ? [`sudo apt-get install -y ${packages.join(' ')}`] : []),
       ...(startBroker ? ['sudo rabbitmq-server -detached'] : []),
     ];
     if (todo.length === 0) return { ok: true, run: [] };
-    const needs = [...(m.celery ? [] : ['Python Celery (python3-celery)']), ...(startBroker ? ['a running RabbitMQ'] : [])].join(' and ');
+    const needs = [
+      ...(m.celery ? [] : ['Python Celery (python3-celery)']),
+      ...(m.pythonPackaging ? [] : [`Python venv, pip and setuptools (${PYTHON_PACKAGING.join(', ')})`]),
+      ...(startBroker ? ['a running RabbitMQ'] : []),
+    ].join(' and ');
     return { ok: false, message: `taskbus: npm test needs ${needs}; run \`${todo.join(' && ')}\` (or run npm test as root, which does it)` };
   }
   const run: Command[] = [];
@@ -62,6 +74,12 @@ const succeeds = (command: string, args: readonly string[]): boolean =>
 /** Whether `python` can import celery (false too when there is no such python). */
 export const celeryImportable = (python: string): boolean => succeeds(python, ['-c', 'import celery']);
 
+/**
+ * Whether `python` can make a venv (Debian ships ensurepip in python3-venv) and has pip and setuptools.
+ * setuptools is imported first: imported after pip, its distutils shim fails.
+ */
+export const packagingImportable = (python: string): boolean => succeeds(python, ['-c', 'import setuptools, ensurepip, pip']);
+
 function tcpOpen(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect({ host, port, timeout: 2_000 });
@@ -79,6 +97,7 @@ async function probe(): Promise<Machine> {
   return {
     isRoot: process.getuid?.() === 0,
     celery: celeryImportable(PYTHON),
+    pythonPackaging: packagingImportable(PYTHON),
     brokerLocal: LOCAL_HOSTS.has(url.hostname),
     brokerUp,
     rabbitInstalled,

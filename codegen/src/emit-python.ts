@@ -22,8 +22,20 @@ function py(s: string): string {
   return JSON.stringify(s);
 }
 
+/** A tuple literal of string literals (the trailing comma keeps a one-element tuple a tuple). */
+function pyTuple(items: readonly string[]): string {
+  return items.length === 1 ? `(${py(items[0]!)},)` : `(${items.map(py).join(', ')})`;
+}
+
+/**
+ * A docstring whose `__doc__` is exactly `text`: backslashes, control characters (newlines and tabs stay
+ * as they are) and any quote that would close the string (part of `""` or the last character) are escaped.
+ */
 function docstring(text: string, indent: string): string {
-  return `${indent}"""${text.replace(/\\/g, '\\\\').replace(/"""/g, '\\"\\"\\"')}"""`;
+  const body = text.replace(/\\|"(?="|$)|[\0-\x08\x0b-\x1f\x7f]/g, (c) =>
+    c === '\\' ? '\\\\' : c === '"' ? '\\"' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  );
+  return `${indent}"""${body}"""`;
 }
 
 function taskDef(s: ServiceModel, t: TaskModel, v: VersionModel): string {
@@ -40,29 +52,82 @@ function taskDef(s: ServiceModel, t: TaskModel, v: VersionModel): string {
   ].join('\n');
 }
 
+/**
+ * The delegate's parameters, in the seed's shape `(key, content, version="1")`: v1's arguments first, required
+ * as long as every version takes them, then the version, then what later versions add. An argument that only
+ * some versions take defaults to _MISSING, and _delegate checks each version gets exactly its own.
+ */
+function delegateParams(t: TaskModel): string[] {
+  const first = t.versions[0]!.args;
+  const later = allArgs(t).filter((a) => !first.includes(a));
+  const optionalFrom = first.findIndex((a) => !t.versions.every((v) => v.args.includes(a)));
+  return [
+    ...first.map((a, i) => (optionalFrom === -1 || i < optionalFrom ? a : `${a}=_MISSING`)),
+    'version="1"',
+    ...later.map((a) => `${a}=_MISSING`),
+    ...(takesKwargs(t) ? ['*', 'kwargs=None'] : []),
+    '**options',
+  ];
+}
+
+/** Every argument name of every version, in order of first appearance. */
+function allArgs(t: TaskModel): string[] {
+  return [...new Set(t.versions.flatMap((v) => v.args))];
+}
+
+function takesKwargs(t: TaskModel): boolean {
+  return t.versions.some((v) => v.hasKwargs);
+}
+
 function delegateDef(t: TaskModel): string {
   const table = pythonNames.versions(t);
-  const known = t.versions.map((v) => v.version).join(', ');
+  const each = t.versions.map((v) => `"${v.version}" with ${v.args.length > 0 ? v.args.join(', ') : 'no arguments'}${v.hasKwargs ? ' and kwargs=' : ''}`);
   return [
-    `${table} = {${t.versions.map((v) => `${v.version}: (${pythonNames.task(t, v)}, ${py(v.queue)})`).join(', ')}}`,
+    // Keyed by the version as text, like the seed's version_map; each entry: task, queue, its arguments in order, whether it takes kwargs.
+    `${table} = {`,
+    ...t.versions.map((v) => `    "${v.version}": (${pythonNames.task(t, v)}, ${py(v.queue)}, ${pyTuple(v.args)}, ${v.hasKwargs ? 'True' : 'False'}),`),
+    '}',
     '',
     '',
-    `def ${pythonNames.delegate(t)}(version, *args, kwargs=None, **options):`,
+    `def ${pythonNames.delegate(t)}(${delegateParams(t).join(', ')}):`,
     docstring(
-      `Send the given version of ${snake(t.key)} with that version's positional args. ` +
-        'The queue and the JSON serializer are filled in; other options go to apply_async.',
+      `Sends ${snake(t.key)} as the given version: ${each.join('; ')}. ` +
+        'The queue and the JSON serializer are filled in; other keyword arguments go to apply_async.',
       '    ',
     ),
-    '    try:',
-    `        task, queue = ${table}[int(version)]`,
-    '    except (KeyError, TypeError, ValueError):',
-    `        raise ValueError(${py(`${snake(t.key)} has no version %r; known versions: ${known}`)} % (version,)) from None`,
-    "    options.setdefault('queue', queue)",
-    "    options.setdefault('serializer', 'json')",
-    // One frame deeper than a direct call, so a deprecation warning points at the delegate's caller.
-    '    return task.apply_async(args, kwargs, _stacklevel=3, **options)',
+    `    return _delegate(${py(snake(t.key))}, ${table}, version, {${allArgs(t).map((a) => `${py(a)}: ${a}`).join(', ')}}, ${takesKwargs(t) ? 'kwargs' : 'None'}, options)`,
   ].join('\n');
 }
+
+/** Emitted once per module: the checks every delegate shares. */
+const DELEGATE_HELPERS = `class _Missing:
+    """The default of an argument that only some versions take."""
+
+    def __repr__(self):
+        return "<not given>"
+
+
+_MISSING = _Missing()
+
+
+def _delegate(name, versions, version, given, kwargs, options):
+    # Only a version's exact text or int names it: int() would take 2.9 for 2 and True for 1.
+    key = version if isinstance(version, str) else str(version) if type(version) is int else None
+    if key not in versions:
+        raise ValueError("%s has no version %r; known versions: %s" % (name, version, ", ".join(versions)))
+    task, queue, params, takes_kwargs = versions[key]
+    missing = [p for p in params if given[p] is _MISSING]
+    if missing:
+        raise TypeError("%s version %s needs %s" % (name, key, ", ".join(missing)))
+    extra = [p for p in given if p not in params and given[p] is not _MISSING]
+    if extra:
+        raise TypeError("%s version %s takes no %s (it takes %s)" % (name, key, ", ".join(extra), ", ".join(params) or "no arguments"))
+    if kwargs is not None and not takes_kwargs:
+        raise TypeError("%s version %s takes no kwargs" % (name, key))
+    options.setdefault("queue", queue)
+    options.setdefault("serializer", "json")
+    # _stacklevel: a DeprecationWarning points past _delegate and the delegate_* function, at their caller.
+    return task.apply_async(tuple(given[p] for p in params), kwargs, _stacklevel=4, **options)`;
 
 /** The base of every task in the module: sending a version the contract deprecates warns the sender. */
 const BINDING_TASK = [
@@ -92,7 +157,7 @@ export function pythonModule(s: ServiceModel, header: string): string {
   const blocks = s.tasks.flatMap((t) => [...t.versions.map((v) => taskDef(s, t, v)), delegateDef(t)]);
   return [
     header.replace(/^\/\//, '#'),
-    `"""${intro}\n"""`,
+    docstring(`${intro}\n`, ''),
     'import warnings',
     '',
     'from celery import Task, shared_task',
@@ -101,10 +166,7 @@ export function pythonModule(s: ServiceModel, header: string): string {
     `VERSION = ${py(s.version)}`,
     '',
     '',
-    BINDING_TASK,
-    '',
-    '',
-    blocks.join('\n\n\n'),
+    [BINDING_TASK, DELEGATE_HELPERS, ...blocks].join('\n\n\n'),
     '',
   ].join('\n');
 }

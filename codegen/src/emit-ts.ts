@@ -64,6 +64,11 @@ function deprecatedTag(v: VersionModel): JSDocTagStructure[] {
   return v.deprecated ? [{ kind: StructureKind.JSDocTag, tagName: 'deprecated', text: v.deprecated.note?.replaceAll('*/', '*\\/') }] : [];
 }
 
+// A version's description as JSDoc text: an unescaped star-slash in it would end the comment.
+function description(t: TaskModel, v: VersionModel): string | null {
+  return (v.description ?? t.description)?.replace(/\*\//g, '*\\/') ?? null;
+}
+
 function eachVersion<T>(s: ServiceModel, f: (t: TaskModel, v: VersionModel) => T): T[] {
   return s.tasks.flatMap((t) => t.versions.map((v) => f(t, v)));
 }
@@ -180,7 +185,7 @@ export function clientFile(s: ServiceModel): string {
     methods: s.tasks.flatMap((t) => [
       ...t.versions.map((v) => ({
         name: names.method(t, v),
-        docs: [{ description: [`Sends ${label(s, t, v)}.`, v.description ?? t.description].filter(Boolean).join('\n\n'), tags: deprecatedTag(v) }],
+        docs: [{ description: [`Sends ${label(s, t, v)}.`, description(t, v)].filter(Boolean).join('\n\n'), tags: deprecatedTag(v) }],
         parameters: [{ name: 'args', isRestParameter: true, type: `${names.callsType(t)}[${v.version}]` }],
         returnType: `Promise<SentTask<${names.resultType(t, v)}>>`,
       })),
@@ -263,7 +268,7 @@ export function workerFile(s: ServiceModel): string {
       ],
       methods: eachVersion(s, (t, v) => ({
         name: names.method(t, v),
-        docs: [{ description: [`Runs ${label(s, t, v)}.`, v.description ?? t.description].filter(Boolean).join('\n\n'), tags: deprecatedTag(v) }],
+        docs: [{ description: [`Runs ${label(s, t, v)}.`, description(t, v)].filter(Boolean).join('\n\n'), tags: deprecatedTag(v) }],
         parameters: [{ name: 'args', isRestParameter: true, type: handlerTuple(t, v) }],
         returnType: `${names.resultType(t, v)} | Promise<${names.resultType(t, v)}>`,
       })),

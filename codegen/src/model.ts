@@ -72,9 +72,15 @@ const CELERY_NAME = /^[A-Za-z_][\w.-]*$/;
 const QUEUE = /^[\w.:-]{1,200}$/;
 /** Parameter names the generated functions use next to the task's own arguments. */
 const RESERVED_ARGS = new Set(['args', 'kwargs', 'options', 'context', 'client', 'handlers', 'worker', 'version']);
+/** Task keys the generated code already uses as names: the client's locals, and the Python module's shared_task and warnings. */
+const RESERVED_TASK_KEYS = new Set(['args', 'call', 'client', 'version', 'sharedTask', 'warnings']);
 /** Python keywords cannot name parameters of the generated Python bindings. */
 const PYTHON_KEYWORDS = new Set(
   'False None True and as assert async await break class continue def del elif else except finally for from global if import in is lambda nonlocal not or pass raise return try while with yield'.split(' '),
+);
+/** Words a strict-mode ES module cannot use as a parameter name, which the TypeScript client uses. */
+const JS_RESERVED = new Set(
+  'arguments await break case catch class const continue debugger default delete do else enum eval export extends false finally for function if implements import in instanceof interface let new null package private protected public return static super switch this throw true try typeof var void while with yield'.split(' '),
 );
 
 /** Checks one contract's shape and returns it normalised: tasks sorted by key, versions numerically. */
@@ -113,6 +119,9 @@ export function readContract(source: ContractSource): ServiceModel {
 
 function readTask(key: string, t: unknown, queue: string, where: (...p: string[]) => string): TaskModel {
   if (!IDENTIFIER.test(key)) throw new ContractDefinitionError(where(), 'task keys must be camelCase identifiers such as "sendToS3"');
+  if (PYTHON_KEYWORDS.has(key) || JS_RESERVED.has(key) || RESERVED_TASK_KEYS.has(key)) {
+    throw new ContractDefinitionError(where(), `"${key}" cannot name a task: the generated bindings would use it as a Python or TypeScript name that is reserved or taken`);
+  }
   if (!isRecord(t) || !isRecord(t['versions'])) throw new ContractDefinitionError(where(), 'a task must have "versions": { 1: {...} }');
   const keys = Object.keys(t['versions']);
   const numbers = keys.map(Number).sort((a, b) => a - b);
@@ -145,6 +154,9 @@ function readVersion(version: number, v: unknown, serviceQueue: string, where: (
   for (const [arg, schema] of Object.entries(args)) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(arg)) throw new ContractDefinitionError(where(`arg "${arg}"`), 'argument names must be identifiers');
     if (PYTHON_KEYWORDS.has(arg)) throw new ContractDefinitionError(where(`arg "${arg}"`), `"${arg}" is a Python keyword and cannot name a Celery argument`);
+    if (JS_RESERVED.has(arg)) throw new ContractDefinitionError(where(`arg "${arg}"`), `"${arg}" is reserved in TypeScript and cannot name a parameter`);
+    // The generated Python delegates keep their own helpers in _-names, which an argument must not shadow.
+    if (arg.startsWith('_')) throw new ContractDefinitionError(where(`arg "${arg}"`), 'argument names starting with "_" are kept for the generated bindings');
     if (RESERVED_ARGS.has(arg)) throw new ContractDefinitionError(where(`arg "${arg}"`), `"${arg}" is reserved by the generated bindings; rename it`);
     if (!isSchema(schema)) throw new ContractDefinitionError(where(`arg "${arg}"`), 'is not a TypeBox schema (use Type.String(), Type.Object(...), ...)');
   }

@@ -58,7 +58,8 @@ export function scaffoldWorker(s: ServiceModel): GeneratedFiles {
         docs: [
           [
             `Runs ${label(s, t, v)}.`,
-            declared.description,
+            // An unescaped star-slash in the description would end the comment early.
+            declared.description?.replace(/\*\//g, '*\\/'),
             [
               ...v.args.map((a) => `@param ${a} ${schemaDoc(declared.args[a]!)}`),
               ...(declared.kwargs ? [`@param kwargs ${schemaDoc(declared.kwargs)}`] : []),

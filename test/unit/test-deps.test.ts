@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { runProcess } from '../support/process.js';
-import { celeryImportable, plan, PYTHON, type Machine, type Plan } from '../../scripts/test-deps.js';
+import { celeryImportable, packagingImportable, plan, PYTHON, type Machine, type Plan } from '../../scripts/test-deps.js';
 
-const ready: Machine = { isRoot: true, celery: true, brokerLocal: true, brokerUp: true, rabbitInstalled: true, rabbitNodeUp: true };
+const ready: Machine = { isRoot: true, celery: true, pythonPackaging: true, brokerLocal: true, brokerUp: true, rabbitInstalled: true, rabbitNodeUp: true };
 const update = { command: 'apt-get', args: ['update', '-qq'] };
 const install = (...packages: string[]) => ({ command: 'apt-get', args: ['install', '-y', '-qq', ...packages], env: { DEBIAN_FRONTEND: 'noninteractive' } });
 const start = { command: 'rabbitmq-server', args: ['-detached'] };
@@ -15,15 +15,33 @@ describe('scripts/test-deps: what npm test installs or asks for', () => {
   const cases: [string, Partial<Machine>, Plan][] = [
     ['everything there: nothing to do', {}, { ok: true, run: [] }],
     ['fresh machine as root, no celery: apt-get update, then install it', { celery: false }, { ok: true, run: [update, install('python3-celery')] }],
+    [
+      'no venv, pip or setuptools, as root: the three Debian packages',
+      { pythonPackaging: false },
+      { ok: true, run: [update, install('python3-venv', 'python3-pip', 'python3-setuptools')] },
+    ],
     ['RabbitMQ installed but down: start it and wait', { brokerUp: false, rabbitNodeUp: false }, { ok: true, run: [start, awaitStartup] }],
     ['RabbitMQ node up, app not yet: only wait (never a second node)', { brokerUp: false }, { ok: true, run: [awaitStartup] }],
-    ['nothing installed, as root: both packages, then start', { celery: false, brokerUp: false, rabbitInstalled: false, rabbitNodeUp: false }, { ok: true, run: [update, install('rabbitmq-server', 'python3-celery'), start, awaitStartup] }],
+    [
+      'nothing installed, as root: every package, then start',
+      { celery: false, pythonPackaging: false, brokerUp: false, rabbitInstalled: false, rabbitNodeUp: false },
+      { ok: true, run: [update, install('rabbitmq-server', 'python3-celery', 'python3-venv', 'python3-pip', 'python3-setuptools'), start, awaitStartup] },
+    ],
     ['a remote broker that is down is not ours to start', { brokerLocal: false, brokerUp: false, rabbitInstalled: false, rabbitNodeUp: false }, { ok: true, run: [] }],
     ['not root, everything there: nothing to do', { isRoot: false }, { ok: true, run: [] }],
     [
       'not root, no celery: one line naming the command',
       { isRoot: false, celery: false },
       { ok: false, message: 'taskbus: npm test needs Python Celery (python3-celery); run `sudo apt-get install -y python3-celery` (or run npm test as root, which does it)' },
+    ],
+    [
+      'not root, no venv, pip or setuptools: one line naming the command',
+      { isRoot: false, pythonPackaging: false },
+      {
+        ok: false,
+        message:
+          'taskbus: npm test needs Python venv, pip and setuptools (python3-venv, python3-pip, python3-setuptools); run `sudo apt-get install -y python3-venv python3-pip python3-setuptools` (or run npm test as root, which does it)',
+      },
     ],
     [
       'not root, no celery and the broker down',
@@ -39,6 +57,12 @@ describe('scripts/test-deps: what npm test installs or asks for', () => {
     expect(celeryImportable(PYTHON)).to.equal(true);
     expect(celeryImportable('/bin/false')).to.equal(false);
     expect(celeryImportable('/nonexistent/python3')).to.equal(false);
+  });
+
+  it('probes venv, pip and setuptools by importing them: this machine has them, a missing python has not', () => {
+    expect(packagingImportable(PYTHON)).to.equal(true);
+    expect(packagingImportable('/bin/false')).to.equal(false);
+    expect(packagingImportable('/nonexistent/python3')).to.equal(false);
   });
 
   it('run as a user who is not root on a machine whose celery cannot be imported, it stops with the command to run', async function () {

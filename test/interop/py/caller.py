@@ -43,7 +43,7 @@ elif scenario == 'by-name':
     r = pusher_bindings.send_to_s3.apply_async(kwargs={'key': 'py/by-name.json', 'content': 'by name'}, queue=queue, serializer='json')
     print(json.dumps(outcome(r)))
 elif scenario == 'delegate-v2':
-    r = pusher_bindings.delegate_send_to_s3(2, 'py/v2.json', 'from python v2', {'contentType': 'application/json'}, queue=queue)
+    r = pusher_bindings.delegate_send_to_s3('py/v2.json', 'from python v2', version=2, meta={'contentType': 'application/json'}, queue=queue)
     print(json.dumps(outcome(r)))
 elif scenario == 'failure':
     # The contract retries 5 times (1+2+4+8 s) before the failure is final.

@@ -26,6 +26,36 @@ class _BindingTask(Task):
         return super().apply_async(args, kwargs, **options)
 
 
+class _Missing:
+    """The default of an argument that only some versions take."""
+
+    def __repr__(self):
+        return "<not given>"
+
+
+_MISSING = _Missing()
+
+
+def _delegate(name, versions, version, given, kwargs, options):
+    # Only a version's exact text or int names it: int() would take 2.9 for 2 and True for 1.
+    key = version if isinstance(version, str) else str(version) if type(version) is int else None
+    if key not in versions:
+        raise ValueError("%s has no version %r; known versions: %s" % (name, version, ", ".join(versions)))
+    task, queue, params, takes_kwargs = versions[key]
+    missing = [p for p in params if given[p] is _MISSING]
+    if missing:
+        raise TypeError("%s version %s needs %s" % (name, key, ", ".join(missing)))
+    extra = [p for p in given if p not in params and given[p] is not _MISSING]
+    if extra:
+        raise TypeError("%s version %s takes no %s (it takes %s)" % (name, key, ", ".join(extra), ", ".join(params) or "no arguments"))
+    if kwargs is not None and not takes_kwargs:
+        raise TypeError("%s version %s takes no kwargs" % (name, key))
+    options.setdefault("queue", queue)
+    options.setdefault("serializer", "json")
+    # _stacklevel: a DeprecationWarning points past _delegate and the delegate_* function, at their caller.
+    return task.apply_async(tuple(given[p] for p in params), kwargs, _stacklevel=4, **options)
+
+
 @shared_task(name="images.purge", base=_BindingTask, deprecation="images.purge is deprecated: use v2, which takes a prefix")
 def purge():
     """Drop cached renditions. Runs in the image-resizer service (queue "images.low"); this is its signature only."""
@@ -38,18 +68,15 @@ def purge_v2(prefix):
     raise NotImplementedError("images.purge_v2 runs in the image-resizer service; call it with apply_async() or delegate_purge()")
 
 
-_PURGE_VERSIONS = {1: (purge, "images.low"), 2: (purge_v2, "images.low")}
+_PURGE_VERSIONS = {
+    "1": (purge, "images.low", (), False),
+    "2": (purge_v2, "images.low", ("prefix",), False),
+}
 
 
-def delegate_purge(version, *args, kwargs=None, **options):
-    """Send the given version of purge with that version's positional args. The queue and the JSON serializer are filled in; other options go to apply_async."""
-    try:
-        task, queue = _PURGE_VERSIONS[int(version)]
-    except (KeyError, TypeError, ValueError):
-        raise ValueError("purge has no version %r; known versions: 1, 2" % (version,)) from None
-    options.setdefault('queue', queue)
-    options.setdefault('serializer', 'json')
-    return task.apply_async(args, kwargs, _stacklevel=3, **options)
+def delegate_purge(version="1", prefix=_MISSING, **options):
+    """Sends purge as the given version: "1" with no arguments; "2" with prefix. The queue and the JSON serializer are filled in; other keyword arguments go to apply_async."""
+    return _delegate("purge", _PURGE_VERSIONS, version, {"prefix": prefix}, None, options)
 
 
 @shared_task(name="images.resize", base=_BindingTask)
@@ -58,15 +85,11 @@ def resize(url, width, **kwargs):
     raise NotImplementedError("images.resize runs in the image-resizer service; call it with apply_async() or delegate_resize()")
 
 
-_RESIZE_VERSIONS = {1: (resize, "images")}
+_RESIZE_VERSIONS = {
+    "1": (resize, "images", ("url", "width"), True),
+}
 
 
-def delegate_resize(version, *args, kwargs=None, **options):
-    """Send the given version of resize with that version's positional args. The queue and the JSON serializer are filled in; other options go to apply_async."""
-    try:
-        task, queue = _RESIZE_VERSIONS[int(version)]
-    except (KeyError, TypeError, ValueError):
-        raise ValueError("resize has no version %r; known versions: 1" % (version,)) from None
-    options.setdefault('queue', queue)
-    options.setdefault('serializer', 'json')
-    return task.apply_async(args, kwargs, _stacklevel=3, **options)
+def delegate_resize(url, width, version="1", *, kwargs=None, **options):
+    """Sends resize as the given version: "1" with url, width and kwargs=. The queue and the JSON serializer are filled in; other keyword arguments go to apply_async."""
+    return _delegate("resize", _RESIZE_VERSIONS, version, {"url": url, "width": width}, kwargs, options)

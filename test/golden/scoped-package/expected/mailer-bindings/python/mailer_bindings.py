@@ -26,21 +26,47 @@ class _BindingTask(Task):
         return super().apply_async(args, kwargs, **options)
 
 
+class _Missing:
+    """The default of an argument that only some versions take."""
+
+    def __repr__(self):
+        return "<not given>"
+
+
+_MISSING = _Missing()
+
+
+def _delegate(name, versions, version, given, kwargs, options):
+    # Only a version's exact text or int names it: int() would take 2.9 for 2 and True for 1.
+    key = version if isinstance(version, str) else str(version) if type(version) is int else None
+    if key not in versions:
+        raise ValueError("%s has no version %r; known versions: %s" % (name, version, ", ".join(versions)))
+    task, queue, params, takes_kwargs = versions[key]
+    missing = [p for p in params if given[p] is _MISSING]
+    if missing:
+        raise TypeError("%s version %s needs %s" % (name, key, ", ".join(missing)))
+    extra = [p for p in given if p not in params and given[p] is not _MISSING]
+    if extra:
+        raise TypeError("%s version %s takes no %s (it takes %s)" % (name, key, ", ".join(extra), ", ".join(params) or "no arguments"))
+    if kwargs is not None and not takes_kwargs:
+        raise TypeError("%s version %s takes no kwargs" % (name, key))
+    options.setdefault("queue", queue)
+    options.setdefault("serializer", "json")
+    # _stacklevel: a DeprecationWarning points past _delegate and the delegate_* function, at their caller.
+    return task.apply_async(tuple(given[p] for p in params), kwargs, _stacklevel=4, **options)
+
+
 @shared_task(name="mailer.send", base=_BindingTask)
 def send(to, body):
     """Runs in the mailer service (queue "mail"); this is its signature only."""
     raise NotImplementedError("mailer.send runs in the mailer service; call it with apply_async() or delegate_send()")
 
 
-_SEND_VERSIONS = {1: (send, "mail")}
+_SEND_VERSIONS = {
+    "1": (send, "mail", ("to", "body"), False),
+}
 
 
-def delegate_send(version, *args, kwargs=None, **options):
-    """Send the given version of send with that version's positional args. The queue and the JSON serializer are filled in; other options go to apply_async."""
-    try:
-        task, queue = _SEND_VERSIONS[int(version)]
-    except (KeyError, TypeError, ValueError):
-        raise ValueError("send has no version %r; known versions: 1" % (version,)) from None
-    options.setdefault('queue', queue)
-    options.setdefault('serializer', 'json')
-    return task.apply_async(args, kwargs, _stacklevel=3, **options)
+def delegate_send(to, body, version="1", **options):
+    """Sends send as the given version: "1" with to, body. The queue and the JSON serializer are filled in; other keyword arguments go to apply_async."""
+    return _delegate("send", _SEND_VERSIONS, version, {"to": to, "body": body}, None, options)
