@@ -143,9 +143,21 @@ describe('faults 10-13, 15: consumers cancelled, channels closed, copies refused
       client = await faultClient();
       const c = client;
       let stop = false;
-      const published = publish(c, queue, 1, () => !stop, 5);
+      // A steady stream, not a flood: the case is the channel closing, not the broker under load.
+      const confirmed = new Set<string>();
+      const published = (async () => {
+        for (let i = 0; !stop; i++) {
+          await c.send(faultTask(queue), [i], {}, { taskId: `${queue}-${i}`, ignoreResult: true });
+          confirmed.add(`${queue}-${i}`);
+          await sleep(20);
+        }
+        return { confirmed, rejected: new Map<string, string>(), after: [] };
+      })();
       await waitFor('the broker to close the consume channel', () => (closed() ? true : undefined), 200_000);
-      await waitFor('the channel to be reopened', () => (log.records.some((r) => r.message === 'worker consume channel reopened') ? true : undefined), 30_000);
+      await waitFor('the channel to be reopened', () => (log.records.some((r) => r.message === 'worker consume channel reopened') ? true : undefined), 30_000).catch((e: unknown) => {
+        const seen = log.records.filter((r) => r.level !== 'info' || r.message.includes('channel')).slice(-10);
+        throw new Error(`${String(e)}; worker log: ${JSON.stringify(seen)}`);
+      });
       await sleep(1000);
       stop = true;
       const p = await published;
