@@ -105,6 +105,18 @@ describe('taskbus export asyncapi (codegen)', () => {
     });
   }
 
+  it('several contracts: one document naming each service version, the same in any order', async () => {
+    const sources = [...(await loadContracts('contracts')), ...(await loadContracts(GOLDEN))];
+    const text = exportAsyncApi(sources);
+    expect(exportAsyncApi([...sources].reverse())).to.equal(text);
+    const info = (JSON.parse(text) as { info: { version: string; 'x-taskbus-services': Record<string, { version: string }> } }).info;
+    expect(info.version).to.equal('image-resizer@2.1.0, pusher@1.0.0');
+    expect(info['x-taskbus-services']['pusher']).to.include({ version: '1.0.0', package: 'pusher-bindings', queue: 'pusher' });
+    expect(info['x-taskbus-services']['image-resizer']).to.include({ version: '2.1.0', queue: 'images' });
+    const { diagnostics } = await new Parser().parse(text);
+    expect(diagnostics.filter((d) => d.severity === 0)).to.deep.equal([]);
+  });
+
   it("names the broker by AMQP_URL's host, never its password, and refuses unknown options", async () => {
     const sources = await loadContracts('contracts');
     const doc = JSON.parse(exportAsyncApi(sources, { server: { protocol: 'amqps', host: 'rabbit.example:5671', pathname: '/prod' } })) as Doc;
