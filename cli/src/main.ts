@@ -38,6 +38,7 @@ const program = new Command('taskbus')
       'taskbus generate --check',
       "taskbus call pusher.send_to_s3 '[\"items/1.json\", \"{}\"]' --wait",
       'taskbus dlq list pusher',
+      'taskbus export asyncapi --out asyncapi.json',
     ]),
   );
 
@@ -116,7 +117,10 @@ program
     print(`next: depend on ${service}-bindings and @taskbus/runtime, implement each method in ${out}/handlers.ts, then run main.ts`);
   });
 
-const exporter = program.command('export').description('write the contracts in formats other tools read: AsyncAPI 3.0, JSON Schema');
+const exporter = program
+  .command('export')
+  .description('write the contracts in formats other tools read: AsyncAPI 3.0, JSON Schema')
+  .addHelpText('after', helpText(['taskbus export asyncapi --out asyncapi.json', 'taskbus export jsonschema --out schemas']));
 
 exporter
   .command('asyncapi')

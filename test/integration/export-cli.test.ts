@@ -50,6 +50,13 @@ describe('taskbus export (CLI)', () => {
     expect(run.stdout + run.stderr).not.to.match(/pa55-w0rd|deployer/);
   });
 
+  it('an AMQP_URL that is not an amqp:// URL is a usage error, shown without its password', async () => {
+    const run = await runProcess(process.execPath, [TASKBUS_BIN, 'export', 'asyncapi'], { cwd: dir, env: { AMQP_URL: 'http://deployer:pa55-w0rd@rabbit.example/' } });
+    expect(run.code).to.equal(2);
+    expect(run.stderr.trim()).to.match(/^taskbus: AMQP_URL .* must start with amqp:\/\/ or amqps:\/\/$/);
+    expect(run.stdout + run.stderr).not.to.include('pa55-w0rd');
+  });
+
   it('jsonschema writes args, kwargs and result schemas per task version, identical run to run', async () => {
     const run = await taskbus(dir, 'export', 'jsonschema', '--out', 'schemas');
     expect(run.code, run.stderr).to.equal(0);
@@ -77,6 +84,16 @@ describe('taskbus export (CLI)', () => {
       expect(run.code).to.equal(2);
       expect(run.stderr.trim().split('\n')[0]).to.match(stderr);
       expect(readdirSync(dir)).to.deep.equal(['contracts']);
+    });
+  }
+
+  for (const argv of [['export'], ['export', 'asyncapi'], ['export', 'jsonschema']]) {
+    it(`taskbus ${argv.join(' ')} --help shows examples, the environment and exit codes (exit 0)`, async () => {
+      const run = await taskbus(dir, ...argv, '--help');
+      expect(run.code).to.equal(0);
+      expect(run.stdout).to.match(/Examples:\n  \$ taskbus export /);
+      expect(run.stdout).to.include('AMQP_URL');
+      expect(run.stdout).to.match(/70 +internal error/);
     });
   }
 
