@@ -124,3 +124,14 @@ export async function createFiles(out: string, files: GeneratedFiles): Promise<s
   }
   return targets;
 }
+
+/** Writes exported files (paths relative to `out`), creating folders and replacing earlier exports. Returns the paths written. */
+export async function writeFiles(out: string, files: GeneratedFiles): Promise<string[]> {
+  const written: string[] = [];
+  for (const [path, text] of files) {
+    await mkdir(dirname(join(out, path)), { recursive: true });
+    await writeFile(join(out, path), text);
+    written.push(join(out, path));
+  }
+  return written;
+}

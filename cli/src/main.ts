@@ -1,12 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { assertVersionBumps, diffTree, generate, isClean, readContract, scaffoldWorker, starterContract } from '@taskbus/codegen';
+import { basename, dirname, join } from 'node:path';
+import { assertVersionBumps, diffTree, exportAsyncApi, exportJsonSchemas, generate, isClean, readContract, scaffoldWorker, starterContract } from '@taskbus/codegen';
 import { Command } from 'commander';
 import { callTask } from './call.js';
 import { dlqCommand } from './dlq.js';
 import { UsageError } from './errors.js';
-import { createFiles, loadContracts, readGenerated, readPreviousBindings, writeGenerated } from './files.js';
+import { asyncApiServer } from './export.js';
+import { createFiles, loadContracts, readGenerated, readPreviousBindings, writeFiles, writeGenerated } from './files.js';
 import { helpText } from './help.js';
 import { report } from './report.js';
 import { runCheck } from './run-check.js';
@@ -37,6 +38,7 @@ const program = new Command('taskbus')
       'taskbus generate --check',
       "taskbus call pusher.send_to_s3 '[\"items/1.json\", \"{}\"]' --wait",
       'taskbus dlq list pusher',
+      'taskbus export asyncapi --out asyncapi.json',
     ]),
   );
 
@@ -113,6 +115,39 @@ program
     const out = opts.out ?? `services/${service}/src`;
     for (const path of await createFiles(out, scaffoldWorker(model))) print(`wrote ${path}`);
     print(`next: depend on ${service}-bindings and @taskbus/runtime, implement each method in ${out}/handlers.ts, then run main.ts`);
+  });
+
+const exporter = program
+  .command('export')
+  .description('write the contracts in formats other tools read: AsyncAPI 3.0, JSON Schema')
+  .addHelpText('after', helpText(['taskbus export asyncapi --out asyncapi.json', 'taskbus export jsonschema --out schemas']));
+
+exporter
+  .command('asyncapi')
+  .description('write one AsyncAPI 3.0 document (JSON) for all contracts: a channel per queue, a message per task version')
+  .option('--contracts <dir>', 'directory of *.ts contracts', 'contracts')
+  .option('--out <file>', 'file to write (default: standard output)')
+  .addHelpText('after', helpText(['taskbus export asyncapi > asyncapi.json', 'taskbus export asyncapi --out docs/asyncapi.json']))
+  .action(async (opts: { contracts: string; out?: string }) => {
+    const text = exportAsyncApi(await loadContracts(opts.contracts), { server: asyncApiServer(process.env['AMQP_URL']) });
+    if (opts.out === undefined) {
+      process.stdout.write(text);
+      return;
+    }
+    await writeFiles(dirname(opts.out), new Map([[basename(opts.out), text]]));
+    print(`wrote ${opts.out}`);
+  });
+
+exporter
+  .command('jsonschema')
+  .description("write each task version's argument and result schemas as JSON Schema 2020-12: <out>/<service>/<celery-name>.{args,kwargs,result}.json")
+  .option('--contracts <dir>', 'directory of *.ts contracts', 'contracts')
+  .requiredOption('--out <dir>', 'directory to write to')
+  .addHelpText('after', helpText(['taskbus export jsonschema --out schemas']))
+  .action(async (opts: { contracts: string; out: string }) => {
+    const files = exportJsonSchemas(await loadContracts(opts.contracts));
+    await writeFiles(opts.out, files);
+    print(`wrote ${files.size} schemas in ${opts.out}`);
   });
 
 program

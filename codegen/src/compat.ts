@@ -1,6 +1,7 @@
 import type { TSchema } from '@sinclair/typebox';
 import { readContract, type ContractSource, type ServiceModel, type TaskModel, type VersionModel } from './model.js';
-import { canonical, diffSchema, place, type Finding } from './schema-diff.js';
+import { canonical } from './json.js';
+import { diffSchema, place, type Finding } from './schema-diff.js';
 import { VersionTooLowError } from './errors.js';
 
 /** The least semver bump a change needs: none (identical), patch (no schema change), minor (compatible), major (breaking). */

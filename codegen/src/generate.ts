@@ -4,7 +4,7 @@ import { packageJson, readme, tsconfigJson } from './emit-package.js';
 import { pyproject, pythonModule, pythonNames } from './emit-python.js';
 import { parseContract, ruleProblems } from './contract-rules.js';
 import { ContractDefinitionError, ContractSourceError } from './errors.js';
-import { assertUniqueTaskNames, readContract, type ContractSource } from './model.js';
+import { assertUniqueTaskNames, readContract, type ContractSource, type ServiceModel } from './model.js';
 import { names } from './naming.js';
 import { MANIFEST, manifestFile } from './ownership.js';
 
@@ -18,15 +18,7 @@ export type GeneratedFiles = ReadonlyMap<string, string>;
  */
 export function generate(sources: readonly ContractSource[], options: GenerateOptions = {}): GeneratedFiles {
   const ctx = resolveOptions(options);
-  const services = sources.map(readContract).sort((a, b) => byName({ name: a.service }, { name: b.service }));
-  services.forEach((s, i) => {
-    const problems = ruleProblems(s.source.file, parseContract(s.source.text));
-    if (problems.length > 0) throw new ContractSourceError(problems);
-    if (i > 0 && services[i - 1]!.service === s.service) {
-      throw new ContractDefinitionError(s.source.file, `service "${s.service}" is also declared in ${services[i - 1]!.source.file}`);
-    }
-  });
-  assertUniqueTaskNames(services);
+  const services = readServices(sources);
   const files = new Map<string, string>();
   for (const s of services) {
     const dir = names.packageDir(s);
@@ -44,4 +36,21 @@ export function generate(sources: readonly ContractSource[], options: GenerateOp
     files.set(`${dir}/${MANIFEST}`, manifestFile(owned));
   }
   return files;
+}
+
+/**
+ * Every contract read and checked as generate() and the exports need them: sorted by service name, each
+ * service declared once, TypeBox-only imports, Celery task names unique across all of them.
+ */
+export function readServices(sources: readonly ContractSource[]): ServiceModel[] {
+  const services = sources.map(readContract).sort((a, b) => byName({ name: a.service }, { name: b.service }));
+  services.forEach((s, i) => {
+    const problems = ruleProblems(s.source.file, parseContract(s.source.text));
+    if (problems.length > 0) throw new ContractSourceError(problems);
+    if (i > 0 && services[i - 1]!.service === s.service) {
+      throw new ContractDefinitionError(s.source.file, `service "${s.service}" is also declared in ${services[i - 1]!.source.file}`);
+    }
+  });
+  assertUniqueTaskNames(services);
+  return services;
 }

@@ -4,6 +4,8 @@ export { assertVersionBumps, compareContracts, describeChange, type Bump, type C
 export { evaluateContracts, type ContractText } from './contracts.js';
 export type { GenerateOptions } from './context.js';
 export { ContractDefinitionError, ContractSourceError, VersionTooLowError, type ContractDiagnostic, type VersionProblem } from './errors.js';
+export { exportAsyncApi, type AsyncApiOptions, type AsyncApiServer } from './export-asyncapi.js';
+export { exportJsonSchemas } from './export-jsonschema.js';
 export { generate, type GeneratedFiles } from './generate.js';
 export { readContract, type ContractSource, type ServiceModel } from './model.js';
 export { hasMarker, MANIFEST, manifestPaths } from './ownership.js';

@@ -1,3 +1,5 @@
+import { canonical } from './json.js';
+
 /**
  * How a JSON Schema (TypeBox schemas are JSON Schema) changed, as the set of values it accepts:
  * `narrowed` accepts less, `widened` accepts more, `added` is a new optional property, `changed` is neither.
@@ -211,15 +213,6 @@ function covers(outer: readonly string[] | null, inner: readonly string[] | null
 
 function show(v: unknown): string {
   return typeof v === 'string' ? `'${v}'` : JSON.stringify(v);
-}
-
-/** JSON with sorted keys, so two schemas built in a different key order compare equal. Symbols (TypeBox's kinds) are left out. */
-export function canonical(v: unknown): string {
-  return JSON.stringify(v, (_, x: unknown) =>
-    typeof x === 'object' && x !== null && !Array.isArray(x)
-      ? Object.fromEntries(Object.keys(x).sort().map((k) => [k, (x as Json)[k]]))
-      : x,
-  ) ?? 'undefined';
 }
 
 function asJson(v: unknown): Json {
