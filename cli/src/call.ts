@@ -40,9 +40,12 @@ function parseJson<T>(what: string, text: string, check: (v: unknown) => v is T,
   return value;
 }
 
+/** Ten years: beyond it a time would not fit in a Date, and no task waits that long. */
+const MAX_SECONDS = 10 * 365 * 86_400;
+
 function seconds(what: string, text: string): number {
   const n = Number(text);
-  if (!Number.isFinite(n) || n < 0) throw new UsageError(`${what} must be a number of seconds, got "${text}"`);
+  if (!Number.isFinite(n) || n < 0 || n > MAX_SECONDS) throw new UsageError(`${what} must be a number of seconds from 0 to ${MAX_SECONDS}, got "${text}"`);
   return n;
 }
 
@@ -72,6 +75,7 @@ export async function callTask(c: CallCommand, out: CallOutput): Promise<void> {
     ...(c.expires !== undefined ? { expires: seconds('--expires', c.expires) } : {}),
     ignoreResult: !c.wait,
   };
+  if (c.queue === '') throw new UsageError('--queue must name a queue (it was empty)');
   const known = await findInContracts(c);
   let spec: TaskSpec<unknown[], object, unknown>;
   if (known) {

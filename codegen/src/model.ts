@@ -73,7 +73,12 @@ const QUEUE = /^[\w.:-]{1,200}$/;
 /** Parameter names the generated functions use next to the task's own arguments. */
 const RESERVED_ARGS = new Set(['args', 'kwargs', 'options', 'context', 'client', 'handlers', 'worker', 'version']);
 /** Task keys the generated code already uses as names: the client's locals, and the Python module's shared_task and warnings. */
-const RESERVED_TASK_KEYS = new Set(['args', 'call', 'client', 'version', 'sharedTask', 'warnings']);
+const RESERVED_TASK_KEYS = new Set([
+  'args', 'call', 'client', 'version', 'sharedTask', 'warnings',
+  // A client object with these keys would stop behaving as an object (a `then` makes it awaitable) and a
+  // scaffolded class cannot have such methods.
+  'then', ...Object.getOwnPropertyNames(Object.prototype),
+]);
 /** Python keywords cannot name parameters of the generated Python bindings. */
 const PYTHON_KEYWORDS = new Set(
   'False None True and as assert async await break class continue def del elif else except finally for from global if import in is lambda nonlocal not or pass raise return try while with yield'.split(' '),
@@ -141,6 +146,20 @@ function readTask(key: string, t: unknown, queue: string, where: (...p: string[]
   };
 }
 
+/**
+ * A `$ref` (Type.Ref) points outside the schema: the runtime's compiled validators cannot resolve it and
+ * the compatibility gate cannot see behind it. Contracts inline their schemas instead (share a const).
+ */
+function refuseRefs(schema: unknown, where: () => string): void {
+  const visit = (v: unknown): void => {
+    if (Array.isArray(v)) return v.forEach(visit);
+    if (!isRecord(v)) return;
+    if ('$ref' in v) throw new ContractDefinitionError(where(), `uses $ref "${String(v['$ref'])}" (Type.Ref): inline the schema instead, e.g. a shared const`);
+    Object.values(v).forEach(visit);
+  };
+  visit(schema);
+}
+
 function readVersion(version: number, v: unknown, serviceQueue: string, where: (...p: string[]) => string): VersionModel {
   if (!isRecord(v)) throw new ContractDefinitionError(where(), 'a version must be an object with name, args and result');
   const name = v['name'];
@@ -159,6 +178,7 @@ function readVersion(version: number, v: unknown, serviceQueue: string, where: (
     if (arg.startsWith('_')) throw new ContractDefinitionError(where(`arg "${arg}"`), 'argument names starting with "_" are kept for the generated bindings');
     if (RESERVED_ARGS.has(arg)) throw new ContractDefinitionError(where(`arg "${arg}"`), `"${arg}" is reserved by the generated bindings; rename it`);
     if (!isSchema(schema)) throw new ContractDefinitionError(where(`arg "${arg}"`), 'is not a TypeBox schema (use Type.String(), Type.Object(...), ...)');
+    refuseRefs(schema, () => where(`arg "${arg}"`));
   }
   const kwargs = v['kwargs'];
   if (kwargs !== undefined && !(isSchema(kwargs) && KindGuard.IsObject(kwargs))) {
@@ -166,6 +186,8 @@ function readVersion(version: number, v: unknown, serviceQueue: string, where: (
   }
   const result = v['result'];
   if (!isSchema(result)) throw new ContractDefinitionError(where('result'), 'is missing or not a TypeBox schema (use Type.Null() for none)');
+  if (kwargs !== undefined) refuseRefs(kwargs, () => where('kwargs'));
+  refuseRefs(result, () => where('result'));
   const deprecated = v['deprecated'] ?? false;
   if (typeof deprecated !== 'boolean' && typeof deprecated !== 'string') {
     throw new ContractDefinitionError(where('deprecated'), "must be true or a note such as 'use v2'");

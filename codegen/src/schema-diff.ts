@@ -102,12 +102,13 @@ function compareObjects(a: Json, b: Json, at: Place, say: (d: Direction, what: s
   const pb = asJson(b['properties']);
   const ra = new Set(asStrings(a['required']));
   const rb = new Set(asStrings(b['required']));
-  const closedB = b['additionalProperties'] === false;
+  const closedA = a['additionalProperties'] === false;
   for (const key of Object.keys(pa)) {
     const child = at.child(key);
     if (!(key in pb)) {
-      // Its type (or presence) is no longer promised; a closed object also refuses it from now on.
-      out.push({ direction: closedB ? 'changed' : 'widened', text: `${child.label} removed` });
+      // Never safe: a result's readers lose it, and TypeScript callers that pass it no longer compile
+      // (excess property check), even where the JSON Schema would still accept it.
+      out.push({ direction: 'changed', text: `${child.label} removed` });
       continue;
     }
     if (!ra.has(key) && rb.has(key)) out.push({ direction: 'narrowed', text: `${child.label} made required` });
@@ -117,8 +118,9 @@ function compareObjects(a: Json, b: Json, at: Place, say: (d: Direction, what: s
   for (const key of Object.keys(pb)) {
     if (key in pa) continue;
     const child = at.child(key);
-    if (rb.has(key)) out.push({ direction: 'narrowed', text: `${child.label} added as required` });
-    else out.push({ direction: 'added', text: `${child.label} added (optional)` });
+    // An object that was closed refused the key: old validators (a caller checking a result) refuse it still.
+    if (rb.has(key)) out.push({ direction: closedA ? 'changed' : 'narrowed', text: `${child.label} added as required` });
+    else out.push({ direction: closedA ? 'widened' : 'added', text: `${child.label} added (optional)` });
   }
   const xa = a['additionalProperties'];
   const xb = b['additionalProperties'];

@@ -199,6 +199,8 @@ describe('taskbus usage errors and help', () => {
     ['an unknown command', ['cal'], /unknown command 'cal'/],
     ['a missing option value', ['call', 'x', '--queue'], /option '--queue <queue>' argument missing/],
     ['no command', [], /Usage: taskbus/],
+    ['a countdown beyond what a date can hold', ['call', 'x', '--countdown', '1e20'], /--countdown must be a number of seconds from 0 to/],
+    ['an empty queue name', ['call', 'x', '--queue', ''], /--queue must name a queue/],
   ];
   for (const [name, argv, stderr] of usage) {
     it(`${name} exits 2`, async () => {

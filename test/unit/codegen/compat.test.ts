@@ -67,10 +67,17 @@ describe('compat: the breaking-change rules, one case each', () => {
     ['task name changed', { ...BASE, name: 'svc.do_it_renamed' }, {}, [`breaking: ${at}: task name changed to 'svc.do_it_renamed' (workers no longer serve 'svc.do_it')`]],
     ['queue changed', { ...BASE, queue: 'other' }, {}, [`breaking: ${at}: queue changed from 'svc' to 'other'`]],
     ['version removed while not deprecated', null, { 2: { ...BASE, name: 'svc.do_it_v2' } }, [`breaking: ${at}: version removed while not deprecated (mark it deprecated in a release first)`, 'compatible: svc doIt v2 (svc.do_it_v2): new version']],
+    ['field removed from an open nested argument object (TypeScript callers passing it no longer compile)', { ...BASE, kwargs: Type.Object({ tag: Type.Optional(Type.String({ pattern: '^[a-z]+$' })), meta: Type.Optional(Type.Object({})) }) }, {}, [`breaking: ${at}: kwarg 'meta'.x removed`]],
   ];
   for (const [rule, after, extra, want] of breaking) {
     it(`breaking: ${rule}`, () => expect(changes(after, extra)).to.deep.equal(want));
   }
+
+  it('breaking: a field added to a closed result object (old callers check results against their copy and refuse it)', () => {
+    const closed = { ...BASE, result: Type.Object({ id: Type.String(), size: Type.Integer() }, { additionalProperties: false }) };
+    const added = { ...BASE, result: Type.Object({ id: Type.String(), size: Type.Integer(), more: Type.Optional(Type.String()) }, { additionalProperties: false }) };
+    expect(changes(added, {}, closed)).to.deep.equal([`breaking: ${at}: result field 'more' added (optional)`]);
+  });
 
   const compatible: [string, V | null, Record<number, V>, string[], V?][] = [
     ['new version', BASE, { 2: { ...BASE, name: 'svc.do_it_v2' } }, ['compatible: svc doIt v2 (svc.do_it_v2): new version']],
