@@ -19,10 +19,6 @@ export class EtaScheduler {
     private readonly maxHoldMs: number,
   ) {}
 
-  get holding(): number {
-    return this.held.size;
-  }
-
   plan(d: Delivery, delayMs: number): EtaPlan {
     if (delayMs > this.maxHoldMs || this.held.size >= this.budget) return { parkMs: parkBucketMs(delayMs) };
     return {

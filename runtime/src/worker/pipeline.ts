@@ -70,7 +70,7 @@ export function processSafely(d: Delivery, deps: PipelineDeps): Promise<void> {
  * One delivery from decode to settlement: refused deliveries are dead-lettered, expired ones revoked, ETA
  * ones held or parked, the rest run; every path ends with the delivery acked, moved or handed back.
  */
-export async function processDelivery(d: Delivery, deps: PipelineDeps): Promise<void> {
+async function processDelivery(d: Delivery, deps: PipelineDeps): Promise<void> {
   const msg = d.msg;
   if (msg.content.length > deps.maxPayloadBytes) {
     return deadLetter(d, deps, 'oversized', `body of ${msg.content.length} bytes exceeds the ${deps.maxPayloadBytes}-byte limit`);
