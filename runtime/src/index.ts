@@ -28,6 +28,7 @@ export {
   TaskbusError,
   TopologyError,
   UnknownVersionError,
+  type UnreachableBroker,
   type ValidationIssue,
 } from './errors.js';
 export { createStderrLogger, silentLogger, type Logger } from './logger.js';
