@@ -21,7 +21,7 @@ import { ChannelKeeper } from './channel-keeper.js';
 import { ResultStore } from './result-store.js';
 import { ResultListener } from './results.js';
 import type { TaskSpec } from './task.js';
-import { declareCeleryQueue } from './topology.js';
+import { declareCeleryQueue } from './topology/declare.js';
 
 /** What a call returns once the broker has confirmed it holds the task. */
 export interface SentTask<R> {

@@ -6,7 +6,7 @@ import type { Logger } from '../logger.js';
 import type { BackoffOptions } from '../connect-options.js';
 import { backoffDelay } from '../reconnect.js';
 import { dlqName } from '../deadletter.js';
-import { declareCeleryQueue, declareDeadLetterQueue } from '../topology.js';
+import { declareCeleryQueue, declareDeadLetterQueue } from '../topology/declare.js';
 import { ConsumeGeneration, Delivery } from './delivery.js';
 
 /** Marks each copy the worker publishes, so a broker return is matched to the copy it refers to. */

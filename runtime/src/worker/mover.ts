@@ -3,7 +3,7 @@ import type { Options } from 'amqplib';
 import { delayQueueName, dlqName, republishProperties } from '../deadletter.js';
 import { describeCause } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { declareDeadLetterQueue, declareDelayQueue } from '../topology.js';
+import { declareDeadLetterQueue, declareDelayQueue } from '../topology/declare.js';
 import type { WorkerChannels } from './channels.js';
 import type { Delivery } from './delivery.js';
 import { parkBucketMs } from './eta.js';

@@ -1,6 +1,6 @@
 import type { Channel } from 'amqplib';
-import { delayQueueName, dlqName } from './deadletter.js';
-import { TopologyError } from './errors.js';
+import { delayQueueName, dlqName } from '../deadletter.js';
+import { TopologyError } from '../errors.js';
 
 /**
  * Declares a queue exactly as Celery/kombu does for `-Q <name>`: durable, argument-free queue, a durable
