@@ -3,6 +3,7 @@ import { expect } from 'chai';
 import { recordingLogger, waitFor } from '../support/broker.js';
 import { RabbitCluster } from '../support/cluster.js';
 import { faultClient, publish, size, sleep, tally, WorkerProcess } from '../faults/harness.js';
+import { faultTask } from '../faults/task.js';
 
 /**
  * A quorum queue replicated on a 3-node cluster of our own; worker and client are given every node as a
@@ -10,7 +11,7 @@ import { faultClient, publish, size, sleep, tally, WorkerProcess } from '../faul
  * SIGKILL and started again: every confirmed task must be handled.
  */
 describe('failover between cluster nodes: kill -9 of the quorum queue leader', function () {
-  this.timeout(300_000);
+  this.timeout(240_000);
   let cluster: RabbitCluster | undefined;
 
   before(async () => {
@@ -25,7 +26,7 @@ describe('failover between cluster nodes: kill -9 of the quorum queue leader', f
     const queue = `failover-quorum-${process.pid}`;
     const worker = new WorkerProcess(queue, { AMQP_URL: c.urls, FAULT_QUEUE_TYPE: 'quorum' });
     const log = recordingLogger();
-    const client = await faultClient({ url: c.urls, confirmTimeoutMs: 60_000, logger: log });
+    const client = await faultClient({ url: c.urls, confirmTimeoutMs: 30_000, logger: log });
     try {
       await worker.start(); // creates the quorum queue, through the first node of the list
       const leader = await c.leaderOf(queue);
@@ -36,9 +37,9 @@ describe('failover between cluster nodes: kill -9 of the quorum queue leader', f
         const handledBefore = worker.handled().length;
         const killedAt = Date.now();
         await c.kill9(leader);
-        await waitFor('the client to reconnect', () => (log.records.some((r) => /re-established/.test(r.message)) ? true : undefined), 60_000);
+        await waitFor('the client to reconnect', () => (log.records.some((r) => /re-established/.test(r.message)) ? true : undefined), 30_000);
         figures['client reconnected after (ms)'] = Date.now() - killedAt;
-        await waitFor('the worker to handle tasks again', () => (worker.handled().length > handledBefore + 200 ? true : undefined), 60_000);
+        await waitFor('the worker to handle tasks again', () => (worker.handled().length > handledBefore + 200 ? true : undefined), 30_000);
         figures['handling again after (ms)'] = Date.now() - killedAt;
         figures['new leader'] = await c.leaderOf(queue);
         await c.restart(leader);
@@ -50,6 +51,8 @@ describe('failover between cluster nodes: kill -9 of the quorum queue leader', f
         const handled = new Set(worker.handled());
         return [...published.confirmed].every((id) => handled.has(id)) ? true : undefined;
       }, 120_000).catch(() => undefined);
+      // Results too: the client's reply queue was on the killed node, and is declared again where it is now.
+      expect(await (await client.send(faultTask(queue), [-1], {})).result({ timeoutMs: 30_000 })).to.equal(null);
       await worker.kill('SIGTERM');
       const sent = published.confirmed.size + published.rejected.size;
       const t = tally(`quorum leader tb${leader} killed`, sent, published, worker.handled());
