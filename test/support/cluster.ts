@@ -2,9 +2,12 @@
 // tb1..tb3@localhost on AMQP ports 5681-5683 and distribution ports 25681-25683, data in a temporary
 // directory, clustered among themselves and never with the machine's own node (rabbit@localhost).
 import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import { waitFor } from './broker.js';
 
 const SERVER = existsSync('/usr/lib/rabbitmq/bin/rabbitmq-server') ? '/usr/lib/rabbitmq/bin/rabbitmq-server' : 'rabbitmq-server';
 const NODES = [1, 2, 3] as const;
@@ -55,17 +58,16 @@ function killAll(i: number): boolean {
   return pids.length > 0;
 }
 
-/** Retries `probe` until it resolves or `ms` pass (await_startup and join fail at once while a node registers). */
-async function retry<T>(what: string, probe: () => Promise<T>, ms: number): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try {
-      return await probe();
-    } catch (e) {
-      if (Date.now() > deadline) throw new Error(`cluster: ${what} did not succeed within ${ms} ms: ${String(e)}`);
-      await sleep(500);
-    }
-  }
+/** Retries a command until it succeeds (await_startup and join_cluster fail at once while a node registers). */
+const retry = (what: string, command: () => Promise<unknown>, ms: number): Promise<true> =>
+  waitFor(`cluster: ${what}`, async () => (await command(), true as const), ms);
+
+/** Fails at once, naming the port, when something else holds one a node needs (it would only time out booting). */
+async function assertFree(port: number): Promise<void> {
+  const server = createServer().listen(port, '127.0.0.1');
+  const [error] = (await Promise.race([once(server, 'listening').then(() => [undefined]), once(server, 'error')])) as [Error | undefined];
+  if (error) throw new Error(`cluster: port ${port} is in use (${error.message}); the cluster test needs 5681-5683 and 25681-25683`);
+  await new Promise((r) => server.close(r));
 }
 
 export class RabbitCluster {
@@ -88,6 +90,7 @@ export class RabbitCluster {
     try {
       for (const i of NODES) if (killAll(i)) process.stderr.write(`cluster: killed a stale ${nodeName(i)} from an earlier run\n`);
       await sleep(500); // let epmd forget the killed names
+      for (const i of NODES) for (const port of [amqpPort(i), 25680 + i]) await assertFree(port);
       chmodSync(cluster.base, 0o755);
       for (const i of NODES) cluster.prepare(i);
       await Promise.all(NODES.map((i) => cluster.boot(i)));
