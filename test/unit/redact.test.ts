@@ -80,6 +80,7 @@ describe('parsing a ;-separated list of broker URLs', () => {
     ['amqp://h1:5681; amqps://u:secret@h2 ;amqp://h3', ['amqp://h1:5681', 'amqps://***@h2', 'amqp://h3']],
     ['AMQP://h1;AMQPS://h2', ['AMQP://h1', 'AMQPS://h2']],
     ['amqp://u:secret@host', ['amqp://***@host']],
+    ['amqp://u:se;cret@h1;amqp://h2', ['amqp://***@h1', 'amqp://h2']],
   ];
   for (const [given, want] of lists) {
     it(`${given} -> ${want.join(' | ')}`, () => expect(parseBrokerList(given).map((b) => b.display)).to.deep.equal(want));
