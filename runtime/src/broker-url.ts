@@ -51,14 +51,15 @@ const LIST_CUT = /;\s*(?=amqps?:\/\/)/i;
  */
 export function splitBrokerList(raw: string): string[] {
   const pieces: string[] = [];
-  let carry: string | null = null;
+  let piece = '';
   const parts = raw.trim().split(LIST_CUT);
-  parts.forEach((part, i) => {
-    const piece: string = carry === null ? part : `${carry};${part}`;
-    const password = !piece.includes('@') && !URL.canParse(piece) && i < parts.length - 1;
-    carry = password ? piece : null;
-    if (!password) pieces.push(piece.trim());
-  });
+  for (const [i, part] of parts.entries()) {
+    piece = piece === '' ? part : `${piece};${part}`;
+    const partOfPassword = !piece.includes('@') && !URL.canParse(piece) && i < parts.length - 1;
+    if (partOfPassword) continue;
+    pieces.push(piece.trim());
+    piece = '';
+  }
   return pieces;
 }
 

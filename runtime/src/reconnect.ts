@@ -24,8 +24,8 @@ export class Reconnector {
   private timer: NodeJS.Timeout | null = null;
   /** Failed attempts since the last working connection; drives the backoff. */
   private failures = 0;
-  private brokers: readonly BrokerUrl[] = [];
-  private rotation: BrokerRotation | null = null;
+  private readonly brokers: readonly BrokerUrl[];
+  private readonly rotation: BrokerRotation;
 
   constructor(
     private readonly options: ReconnectOptions,
@@ -33,12 +33,14 @@ export class Reconnector {
     private readonly setup: (connection: ChannelModel) => Promise<void>,
     private readonly onLost: () => void,
     private readonly onFatal: (e: unknown) => void,
-  ) {}
+  ) {
+    // Parsed once, here: a bad URL fails before anything is opened, and a reconnect never re-reads AMQP_URL.
+    this.brokers = brokersOf(options);
+    this.rotation = new BrokerRotation(this.brokers.length);
+  }
 
   async start(): Promise<void> {
     try {
-      this.brokers = brokersOf(this.options);
-      this.rotation = new BrokerRotation(this.brokers.length);
       const opened = await this.connect();
       if (this.closing) {
         // close() came while connecting: nothing may stay open behind the caller's back.
@@ -55,18 +57,18 @@ export class Reconnector {
 
   /** One round over the brokers, starting after the one last lost. */
   private connect(): Promise<BrokerConnection> {
-    return connectFirst(this.brokers, this.rotation!.round(), this.options);
+    return connectFirst(this.brokers, this.rotation.round(), this.options);
   }
 
   private async open({ connection, index, broker }: BrokerConnection): Promise<void> {
     this.connection = connection;
-    this.rotation!.connected(index);
+    this.rotation.connected(index);
     let ready = false;
     connection.on('error', (e: unknown) => this.log.warn('broker connection error', { error: describeCause(e) }));
     connection.once('close', () => {
       if (this.closing) return;
       this.connection = null;
-      this.rotation!.lost();
+      this.rotation.lost();
       if (!ready) return; // a failed set-up is reported by whoever called open()
       this.log.warn('broker connection lost; reconnecting', { broker: broker.display });
       this.onLost();
