@@ -46,7 +46,7 @@ export function parseBrokerUrl(raw: string, listSecrets: readonly string[] = [])
 const LIST_CUT = /;\s*(?=amqps?:\/\/)/i;
 
 /**
- * Splits a `;`-separated list. A piece that has no user info and is no URL at all is read as the start of
+ * The URLs of a `;`-separated list as written (not redacted: pass each through safeUrl to show it). A piece that has no user info and is no URL at all is read as the start of
  * a password holding `;amqp://` and joined to the next, so such a password is never shown in part.
  */
 export function splitBrokerList(raw: string): string[] {

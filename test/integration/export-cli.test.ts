@@ -50,6 +50,18 @@ describe('taskbus export (CLI)', () => {
     expect(run.stdout + run.stderr).not.to.match(/pa55-w0rd|deployer/);
   });
 
+  it('names the first broker of an AMQP_URL list', async () => {
+    const run = await runProcess(process.execPath, [TASKBUS_BIN, 'export', 'asyncapi'], {
+      cwd: dir,
+      env: { AMQP_URL: 'amqp://deployer:pa55-w0rd@rabbit-1:5672/prod;amqp://deployer:pa55-w0rd@rabbit-2:5672/prod' },
+    });
+    expect(run.code, run.stderr).to.equal(0);
+    expect((JSON.parse(run.stdout) as { servers: unknown }).servers).to.deep.equal({
+      broker: { protocol: 'amqp', host: 'rabbit-1:5672', pathname: '/prod', description: 'RabbitMQ' },
+    });
+    expect(run.stdout + run.stderr).not.to.match(/pa55-w0rd|deployer/);
+  });
+
   it('an AMQP_URL that is not an amqp:// URL is a usage error, shown without its password', async () => {
     const run = await runProcess(process.execPath, [TASKBUS_BIN, 'export', 'asyncapi'], { cwd: dir, env: { AMQP_URL: 'http://deployer:pa55-w0rd@rabbit.example/' } });
     expect(run.code).to.equal(2);
