@@ -46,8 +46,9 @@ export function parseBrokerUrl(raw: string, listSecrets: readonly string[] = [])
 const LIST_CUT = /;\s*(?=amqps?:\/\/)/i;
 
 /**
- * The URLs of a `;`-separated list as written (not redacted: pass each through safeUrl to show it). A piece that has no user info and is no URL at all is read as the start of
- * a password holding `;amqp://` and joined to the next, so such a password is never shown in part.
+ * The URLs of a `;`-separated list as written (not redacted: pass each through safeUrl to show it). A piece
+ * that has no user info and is no URL at all is read as the start of a password holding `;amqp://` and
+ * joined to the next, so such a password is never shown in part.
  */
 export function splitBrokerList(raw: string): string[] {
   const pieces: string[] = [];
