@@ -31,13 +31,17 @@ export function ctl(i: number, ...args: string[]): Promise<string> {
   return run('rabbitmqctl', ['-n', nodeName(i), ...args]);
 }
 
-/** Processes of a node, found by the node name in their environment: the pid file may be gone or stale. */
+/**
+ * The Erlang VM of a node, found by the node name in its environment (the pid file may be gone or stale).
+ * Only beam.smp: an epmd our node started inherits that environment, and the machine's node needs it.
+ */
 function pidsOf(i: number): number[] {
   const wanted = `RABBITMQ_NODENAME=${nodeName(i)}`;
   const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
     try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() !== 'beam.smp') continue;
       if (readFileSync(`/proc/${entry}/environ`, 'latin1').split('\0').includes(wanted)) pids.push(Number(entry));
     } catch {
       // gone meanwhile, or not ours to read
