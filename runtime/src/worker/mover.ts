@@ -56,7 +56,9 @@ export class Mover {
     let why = 'no open channel';
     for (let attempt = 0; channels && attempt < 2; attempt++) {
       try {
-        await channels.declare<unknown>(name, (ch) => (target.kind === 'dlq' ? declareDeadLetterQueue(ch, d.queue) : declareDelayQueue(ch, d.queue, target.ms)));
+        await channels.declare<unknown>(name, (open) =>
+          target.kind === 'dlq' ? declareDeadLetterQueue(open, d.queue, channels.queueType(d.queue)) : declareDelayQueue(open, d.queue, target.ms),
+        );
       } catch (e) {
         return `cannot declare ${name}: ${describeCause(e)}`;
       }
