@@ -110,6 +110,7 @@ async function settleOne(kind: Kind, fault: Fault): Promise<string[]> {
     tasks: new Map<string, Registered>([['settle.job', { spec, handler } as unknown as Registered]]),
     log: silentLogger,
     maxPayloadBytes: 1 << 20,
+    deliveryLimit: 20,
     eta: new EtaScheduler(4, 60_000),
     deprecatedUse: new DeprecatedUse(),
     reply: () => {
@@ -161,6 +162,7 @@ describe('every delivery is settled exactly once, whatever fails in the pipeline
       tasks: new Map<string, Registered>([['settle.job', { spec: foreign, handler: () => 'ran' } as unknown as Registered]]),
       log: silentLogger,
       maxPayloadBytes: 1 << 20,
+      deliveryLimit: 20,
       eta: new EtaScheduler(4, 60_000),
       deprecatedUse: new DeprecatedUse(),
       reply: (_m, status, result) => void replies.push(`${status} ${(result as { exc_type: string }).exc_type}`),
