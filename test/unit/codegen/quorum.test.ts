@@ -1,4 +1,5 @@
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { expect } from 'chai';
@@ -135,5 +136,23 @@ describe('codegen: a quorum contract', function () {
       ['ledger', 'quorum'],
       ['ledger.batch', 'quorum'],
     ]);
+  });
+});
+
+describe('codegen reads the queue arguments from the runtime without loading AMQP', () => {
+  it('@taskbus/runtime/queues reaches no module outside the runtime (no amqplib)', () => {
+    const seen = new Set<string>();
+    const outside: string[] = [];
+    const visit = (file: string) => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      for (const { fileName } of ts.preProcessFile(readFileSync(file, 'utf8'), true, true).importedFiles) {
+        if (fileName.startsWith('.')) visit(resolve(dirname(file), fileName));
+        else outside.push(fileName);
+      }
+    };
+    visit(fileURLToPath(import.meta.resolve('@taskbus/runtime/queues')));
+    expect(seen.size).to.be.greaterThan(1);
+    expect(outside).to.deep.equal([]);
   });
 });
