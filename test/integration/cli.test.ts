@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
 import { createWorker, defineTask, silentLogger, taskQueueArguments, type Worker } from '@taskbus/runtime';
 import { expect } from 'chai';
-import { AMQP_URL, deleteQueues, queueDepth, rawBroker, uniqueQueue } from '../support/broker.js';
+import { AMQP_URL, declareOutcome, deleteQueues, queueDepth, rawBroker, uniqueQueue } from '../support/broker.js';
 import { taskbus, TASKBUS_BIN } from '../support/cli.js';
 import { runProcess } from '../support/process.js';
 
@@ -334,8 +334,8 @@ describe('taskbus call with a quorum contract', function () {
     const raw = await rawBroker();
     try {
       expect(await queueDepth(raw, queue)).to.equal(1);
-      // A redeclaration with other arguments would close this channel with a 406.
-      await raw.channel.assertQueue(queue, { durable: true, arguments: taskQueueArguments(queue, 'quorum') });
+      expect(await declareOutcome(raw, (ch) => ch.assertQueue(queue, { durable: true, arguments: taskQueueArguments(queue, 'quorum') }))).to.equal('ok');
+      expect(await declareOutcome(raw, (ch) => ch.assertQueue(queue, { durable: true }))).to.match(/406/);
     } finally {
       await raw.close();
     }

@@ -4,9 +4,8 @@ import { dirname, join, resolve } from 'node:path';
 import { loadContracts } from '@taskbus/cli/files';
 import { generate } from '@taskbus/codegen';
 import { createWorker, silentLogger, taskQueueArguments, type Worker } from '@taskbus/runtime';
-import type { Channel } from 'amqplib';
 import { expect } from 'chai';
-import { deleteQueues, rawBroker, uniqueQueue } from '../support/broker.js';
+import { declareOutcome, deleteQueues, rawBroker, uniqueQueue } from '../support/broker.js';
 import { runProcess } from '../support/process.js';
 import { PY_DIR, PYTHON } from '../support/python.js';
 
@@ -42,19 +41,6 @@ interface Outcome {
 interface Handlers {
   store(key: string, content: string): { key: string; size: number };
   storeV2(key: string, content: string, tag: string): { key: string; size: number };
-}
-
-/** A declaration on a channel of its own: 'ok', or the broker's refusal. */
-async function declareOutcome(raw: Awaited<ReturnType<typeof rawBroker>>, declare: (ch: Channel) => Promise<unknown>): Promise<string> {
-  const ch = await raw.connection.createChannel();
-  ch.on('error', () => undefined);
-  try {
-    await declare(ch);
-    await ch.close();
-    return 'ok';
-  } catch (e) {
-    return String(e);
-  }
 }
 
 describe("a quorum contract's generated Python bindings, calling a TypeScript worker on the quorum queue taskbus created", function () {
@@ -99,7 +85,7 @@ describe("a quorum contract's generated Python bindings, calling a TypeScript wo
     expect(await declareOutcome(raw, (ch) => ch.assertQueue(queue, { durable: true }))).to.match(/406 \(PRECONDITION-FAILED\).*inequivalent arg/);
   });
 
-  // [name, what to add to PYTHONPATH for it; null when it is not on this machine]
+  // [name, the version Celery reports, what to add to PYTHONPATH for it (null: not on this machine)]
   const celeries: [string, string, () => Promise<string[] | null>][] = [
     ["Debian's Celery 5.2", '5.2.', async () => []],
     [
