@@ -3,6 +3,7 @@ import {
   connectClient,
   createWorker,
   defineTask,
+  openDeadLetters,
   taskQueueArguments,
   TaskbusError,
   type QueueType,
@@ -153,6 +154,31 @@ describe('quorum queues and queues a Celery 5.5+ fleet declared', function () {
     // The dead-letter queue counts its own deliveries from 0: the task queue's count was not copied.
     expect(dead.properties.headers?.['x-delivery-count'] ?? 0, 'the broker count is not copied').to.equal(0);
     expect(calls).to.equal(0);
+  });
+
+  it('a message the broker dead-letters past x-delivery-limit (no worker got to it) is listed by taskbus dlq with that reason', async () => {
+    const queue = uniqueQueue('qq-broker-limit');
+    cleanup.push(queue);
+    await raw.channel.assertQueue(queue, { durable: true, arguments: taskQueueArguments(queue, 'quorum', 1) });
+    await raw.channel.assertQueue(`${queue}.dlq`, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+    const c = await client();
+    const sent = await c.send(echo(queue, 'quorum'), [1], {}, { ignoreResult: true });
+    const ch = await raw.connection.createChannel();
+    for (let i = 0; i < 2; i++) ch.nack(await waitFor('the message', async () => (await ch.get(queue)) || undefined), false, true);
+    await ch.close();
+    const dlq = await openDeadLetters(queue, { logger: recordingLogger() });
+    try {
+      const [letter] = await waitFor('the broker to dead-letter it', async () => {
+        const all = [];
+        for await (const l of dlq.list()) all.push(l);
+        return all.length ? all : undefined;
+      });
+      expect(letter).to.include({ id: sent.id, task: 'quorum.echo', reason: 'delivery-limit' });
+      expect(letter!.error).to.match(/x-delivery-limit/);
+      expect(letter!.failedAt).to.match(/^\d{4}-/);
+    } finally {
+      await dlq.close();
+    }
   });
 
   it('refuses tasks whose contracts disagree on their queue type', async () => {
