@@ -166,7 +166,7 @@ describe('quorum queues and queues a Celery 5.5+ fleet declared', function () {
     const ch = await raw.connection.createChannel();
     for (let i = 0; i < 2; i++) ch.nack(await waitFor('the message', async () => (await ch.get(queue)) || undefined), false, true);
     await ch.close();
-    const dlq = await openDeadLetters(queue, { logger: recordingLogger() });
+    const dlq = await openDeadLetters(queue);
     try {
       const [letter] = await waitFor('the broker to dead-letter it', async () => {
         const all = [];
@@ -179,6 +179,17 @@ describe('quorum queues and queues a Celery 5.5+ fleet declared', function () {
     } finally {
       await dlq.close();
     }
+  });
+
+  it('a quorum queue deleted under the worker (its consumer cancelled) is declared again as quorum and consumed again', async () => {
+    const queue = uniqueQueue('qq-cancel');
+    cleanup.push(queue);
+    const { log } = await serve(queue, { queueType: 'quorum', reconnect: { initialMs: 50, maxMs: 500 } });
+    await raw.channel.deleteQueue(queue);
+    await waitFor('the consumer re-subscribed', () => (log.records.some((r) => r.message === 'consumer re-subscribed') ? true : undefined));
+    expect(await declareOutcome(raw, (ch) => ch.assertQueue(queue, { durable: true, arguments: taskQueueArguments(queue, 'quorum') }))).to.equal('ok');
+    const c = await client();
+    expect(await (await c.send(echo(queue, 'quorum'), [21], {})).result({ timeoutMs: 10_000 })).to.equal(42);
   });
 
   it('refuses tasks whose contracts disagree on their queue type', async () => {
