@@ -36,7 +36,7 @@ export type OpenDeclare = Parameters<typeof onChannel<void>>[1];
 /** RabbitMQ names the first inequivalent argument and its current value in a 406's text. */
 const CURRENT = /inequivalent arg '([^']+)'.*?current is (?:the value )?(?:'([^']*)'|none)/;
 
-function inequivalence(e: unknown): { arg: string; current: string | null } | null {
+export function inequivalence(e: unknown): { arg: string; current: string | null } | null {
   if (replyCode(e) !== 406) return null;
   const m = CURRENT.exec(e instanceof Error ? e.message : String(e));
   return m ? { arg: m[1]!, current: m[2] ?? null } : null;
