@@ -68,7 +68,10 @@ export async function queueTypeOf(open: OpenChannel, name: string, candidates: r
       return type;
     } catch (e) {
       const i = inequivalence(e);
-      if (!i) throw e;
+      if (!i) {
+        if (replyCode(e) === 403) return null; // allowed to use the queue, not to configure it: fine, type unknown
+        throw e;
+      }
       if (i.arg !== 'x-queue-type') continue;
       if (i.current === null || i.current === 'classic') return 'classic';
       if (i.current === 'quorum' || i.current === 'stream') return i.current;
