@@ -19,7 +19,8 @@ function tree(root: string): Record<string, string> {
   return files;
 }
 
-describe('taskbus generate (CLI)', () => {
+describe('taskbus generate (CLI)', function () {
+  this.timeout(120_000); // several generate runs per test; a loaded 2-core machine takes tens of seconds
   let dir: string;
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'taskbus-cli-'));
