@@ -1,0 +1,107 @@
+import { Type } from '@sinclair/typebox';
+import { connectClient, createWorker, defineTask, type QueueType, type TaskClient, type Worker } from '@taskbus/runtime';
+import { expect } from 'chai';
+import { AMQP_URL, deleteQueues, rawBroker, recordingLogger, uniqueQueue } from '../support/broker.js';
+
+const echo = (queue: string, queueType?: QueueType) =>
+  defineTask<[n: number], Record<string, never>, number>({ name: 'red10.echo', queue, ...(queueType ? { queueType } : {}), args: { n: Type.Number() }, result: Type.Number() });
+
+describe('red10: queues and exchanges of odd kinds that a peer declared', function () {
+  this.timeout(60_000);
+  let raw: Awaited<ReturnType<typeof rawBroker>>;
+  const cleanup: string[] = [];
+  const started: (Worker | TaskClient)[] = [];
+  before(async () => (raw = await rawBroker()));
+  afterEach(async () => {
+    for (const s of started.splice(0)) await ('stop' in s ? s.stop() : s.close());
+  });
+  after(async () => {
+    await deleteQueues(...cleanup);
+    await raw.close();
+  });
+
+  async function serve(queue: string, options: Parameters<typeof createWorker>[0] = {}, handler = ([n]: [number]) => n * 2) {
+    const log = recordingLogger();
+    const worker = createWorker({ logger: log, ...options });
+    worker.register(echo(queue, options.queueType), handler);
+    await worker.start();
+    started.push(worker);
+    return { worker, log };
+  }
+  async function client(url = AMQP_URL) {
+    const log = recordingLogger();
+    const c = await connectClient({ url, logger: log });
+    started.push(c);
+    return { c, log };
+  }
+
+  it('sends to an exclusive queue that another connection owns (publishing to it is allowed)', async () => {
+    const queue = uniqueQueue('red10-excl');
+    const owner = await rawBroker();
+    try {
+      await owner.channel.assertQueue(queue, { exclusive: true });
+      const { c } = await client();
+      await c.send(echo(queue), [1], {}, { ignoreResult: true });
+      const m = await owner.channel.get(queue, { noAck: true });
+      expect(m && JSON.parse(m.content.toString())[0]).to.deep.equal([1]);
+    } finally {
+      await owner.close();
+    }
+  });
+
+  it('sends to and serves an auto-delete queue another connection declared', async () => {
+    const queue = uniqueQueue('red10-ad');
+    const owner = await rawBroker();
+    try {
+      await owner.channel.assertQueue(queue, { durable: false, autoDelete: true });
+      await owner.channel.consume(queue, () => undefined);
+      await serve(queue);
+      const { c } = await client();
+      const s = await c.send(echo(queue), [2], {});
+      // The owner's consumer takes some; the worker answers what it gets; the send itself must not fail.
+      expect(s.id).to.be.a('string');
+    } finally {
+      await owner.close();
+    }
+  });
+
+  it('serves a classic queue declared with x-max-priority, and keeps its priority', async () => {
+    const queue = uniqueQueue('red10-prio');
+    cleanup.push(queue);
+    await raw.channel.assertQueue(queue, { durable: true, arguments: { 'x-max-priority': 10 } });
+    await serve(queue);
+    const { c } = await client();
+    expect(await (await c.send(echo(queue), [3], {})).result({ timeoutMs: 10_000 })).to.equal(6);
+  });
+
+  it('serves a stream queue', async () => {
+    const queue = uniqueQueue('red10-stream');
+    cleanup.push(queue);
+    await raw.channel.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'stream' } });
+    await serve(queue);
+    const { c } = await client();
+    expect(await (await c.send(echo(queue), [4], {})).result({ timeoutMs: 10_000 })).to.equal(8);
+  });
+
+  for (const type of ['fanout', 'headers']) {
+    it(`serves a queue whose same-named exchange is ${type}`, async () => {
+      const queue = uniqueQueue(`red10-${type}`);
+      cleanup.push(queue);
+      await raw.channel.assertExchange(queue, type, { durable: true });
+      await serve(queue, { queueType: 'quorum' });
+      const { c } = await client();
+      expect(await (await c.send(echo(queue, 'quorum'), [5], {})).result({ timeoutMs: 10_000 })).to.equal(10);
+      expect(await (await c.send(echo(queue, 'quorum'), [6], {}, { countdown: 1.5 })).result({ timeoutMs: 10_000 })).to.equal(12);
+    });
+  }
+
+  it('serves a topic exchange that is not durable (a peer declared it transient)', async () => {
+    const queue = uniqueQueue('red10-transient-x');
+    cleanup.push(queue);
+    await raw.channel.assertExchange(queue, 'topic', { durable: false });
+    await raw.channel.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+    await serve(queue, { queueType: 'quorum' });
+    const { c } = await client();
+    expect(await (await c.send(echo(queue, 'quorum'), [7], {}, { countdown: 1.5 })).result({ timeoutMs: 10_000 })).to.equal(14);
+  });
+});
