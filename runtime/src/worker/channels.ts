@@ -131,6 +131,7 @@ export class WorkerChannels {
     } catch (e) {
       // Deleted between the declaration and the consume (404): the next try must declare it again.
       this.forget(`queue:${queue}`);
+      this.forget(`delayed:${queue}`);
       throw e;
     }
   }
@@ -162,6 +163,8 @@ export class WorkerChannels {
     const delay = backoffDelay(attempt, this.o.backoff);
     this.o.log.warn('consumer cancelled by the broker (queue deleted?); re-subscribing', { queue, inMs: delay });
     this.forget(`queue:${queue}`);
+    // A deleted queue took its `#.<queue>` binding with it: without binding it again, native countdowns to it are lost.
+    this.forget(`delayed:${queue}`);
     setTimeout(() => {
       if (!g.open || !this.consuming || this.generation !== g) return;
       this.subscribe(g, queue).then(
