@@ -44,6 +44,12 @@ describe('red10: queues and exchanges of odd kinds that a peer declared', functi
       await c.send(echo(queue), [1], {}, { ignoreResult: true });
       const m = await owner.channel.get(queue, { noAck: true });
       expect(m && JSON.parse(m.content.toString())[0]).to.deep.equal([1]);
+      // A worker cannot consume it: refused at start with a typed error, not an amqplib one.
+      const worker = createWorker({ logger: recordingLogger() });
+      worker.register(echo(queue), ([n]) => n);
+      const e = await worker.start().then(() => null, (err: unknown) => err);
+      if (!e) started.push(worker);
+      expect((e as { code?: unknown } | null)?.code).to.equal('E_TOPOLOGY');
     } finally {
       await owner.close();
     }

@@ -9,6 +9,7 @@ export function exists(open: OpenChannel, kind: 'queue' | 'exchange', name: stri
       return true;
     } catch (e) {
       if (replyCode(e) === 404) return false;
+      if (replyCode(e) === 405) return true; // exclusive to another connection: it exists, and may be published to
       throw e;
     }
   });
@@ -69,7 +70,7 @@ export async function queueTypeOf(open: OpenChannel, name: string, candidates: r
     } catch (e) {
       const i = inequivalence(e);
       if (!i) {
-        if (replyCode(e) === 403) return null; // allowed to use the queue, not to configure it: fine, type unknown
+        if (replyCode(e) === 403 || replyCode(e) === 405) return null; // not ours to configure (permissions, or exclusive to another connection): type unknown
         throw e;
       }
       if (i.arg !== 'x-queue-type') continue;

@@ -1,6 +1,6 @@
 import { TopologyError } from '../errors.js';
 import type { OpenChannel } from './declarer.js';
-import { onChannel } from './declarer.js';
+import { onChannel, replyCode } from './declarer.js';
 import { declareIfMissing, exchangeTypeOf, queueTypeOf } from './probe.js';
 import { taskExchangeType, taskQueueArguments, type QueueType } from './queue-type.js';
 
@@ -32,7 +32,9 @@ export async function ensureTaskQueue(open: OpenChannel, queue: string, type: Qu
     const queueCreated = await declareIfMissing(open, 'queue', queue, async (ch) => {
       await ch.assertQueue(queue, { durable: true, exclusive: false, autoDelete: false, arguments: taskQueueArguments(queue, type) });
     });
-    await onChannel(open, async (ch) => void (await ch.bindQueue(queue, queue, queue)));
+    await onChannel(open, async (ch) => void (await ch.bindQueue(queue, queue, queue))).catch((e: unknown) => {
+      if (replyCode(e) !== 405) throw e; // exclusive to another connection: only its owner may bind it; publishing still works
+    });
     const found = queueCreated ? type : await queueTypeOf(open, queue, candidates(queue, type));
     const exchangeType = exchangeCreated ? taskExchangeType(type) : await exchangeTypeOf(open, queue);
     return { name: queue, type: found, exchangeType, nativeDelay: found === 'quorum' && exchangeType === 'topic' };

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
 import { ChannelKeeper } from '../channel-keeper.js';
-import { describeCause } from '../errors.js';
+import { describeCause, TopologyError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { BackoffOptions } from '../connect-options.js';
 import { backoffDelay } from '../reconnect.js';
@@ -132,7 +132,9 @@ export class WorkerChannels {
       // Deleted between the declaration and the consume (404): the next try must declare it again.
       this.forget(`queue:${queue}`);
       this.forget(`delayed:${queue}`);
-      throw e;
+      // Refused for good (no read permission; exclusive to another connection): say so, typed.
+      const code = (e as { code?: unknown } | null)?.code;
+      throw code === 403 || code === 405 ? new TopologyError(queue, e) : e;
     }
   }
 
