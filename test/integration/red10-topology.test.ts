@@ -110,4 +110,23 @@ describe('red10: queues and exchanges of odd kinds that a peer declared', functi
     const { c } = await client();
     expect(await (await c.send(echo(queue, 'quorum'), [7], {}, { countdown: 1.5 })).result({ timeoutMs: 10_000 })).to.equal(14);
   });
+
+  it('runs a first delivery on a classic queue whose message carries an x-delivery-count header (copied by a shovel, or set by its sender)', async () => {
+    const queue = uniqueQueue('red10-stale-count');
+    cleanup.push(queue);
+    const ran: number[] = [];
+    const { log } = await serve(queue, {}, ([n]) => (ran.push(n), n));
+    const id = `stale-${Date.now()}`;
+    const headers = { lang: 'py', task: 'red10.echo', id, root_id: id, parent_id: null, group: null, retries: 0, eta: null, expires: null, argsrepr: '(1,)', kwargsrepr: '{}', origin: 'shovel', 'x-delivery-count': 25 };
+    raw.channel.sendToQueue(queue, Buffer.from(JSON.stringify([[1], {}, { callbacks: null, errbacks: null, chain: null, chord: null }])), {
+      contentType: 'application/json',
+      contentEncoding: 'utf-8',
+      correlationId: id,
+      headers,
+      persistent: true,
+    });
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(log.records.filter((r) => r.message === 'delivery dead-lettered').map((r) => r.fields['reason'])).to.deep.equal([]);
+    expect(ran).to.deep.equal([1]);
+  });
 });
