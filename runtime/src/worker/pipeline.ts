@@ -74,7 +74,9 @@ export function processSafely(d: Delivery, deps: PipelineDeps): Promise<void> {
  */
 async function processDelivery(d: Delivery, deps: PipelineDeps): Promise<void> {
   const msg = d.msg;
-  const count = deliveryCount(msg.properties.headers);
+  // Only the broker's count of a redelivery: a first delivery's header was copied or forged by its sender
+  // (a classic queue passes it through), and must not dead-letter a task that never ran.
+  const count = msg.fields.redelivered ? deliveryCount(msg.properties.headers) : 0;
   if (count >= deps.deliveryLimit) {
     // Checked before anything else: whatever kills the worker on this message (decode included) must not loop.
     return deadLetter(d, deps, 'delivery-limit', `delivered ${count + 1} times without being settled (the worker died or lost its channel each time)`);
