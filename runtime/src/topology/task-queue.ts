@@ -25,6 +25,17 @@ export interface TaskQueue {
  * exchange with its name, as Celery binds it.
  */
 export async function ensureTaskQueue(open: OpenChannel, queue: string, type: QueueType): Promise<TaskQueue> {
+  // Deleted between the check and the binding (404): what is missing now is declared on the next pass.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await ensureOnce(open, queue, type);
+    } catch (e) {
+      if (attempt >= 3 || replyCode((e as { cause?: unknown }).cause) !== 404) throw e;
+    }
+  }
+}
+
+async function ensureOnce(open: OpenChannel, queue: string, type: QueueType): Promise<TaskQueue> {
   try {
     const exchangeCreated = await declareIfMissing(open, 'exchange', queue, async (ch) => {
       await ch.assertExchange(queue, taskExchangeType(type), { durable: true, autoDelete: false });
