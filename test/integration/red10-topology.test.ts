@@ -80,15 +80,6 @@ describe('red10: queues and exchanges of odd kinds that a peer declared', functi
     expect(await (await c.send(echo(queue), [3], {})).result({ timeoutMs: 10_000 })).to.equal(6);
   });
 
-  it('serves a stream queue', async () => {
-    const queue = uniqueQueue('red10-stream');
-    cleanup.push(queue);
-    await raw.channel.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'stream' } });
-    await serve(queue);
-    const { c } = await client();
-    expect(await (await c.send(echo(queue), [4], {})).result({ timeoutMs: 10_000 })).to.equal(8);
-  });
-
   for (const type of ['fanout', 'headers']) {
     it(`serves a queue whose same-named exchange is ${type}`, async () => {
       const queue = uniqueQueue(`red10-${type}`);
@@ -128,5 +119,26 @@ describe('red10: queues and exchanges of odd kinds that a peer declared', functi
     await new Promise((r) => setTimeout(r, 1500));
     expect(log.records.filter((r) => r.message === 'delivery dead-lettered').map((r) => r.fields['reason'])).to.deep.equal([]);
     expect(ran).to.deep.equal([1]);
+  });
+
+  it('does not serve a stream as a task queue: every consumer of a stream gets every message, so two workers would both run each task', async () => {
+    const queue = uniqueQueue('red10-stream-dup');
+    cleanup.push(queue);
+    await raw.channel.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'stream' } });
+    const ran: string[] = [];
+    const outcomes: string[] = [];
+    for (const name of ['w1', 'w2']) {
+      const log = recordingLogger();
+      const worker = createWorker({ logger: log });
+      worker.register(echo(queue), ([n]) => (ran.push(`${name}:${n}`), n));
+      outcomes.push(await worker.start().then(() => 'started', (e: unknown) => String((e as { code?: unknown }).code)));
+      started.push(worker);
+    }
+    const { c } = await client();
+    await c.send(echo(queue), [9], {}, { ignoreResult: true });
+    await new Promise((r) => setTimeout(r, 1500));
+    // Either refused with a typed error that says why, or each task runs once.
+    if (outcomes.every((o) => o === 'E_TOPOLOGY')) return;
+    expect(ran, `outcomes: ${outcomes.join(',')}`).to.have.length(1);
   });
 });
