@@ -145,6 +145,10 @@ export class WorkerChannels {
    */
   private async ensureQueue(open: OpenChannel, queue: string): Promise<void> {
     const found = await ensureTaskQueue(open, queue, this.o.queueType(queue));
+    if (found.type === 'stream') {
+      // Every consumer of a stream reads every message, and an ack removes nothing: each worker would run each task.
+      throw new TopologyError(queue, new Error('it is a stream, which gives every message to every consumer: workers need a classic or quorum queue (bind one to the stream\'s exchange)'));
+    }
     if (found.type !== this.o.queueType(queue)) this.o.log.info('using the queue as it exists', { queue, type: found.type ?? 'unknown', exchange: found.exchangeType ?? 'unknown' });
     if (!found.nativeDelay) return;
     try {
