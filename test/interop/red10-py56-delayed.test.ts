@@ -77,4 +77,49 @@ describe('red10: countdowns between Celery 5.6 and taskbus on quorum queues (nat
       await once(child, 'exit');
     }
   });
+
+  async function celeryWorker(queue: string): Promise<{ stop(): Promise<void>; output(): string }> {
+    const child = spawn(PYTHON, ['-m', 'celery', '-A', 'red10_app', 'worker', '-Q', queue, '-P', 'solo', '-n', `${queue}-${Date.now()}@%h`, '--without-gossip', '--without-mingle', '--without-heartbeat', '-l', 'INFO'], {
+      cwd: PY_DIR,
+      env: env(queue),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+    const stop = async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        await once(child, 'exit');
+      }
+    };
+    try {
+      await waitFor('the Celery 5.6 worker', () => {
+        if (child.exitCode !== null) throw new Error(output);
+        return /\bready\.\s*$/m.test(output) ? true : undefined;
+      }, 60_000);
+    } catch (e) {
+      await stop();
+      throw e;
+    }
+    return { stop, output: () => output };
+  }
+
+  it('a Celery 5.6 fleet\'s quorum queue deleted under a TypeScript worker comes back as Celery declared it: the fleet\'s next start is not refused (406)', async () => {
+    const queue = uniqueQueue('red10-redeclare');
+    const first = await celeryWorker(queue); // declares it: x-queue-type quorum, topic exchange
+    await first.stop();
+    const log = recordingLogger();
+    const worker = createWorker({ url: vhost.url, logger: log, queueType: 'quorum', reconnect: { initialMs: 50, maxMs: 500 } });
+    worker.register(echo(queue), ([n]) => n);
+    await worker.start();
+    started.push(worker);
+    const raw = await rawBroker(vhost.url);
+    await raw.channel.deleteQueue(queue);
+    await raw.close();
+    await waitFor('the TypeScript worker re-subscribed', () => (log.records.some((r) => r.message === 'consumer re-subscribed') ? true : undefined));
+    const again = await celeryWorker(queue).then((w) => w, (e: unknown) => String(e).split('\n').find((l) => /406|PRECONDITION/.test(l)) ?? String(e).slice(-500));
+    if (typeof again === 'string') expect.fail(`the Celery worker could not start: ${again}`);
+    await again.stop();
+  });
 });
