@@ -81,3 +81,19 @@ export async function queueTypeOf(open: OpenChannel, name: string, candidates: r
   }
   return null;
 }
+
+/**
+ * The first argument set an existing queue is equivalent to (a declaration with it succeeds), or null:
+ * what to declare the queue with if it must be created again, as its declarer had it.
+ */
+export async function equivalentArguments(open: OpenChannel, name: string, candidates: readonly (readonly [QueueType, Record<string, unknown>])[]): Promise<Record<string, unknown> | null> {
+  for (const [, args] of candidates) {
+    try {
+      await onChannel(open, async (ch) => void (await ch.assertQueue(name, { durable: true, arguments: args })));
+      return args;
+    } catch (e) {
+      if (!inequivalence(e)) return null; // not ours to configure (403, 405), or gone: unknown
+    }
+  }
+  return null;
+}

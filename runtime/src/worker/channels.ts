@@ -45,6 +45,8 @@ export class WorkerChannels {
   private generation: ConsumeGeneration | null = null;
   private readonly consumers = new Map<string, string>();
   private readonly cancels = new Map<string, number>();
+  /** Per queue, the arguments it was found with, to declare it with again if it is deleted. */
+  private readonly declaredAs = new Map<string, Record<string, unknown>>();
   private consuming = true;
 
   constructor(
@@ -144,7 +146,10 @@ export class WorkerChannels {
    * Python or TypeScript) arrive; failing that only delays native countdowns, so it is logged, not fatal.
    */
   private async ensureQueue(open: OpenChannel, queue: string): Promise<void> {
-    const found = await ensureTaskQueue(open, queue, this.o.queueType(queue));
+    const found = await ensureTaskQueue(open, queue, this.o.queueType(queue), this.declaredAs.get(queue));
+    // Created again (deleted under us) as it was found, not as taskbus would create it: a Celery fleet that
+    // declares it with its own arguments must not be refused (406) at its next start.
+    if (found.arguments) this.declaredAs.set(queue, found.arguments);
     if (found.type === 'stream') {
       // Every consumer of a stream reads every message, and an ack removes nothing: each worker would run each task.
       throw new TopologyError(queue, new Error('it is a stream, which gives every message to every consumer: workers need a classic or quorum queue (bind one to the stream\'s exchange)'));
