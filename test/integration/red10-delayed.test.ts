@@ -61,17 +61,4 @@ describe('red10: native delayed delivery when topology changes mid-flight', func
     const sent = await c.send(echo(queue), [3], {}, { countdown: 2 });
     expect(await sent.result({ timeoutMs: 15_000 })).to.equal(3);
   });
-
-  it('a countdown sent after only celery_delayed_delivery was deleted (levels intact) still runs', async () => {
-    const queue = uniqueQueue('red10-delivery-x');
-    const ran: number[] = [];
-    await serve(queue, ran);
-    const c = await connectClient({ url: vhost.url, logger: recordingLogger() });
-    started.push(c);
-    expect(await (await c.send(echo(queue), [1], {}, { countdown: 2 })).result({ timeoutMs: 15_000 })).to.equal(1);
-    await raw.channel.deleteExchange('celery_delayed_delivery');
-    const sent = await c.send(echo(queue), [5], {}, { countdown: 2 });
-    const outcome = await sent.result({ timeoutMs: 15_000 }).catch((e: unknown) => String(e));
-    expect(outcome, `waiting in celery_delayed_0: ${await queueDepth(raw, 'celery_delayed_0')}`).to.equal(5);
-  });
 });
