@@ -9,6 +9,7 @@ export function exists(open: OpenChannel, kind: 'queue' | 'exchange', name: stri
       return true;
     } catch (e) {
       if (replyCode(e) === 404) return false;
+      if (replyCode(e) === 405) return true; // exclusive to another connection: it exists, and may be published to
       throw e;
     }
   });
@@ -36,7 +37,7 @@ export type OpenDeclare = Parameters<typeof onChannel<void>>[1];
 /** RabbitMQ names the first inequivalent argument and its current value in a 406's text. */
 const CURRENT = /inequivalent arg '([^']+)'.*?current is (?:the value )?(?:'([^']*)'|none)/;
 
-function inequivalence(e: unknown): { arg: string; current: string | null } | null {
+export function inequivalence(e: unknown): { arg: string; current: string | null } | null {
   if (replyCode(e) !== 406) return null;
   const m = CURRENT.exec(e instanceof Error ? e.message : String(e));
   return m ? { arg: m[1]!, current: m[2] ?? null } : null;
@@ -68,11 +69,30 @@ export async function queueTypeOf(open: OpenChannel, name: string, candidates: r
       return type;
     } catch (e) {
       const i = inequivalence(e);
-      if (!i) throw e;
+      if (!i) {
+        if (replyCode(e) === 403 || replyCode(e) === 405) return null; // not ours to configure (permissions, or exclusive to another connection): type unknown
+        throw e;
+      }
       if (i.arg !== 'x-queue-type') continue;
       if (i.current === null || i.current === 'classic') return 'classic';
       if (i.current === 'quorum' || i.current === 'stream') return i.current;
       return null;
+    }
+  }
+  return null;
+}
+
+/**
+ * The first argument set an existing queue is equivalent to (a declaration with it succeeds), or null:
+ * what to declare the queue with if it must be created again, as its declarer had it.
+ */
+export async function equivalentArguments(open: OpenChannel, name: string, candidates: readonly (readonly [QueueType, Record<string, unknown>])[]): Promise<Record<string, unknown> | null> {
+  for (const [, args] of candidates) {
+    try {
+      await onChannel(open, async (ch) => void (await ch.assertQueue(name, { durable: true, arguments: args })));
+      return args;
+    } catch (e) {
+      if (!inequivalence(e)) return null; // not ours to configure (403, 405), or gone: unknown
     }
   }
   return null;
