@@ -16,7 +16,7 @@ import {
 } from './errors.js';
 import { createStderrLogger, type Logger } from './logger.js';
 import type { ReconnectOptions } from './connect-options.js';
-import { Reconnector } from './reconnect.js';
+import { backoffDelay, Reconnector } from './reconnect.js';
 import { ChannelKeeper } from './channel-keeper.js';
 import { ResultStore } from './result-store.js';
 import { ResultListener } from './results.js';
@@ -42,7 +42,11 @@ export interface SentTask<R> {
 
 export interface ClientOptions extends ReconnectOptions {
   readonly logger?: Logger;
-  /** A publish not confirmed by the broker within this time rejects with PublishTimeoutError (default 30 s). */
+  /**
+   * A publish not confirmed by the broker within this time rejects with PublishTimeoutError (default 30 s).
+   * One the broker nacks (a full queue, a quorum queue electing its leader) is sent again with backoff
+   * until then, and rejects with PublishError if it is still nacked.
+   */
   readonly confirmTimeoutMs?: number;
   /**
    * Publishes not yet confirmed by the broker (waiting to be written, or written and unconfirmed); beyond it
@@ -88,6 +92,8 @@ interface Pending {
   settled: boolean;
   /** Returned once as unroutable and sent again after declaring its queue, as Celery declares on publish. */
   redeclared: boolean;
+  /** Times the broker nacked it: it is sent again, with backoff, until its confirm timeout. */
+  nacks: number;
 }
 
 /** One publish channel and what is tied to it; a reopened channel starts a fresh lane. */
@@ -240,7 +246,8 @@ class AmqpTaskClient implements TaskClient {
           lane: null,
           settled: false,
           redeclared: false,
-          timer: setTimeout(() => this.settle(p, new PublishTimeoutError(id, timeoutMs)), timeoutMs),
+          nacks: 0,
+          timer: setTimeout(() => this.settle(p, p.nacks ? new PublishError(id, `the broker nacked it ${p.nacks} times in ${timeoutMs} ms (queue full, or without a leader)`) : new PublishTimeoutError(id, timeoutMs)), timeoutMs),
         };
         this.pending.add(p);
         this.pendingBytes += bytes;
@@ -323,7 +330,7 @@ class AmqpTaskClient implements TaskClient {
         // amqplib fails every unconfirmed publish when a channel closes, just before the close is reported:
         // decide once it has, so a lost channel re-sends (closeLane) and only a real nack rejects.
         setImmediate(() => {
-          if (!p.settled && p.lane === lane && this.lane === lane) this.settle(p, new PublishError(p.id, 'the broker nacked it', err));
+          if (!p.settled && p.lane === lane && this.lane === lane) this.nacked(lane, p, err);
         });
       });
       lane.draining = !more;
@@ -332,6 +339,22 @@ class AmqpTaskClient implements TaskClient {
       this.log.warn('publish channel refused a write while closing', { error: describeCause(e) });
       lane.draining = true;
     }
+  }
+
+  /**
+   * The broker could not store it (a quorum queue without a leader during an election, a full queue with
+   * `reject-publish`): usually for a while only, so it is sent again with backoff until its confirm
+   * timeout, then rejected with PublishError.
+   */
+  private nacked(lane: Lane, p: Pending, err: unknown): void {
+    lane.unconfirmed.delete(p);
+    p.lane = null;
+    if (p.nacks++ === 0) this.log.warn('publish nacked by the broker; sending it again until confirmTimeoutMs', { queue: p.queue, id: p.id, error: describeCause(err) });
+    setTimeout(() => {
+      if (p.settled) return;
+      this.outbox.unshift(p);
+      void this.flush();
+    }, backoffDelay(p.nacks, { initialMs: 100, maxMs: 2000 })).unref();
   }
 
   /** Its queue was deleted since it was declared: declare it again and send once more, then give up. */

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
-import { connectClient, defineTask, TaskbusError, type ClientOptions, type TaskClient } from '@taskbus/runtime';
+import { connectClient, defineTask, PublishError, TaskbusError, type ClientOptions, type TaskClient } from '@taskbus/runtime';
 import { expect } from 'chai';
-import { deleteQueues, queueDepth, rawBroker, recordingLogger, scratchVhost, uniqueQueue } from '../support/broker.js';
+import { deleteQueues, queueDepth, rawBroker, recordingLogger, scratchVhost, uniqueQueue, waitFor } from '../support/broker.js';
 
 const job = (queue: string) => defineTask<[n: number], Record<string, never>, null>({ name: 'client.job', queue, args: { n: Type.Integer() }, result: Type.Null() });
 const blob = (queue: string) => defineTask<[s: string], Record<string, never>, null>({ name: 'client.blob', queue, args: { s: Type.String() }, result: Type.Null() });
@@ -88,6 +88,36 @@ describe('client publish channel on the real broker', () => {
     expect(unique.size, 'lost').to.equal(2 * n);
     // In order, except once: where the re-sent part starts again from the first unconfirmed publish.
     expect(order.filter((v, i) => i > 0 && v < order[i - 1]!).length).to.be.at.most(1);
+  });
+
+  it('a publish the broker nacks (full queue, reject-publish) is sent again until it is stored, or rejects with PublishError at the confirm timeout', async function () {
+    this.timeout(30_000);
+    const log = recordingLogger();
+    const c = await client({ logger: log, confirmTimeoutMs: 8000 });
+    const spec = job(queue('client-nack'));
+    const raw = await rawBroker();
+    await raw.channel.assertQueue(spec.queue, { durable: true, arguments: { 'x-max-length': 1, 'x-overflow': 'reject-publish' } });
+    try {
+      const sends = [1, 2, 3].map((n) => outcome(c.send(spec, [n], {}, { ignoreResult: true })));
+      await waitFor('a nack', () => (log.records.some((r) => r.message.startsWith('publish nacked by the broker')) ? true : undefined));
+      const got: number[] = [];
+      await waitFor('all three stored, one at a time', async () => {
+        const m = await raw.channel.get(spec.queue, { noAck: true });
+        if (m) got.push((JSON.parse(m.content.toString()) as [number[]])[0][0]!);
+        return got.length === 3 ? true : undefined;
+      }, 20_000);
+      expect(await Promise.all(sends)).to.deep.equal(['ok', 'ok', 'ok']);
+      expect(got.sort()).to.deep.equal([1, 2, 3]);
+      // Nobody makes room: the second one is nacked until its confirm timeout, then rejected.
+      const held = outcome(c.send(spec, [4], {}, { ignoreResult: true }));
+      const refused = c.send(spec, [5], {}, { ignoreResult: true }).then(() => null, (e: unknown) => e);
+      expect(await held).to.equal('ok');
+      const e = await refused;
+      expect(e).to.be.instanceOf(PublishError);
+      expect(String(e)).to.match(/nacked it \d+ times/);
+    } finally {
+      await raw.close();
+    }
   });
 
   it('a queue deleted after it was declared is declared again, as Celery declares on publish: the send is confirmed', async () => {
