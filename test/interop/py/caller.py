@@ -5,15 +5,17 @@ Uses the bindings module that `taskbus generate` emitted (on PYTHONPATH), and fo
 the seed's hand-written bindings.py, to show both reach the TypeScript pusher unchanged.
 """
 import json
-import os
 import sys
 import time
+import uuid
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 
-from celery import Celery
+import celery
 
-app = Celery('caller', broker=os.environ.get('AMQP_URL', 'amqp://guest:guest@127.0.0.1:5672'), backend='rpc://')
-app.conf.update(task_serializer='json', result_serializer='json', accept_content=['json'])
+from fleet import create_app
+
+app = create_app('caller')
 app.set_default()
 
 queue, scenario = sys.argv[1], sys.argv[2]
@@ -22,10 +24,11 @@ if scenario != 'seed':
 
 
 def outcome(result, timeout=20):
+    # `celery` tells the test which release really ran this caller.
     try:
-        return {'ok': True, 'value': result.get(timeout=timeout)}
+        return {'celery': celery.__version__, 'ok': True, 'value': result.get(timeout=timeout)}
     except Exception as e:  # the point is to report what Celery raised
-        return {'ok': False, 'type': type(e).__name__, 'module': type(e).__module__, 'message': str(e)}
+        return {'celery': celery.__version__, 'ok': False, 'type': type(e).__name__, 'module': type(e).__module__, 'message': str(e)}
 
 
 if scenario == 'seed':
@@ -66,5 +69,32 @@ elif scenario == 'countdown':
     result = outcome(r)
     result['elapsed'] = time.monotonic() - start
     print(json.dumps(result))
+elif scenario == 'typed':
+    # kombu 5.3+ sends these as {"__type__": ..., "__value__": ...}; kombu 5.2 as strings. Both must reach the
+    # string arguments of the contract as the same strings.
+    r = pusher_bindings.send_to_s3.apply_async((uuid.UUID('12345678-1234-5678-1234-567812345678'), Decimal('1.10')),
+                                                queue=queue, serializer='json')
+    print(json.dumps(outcome(r)))
+elif scenario == 'stamped':
+    # Celery 5.3+ stamping: the stamps travel as headers (stamped_headers, stamps) the TypeScript worker must keep.
+    from celery.canvas import StampingVisitor
+
+    class Tenant(StampingVisitor):
+        def on_signature(self, sig, **headers):
+            return {'tenant': 'acme', 'budget': 300, 'route': [1, 200]}
+
+    @app.task(name='interop.flaky')  # signature-only: Task.apply_async is what turns stamps into headers
+    def flaky(key):
+        pass
+
+    sig = flaky.s('stamped').set(queue=queue)
+    sig.stamp(visitor=Tenant())
+    print(json.dumps(outcome(sig.apply_async(serializer='json'))))
+elif scenario == 'dlq':
+    # Reads the dead-lettered copy with py-amqp, as a Python tool would: it must decode, every header intact.
+    with app.connection_for_read() as conn:
+        conn.ensure_connection()
+        msg = conn.connection.channel().basic_get(queue + '.dlq', no_ack=True)
+        print(json.dumps({'celery': celery.__version__, 'headers': msg.headers if msg else None}, default=str))
 else:
     sys.exit('unknown scenario ' + scenario)
