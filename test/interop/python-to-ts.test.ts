@@ -6,6 +6,7 @@ import { createPusherHandlers } from '@taskbus-example/pusher';
 import { expect } from 'chai';
 import { bindPusherHandlers, type PusherHandlers } from 'pusher-bindings';
 import { startLocalS3, type LocalS3 } from '../../scripts/local-s3.js';
+import { delayQueueName } from '../../runtime/src/deadletter.js';
 import { deleteQueues, uniqueQueue } from '../support/broker.js';
 import { taskbus } from '../support/cli.js';
 import { checkCeleryVersion, interopTargets, runPython, type InteropTarget } from '../support/python.js';
@@ -68,7 +69,8 @@ function suites(target: InteropTarget): void {
     });
     after(async () => {
       await worker?.stop();
-      await deleteQueues(queue);
+      // The delay queues of the retries above (the pusher contract's 1-8 s, flaky's 200 ms) too.
+      await deleteQueues(queue, ...[200, 1000, 2000, 4000, 8000].map((ms) => delayQueueName(queue, ms)));
       s3?.destroy();
       await localS3?.close();
     });
