@@ -21,7 +21,9 @@ import { ChannelKeeper } from './channel-keeper.js';
 import { ResultStore } from './result-store.js';
 import { ResultListener } from './results.js';
 import type { TaskSpec } from './task.js';
-import { declareCeleryQueue } from './topology.js';
+import { Declarer } from './topology/declarer.js';
+import type { QueueType } from './topology/queue-type.js';
+import { PublishRoutes, type Route } from './topology/routes.js';
 
 /** What a call returns once the broker has confirmed it holds the task. */
 export interface SentTask<R> {
@@ -74,6 +76,9 @@ const MIB = 1024 * 1024;
 interface Pending {
   readonly id: string;
   readonly queue: string;
+  readonly queueType: QueueType;
+  /** When the task is due (countdown or eta), in ms since the epoch; null to run at once. */
+  readonly dueAt: number | null;
   readonly encoded: EncodedTask;
   readonly resolve: () => void;
   readonly reject: (e: Error) => void;
@@ -90,9 +95,6 @@ interface Lane {
   readonly channel: ConfirmChannel;
   /** Ids the broker returned as unroutable; their confirm follows the return. */
   readonly returned: Set<string>;
-  readonly declared: Map<string, Promise<void>>;
-  /** Queues declared on this channel: written to without yielding, so a burst goes out in one tick. */
-  readonly ready: Set<string>;
   /** Written and not yet confirmed, in write order: re-sent in that order if the channel dies. */
   readonly unconfirmed: Set<Pending>;
   /** publish() returned false: nothing more is written until the channel's 'drain'. */
@@ -122,6 +124,8 @@ class AmqpTaskClient implements TaskClient {
   private readonly pending = new Set<Pending>();
   private pendingBytes = 0;
   private lane: Lane | null = null;
+  /** The queues learnt on the current connection: once known, written to without yielding, so a burst goes out in one tick. */
+  private routes: PublishRoutes | null = null;
   private blocked = false;
   private flushing = false;
   private closed = false;
@@ -168,12 +172,13 @@ class AmqpTaskClient implements TaskClient {
       void this.flush();
     });
     this.blocked = false;
+    this.routes = new PublishRoutes(new Declarer(connection), this.log);
     await this.replies.attach(connection);
     // A channel the broker closes on a live connection (a refused declare) is reopened by the keeper.
     await new ChannelKeeper<ConfirmChannel>(connection, {
       name: 'client publish channel',
       create: (c) => c.createConfirmChannel(),
-      setup: async () => undefined, // queues are declared on first use, per channel
+      setup: async () => undefined, // queues are learnt on first use, per connection
       onOpened: (channel) => this.openLane(channel),
       onClosed: (channel) => this.closeLane(channel),
       log: this.log,
@@ -182,7 +187,7 @@ class AmqpTaskClient implements TaskClient {
   }
 
   private openLane(channel: ConfirmChannel): void {
-    const lane: Lane = { channel, returned: new Set(), declared: new Map(), ready: new Set(), unconfirmed: new Set(), draining: false };
+    const lane: Lane = { channel, returned: new Set(), unconfirmed: new Set(), draining: false };
     channel.on('return', (msg: ConsumeMessage) => {
       const id = msg.properties.correlationId as string | undefined;
       if (id) lane.returned.add(id);
@@ -200,6 +205,7 @@ class AmqpTaskClient implements TaskClient {
     const lane = this.lane;
     if (lane?.channel !== channel) return;
     this.lane = null;
+    this.routes?.forgetDelays();
     const resend = [...lane.unconfirmed];
     if (resend.length === 0) return;
     for (const p of resend) p.lane = null;
@@ -226,6 +232,8 @@ class AmqpTaskClient implements TaskClient {
         const p: Pending = {
           id,
           queue,
+          queueType: spec.queueType,
+          dueAt: options.eta?.getTime() ?? (options.countdown !== undefined ? Date.now() + options.countdown * 1000 : null),
           encoded,
           resolve,
           reject,
@@ -284,9 +292,11 @@ class AmqpTaskClient implements TaskClient {
         const lane = this.lane;
         if (!lane || lane.draining || this.blocked || this.outbox.length === 0) break;
         const p = this.outbox[0]!;
-        if (!lane.ready.has(p.queue)) {
+        const routes = this.routes;
+        const route = routes?.route(p.queue, p.dueAt);
+        if (!route) {
           try {
-            await this.declare(lane, p.queue);
+            await routes?.prepare(p.queue, p.queueType, p.dueAt !== null);
           } catch (e) {
             // The broker refusing the declaration is final for this publish; a lost channel is not.
             if (e instanceof TopologyError && typeof (e.cause as { code?: unknown })?.code === 'number') this.settle(p, e);
@@ -295,18 +305,18 @@ class AmqpTaskClient implements TaskClient {
           continue; // the lane and the head may have changed meanwhile
         }
         this.outbox.shift();
-        this.write(lane, p);
+        this.write(lane, p, route);
       }
     } finally {
       this.flushing = false;
     }
   }
 
-  private write(lane: Lane, p: Pending): void {
+  private write(lane: Lane, p: Pending, route: Route): void {
     p.lane = lane;
     lane.unconfirmed.add(p);
     try {
-      const more = lane.channel.publish('', p.queue, p.encoded.content, { ...p.encoded.properties, mandatory: true }, (err) => {
+      const more = lane.channel.publish(route.exchange, route.routingKey, p.encoded.content, { ...p.encoded.properties, mandatory: true }, (err) => {
         if (p.settled || p.lane !== lane) return;
         if (lane.returned.delete(p.id)) return this.unroutable(lane, p);
         if (!err) return this.settle(p);
@@ -326,8 +336,7 @@ class AmqpTaskClient implements TaskClient {
 
   /** Its queue was deleted since it was declared: declare it again and send once more, then give up. */
   private unroutable(lane: Lane, p: Pending): void {
-    lane.ready.delete(p.queue);
-    lane.declared.delete(p.queue);
+    this.routes?.forget(p.queue);
     if (p.redeclared) return this.settle(p, new PublishError(p.id, `no queue "${p.queue}" to route to`));
     this.log.warn('publish unroutable (queue deleted?); declaring it again and re-sending', { queue: p.queue, id: p.id });
     p.redeclared = true;
@@ -335,16 +344,6 @@ class AmqpTaskClient implements TaskClient {
     p.lane = null;
     this.outbox.unshift(p);
     void this.flush();
-  }
-
-  private declare(lane: Lane, queue: string): Promise<void> {
-    let done = lane.declared.get(queue);
-    if (!done) {
-      done = declareCeleryQueue(lane.channel, queue).then(() => void lane.ready.add(queue));
-      done.catch(() => lane.declared.delete(queue));
-      lane.declared.set(queue, done);
-    }
-    return done;
   }
 
   private failAll(e: unknown): void {

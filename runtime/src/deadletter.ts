@@ -33,8 +33,11 @@ export function typedHeaders(headers: Readonly<Record<string, unknown>>): Record
   return Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, retype(v)]));
 }
 
-/** Headers RabbitMQ itself writes when a delay queue hands a message back; it must not be handed ours. */
-const BROKER_HEADERS = /^x-(death|first-death-|last-death-)/;
+/**
+ * Headers RabbitMQ itself writes (dead-lettering history, a quorum queue's delivery count): a copy is a new
+ * message, and a stale count would send it to the dead-letter queue early.
+ */
+const BROKER_HEADERS = /^x-(death$|first-death-|last-death-|delivery-count$)/;
 
 /**
  * Properties to re-publish a delivery with (retry, park, dead-letter, replay): its own, persistent,

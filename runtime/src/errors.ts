@@ -95,8 +95,8 @@ export class TopologyError extends TaskbusError {
   constructor(queue: string, cause: unknown) {
     super(
       'E_TOPOLOGY',
-      `cannot declare queue "${queue}" (${describeCause(cause)}); Celery queues are durable and ` +
-        'argument-free: if it was declared otherwise, delete it or use another queue name',
+      `cannot use queue "${queue}" (${describeCause(cause)}); taskbus uses a queue and its exchange as they ` +
+        'exist and declares them only when missing: check the permissions on them, or use another queue name',
       { cause },
     );
   }

@@ -1,12 +1,15 @@
 import { Type, type TObject, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { ContractValidationError, type ValidationIssue } from './errors.js';
+import type { QueueType } from './topology/queue-type.js';
 
 /** One version of a task as a contract declares it (the shape generated bindings pass in). */
 export interface TaskDefinition {
   /** Celery task name, e.g. `pusher.send_to_s3_v2`. */
   readonly name: string;
   readonly queue: string;
+  /** The type of the queue when taskbus has to create it (default classic); an existing queue is used as it is. */
+  readonly queueType?: QueueType;
   /** Positional arguments in order: Celery passes args positionally. */
   readonly args: Readonly<Record<string, TSchema>>;
   /** Keyword arguments as one object schema; keys it does not list are refused, as Python would. */
@@ -41,6 +44,7 @@ export function retryDelayMs(policy: Required<RetryPolicy>, retries: number): nu
 export interface TaskSpec<A extends readonly unknown[], K extends object, R> {
   readonly name: string;
   readonly queue: string;
+  readonly queueType: QueueType;
   readonly argNames: readonly string[];
   readonly retry: Required<RetryPolicy>;
   /** As in the definition; undefined when the version is not deprecated. */
@@ -63,6 +67,7 @@ export function defineTask<A extends readonly unknown[], K extends object, R>(de
   return {
     name: def.name,
     queue: def.queue,
+    queueType: def.queueType ?? 'classic',
     argNames,
     retry: { ...NO_RETRY, ...def.retry },
     ...(def.deprecated !== undefined ? { deprecated: def.deprecated } : {}),
@@ -83,8 +88,8 @@ function issuesOf(check: TypeCheck<TSchema>, value: unknown, path: (p: string) =
 }
 
 /** A task known only by name (as `celery call` knows it): arguments and result pass through unchecked. */
-export function untypedTask(name: string, queue: string): TaskSpec<unknown[], Record<string, unknown>, unknown> {
-  return { name, queue, argNames: [], retry: NO_RETRY, assertArgs: () => undefined, checkResult: () => [] };
+export function untypedTask(name: string, queue: string, queueType: QueueType = 'classic'): TaskSpec<unknown[], Record<string, unknown>, unknown> {
+  return { name, queue, queueType, argNames: [], retry: NO_RETRY, assertArgs: () => undefined, checkResult: () => [] };
 }
 
 /**

@@ -7,6 +7,7 @@ import { createStderrLogger, type Logger } from './logger.js';
 import type { ReconnectOptions } from './connect-options.js';
 import { Reconnector } from './reconnect.js';
 import type { TaskSpec } from './task.js';
+import { DEFAULT_DELIVERY_LIMIT, type QueueType } from './topology/queue-type.js';
 import { WorkerChannels } from './worker/channels.js';
 import type { Delivery } from './worker/delivery.js';
 import { EtaScheduler } from './worker/eta.js';
@@ -21,6 +22,16 @@ export interface WorkerOptions extends ReconnectOptions {
   readonly prefetch?: number;
   /** Queues to consume; defaults to the queues of the registered tasks. */
   readonly queues?: readonly string[];
+  /**
+   * The type of the queues this worker creates when they are missing; defaults to the registered tasks'
+   * contract (`queueType`), else classic. Queues that exist are used as they are.
+   */
+  readonly queueType?: QueueType;
+  /**
+   * A delivery the broker has handed out this many times before (quorum queues count them in
+   * `x-delivery-count`) goes to the dead-letter queue unrun: a task that kills its worker must not loop (default 20).
+   */
+  readonly deliveryLimit?: number;
   /** Largest body accepted (default 16 MiB); bigger deliveries go to the dead-letter queue unread. */
   readonly maxPayloadBytes?: number;
   /** ETA tasks due within this time may be held unacked; later ones wait in delay queues (default 10 minutes). */
@@ -56,6 +67,7 @@ class AmqpWorker implements Worker {
   private reconnector: Reconnector | null = null;
   private channels: WorkerChannels | null = null;
   private queues: readonly string[] = [];
+  private readonly queueTypes = new Map<string, QueueType>();
   private stopping: Promise<void> | null = null;
   private settle!: { resolve: () => void; reject: (e: unknown) => void };
   readonly done: Promise<void>;
@@ -71,6 +83,7 @@ class AmqpWorker implements Worker {
       tasks: this.tasks,
       log: this.log,
       maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
+      deliveryLimit: options.deliveryLimit ?? DEFAULT_DELIVERY_LIMIT,
       eta: this.eta,
       deprecatedUse: new DeprecatedUse(),
       reply: (m, status, result, traceback) => this.reply(m, status, result, traceback),
@@ -88,6 +101,7 @@ class AmqpWorker implements Worker {
     if (this.reconnector) throw new TaskbusError('E_WORKER_STARTED', 'worker.start() was already called; create another worker to consume elsewhere');
     this.queues = this.options.queues ?? [...new Set([...this.tasks.values()].map((t) => t.spec.queue))].sort();
     if (this.queues.length === 0) throw new TaskbusError('E_NO_TASKS', 'worker has no tasks registered and no queues given');
+    this.resolveQueueTypes();
     this.reconnector = new Reconnector(
       { connectionName: `taskbus worker ${this.queues.join(',')}`, ...this.options },
       this.log,
@@ -102,10 +116,22 @@ class AmqpWorker implements Worker {
     this.log.info('worker started', { queues: this.queues.join(','), tasks: [...this.tasks.keys()].sort().join(',') });
   }
 
+  /** Each queue's type, from the option or else from its tasks' contracts, which must agree. */
+  private resolveQueueTypes(): void {
+    for (const { spec } of this.tasks.values()) {
+      const seen = this.queueTypes.get(spec.queue);
+      if (seen && seen !== spec.queueType && !this.options.queueType) {
+        throw new TaskbusError('E_QUEUE_TYPE_CONFLICT', `tasks on queue "${spec.queue}" disagree on its type (${seen} and ${spec.queueType}); make their contracts agree, or set the worker's queueType option`);
+      }
+      this.queueTypes.set(spec.queue, spec.queueType);
+    }
+  }
+
   /** Runs on every (re)connection: channels, topology and consumers (none once stopping has begun). */
   private async setup(connection: ChannelModel): Promise<void> {
     const channels = new WorkerChannels(connection, {
       queues: this.queues,
+      queueType: (queue) => this.options.queueType ?? this.queueTypes.get(queue) ?? 'classic',
       prefetch: this.options.prefetch ?? DEFAULT_PREFETCH,
       log: this.log,
       ...(this.options.reconnect ? { backoff: this.options.reconnect } : {}),

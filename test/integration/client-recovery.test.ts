@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { connectClient, defineTask, TaskbusError, type ClientOptions, type TaskClient } from '@taskbus/runtime';
 import { expect } from 'chai';
-import { deleteQueues, rawBroker, recordingLogger, uniqueQueue } from '../support/broker.js';
+import { deleteQueues, queueDepth, rawBroker, recordingLogger, scratchVhost, uniqueQueue } from '../support/broker.js';
 
 const job = (queue: string) => defineTask<[n: number], Record<string, never>, null>({ name: 'client.job', queue, args: { n: Type.Integer() }, result: Type.Null() });
 const blob = (queue: string) => defineTask<[s: string], Record<string, never>, null>({ name: 'client.blob', queue, args: { s: Type.String() }, result: Type.Null() });
@@ -32,18 +32,31 @@ describe('client publish channel on the real broker', () => {
     await deleteQueues(...queues);
   });
 
-  /** 2n calls with one to a queue declared otherwise in the middle: its 406 closes the publish channel. */
+  /**
+   * 2n calls with a delayed one in the middle whose first delay level an operator deleted: publishing to
+   * the missing exchange makes the broker close the publish channel (404).
+   */
   async function burst(n: number) {
     const log = recordingLogger();
-    const c = await client({ logger: log });
-    const good = job(queue('client-burst'));
-    const bad = job(queue('client-burst-bad'));
-    const raw = await rawBroker();
-    await raw.channel.assertQueue(bad.queue, { durable: true, arguments: { 'x-max-length': 10 } });
+    const vhost = scratchVhost('client-burst');
+    try {
+      return await burstIn(n, vhost.url, log);
+    } finally {
+      vhost.remove();
+    }
+  }
+
+  async function burstIn(n: number, url: string, log: ReturnType<typeof recordingLogger>) {
+    const c = await client({ logger: log, url });
+    const good = job(uniqueQueue('client-burst'));
+    const later = defineTask<[n: number], Record<string, never>, null>({ name: 'client.later', queue: uniqueQueue('client-later'), queueType: 'quorum', args: { n: Type.Integer() }, result: Type.Null() });
+    const raw = await rawBroker(url);
     await c.send(good, [-1], {}, { ignoreResult: true }); // declared: the burst is written without yielding
+    await c.send(later, [0], {}, { countdown: 600, ignoreResult: true }); // native delayed delivery set up
+    await raw.channel.deleteExchange('celery_delayed_27');
     const calls: Promise<string>[] = [];
     for (let i = 0; i < n; i++) calls.push(outcome(c.send(good, [i], {}, { taskId: `burst-${i}`, ignoreResult: true })));
-    const refused = outcome(c.send(bad, [0], {}, { ignoreResult: true }));
+    const delayed = outcome(c.send(later, [1], {}, { countdown: 600, ignoreResult: true }));
     for (let i = n; i < 2 * n; i++) calls.push(outcome(c.send(good, [i], {}, { taskId: `burst-${i}`, ignoreResult: true })));
     const settled = await Promise.all(calls);
     const order: number[] = [];
@@ -51,20 +64,24 @@ describe('client publish channel on the real broker', () => {
       const id = String(m.properties.correlationId);
       if (id.startsWith('burst-')) order.push(Number(id.slice(6)));
     }
-    await raw.close();
     const resent = Number(log.records.find((r) => r.message.startsWith('publish channel lost with publishes unconfirmed'))?.fields['count'] ?? 0);
-    return { settled, refused: await refused, order, resent, reopened: log.records.some((r) => r.message === 'client publish channel reopened') };
+    const levels = await queueDepth(raw, 'celery_delayed_9');
+    await c.close();
+    await raw.close();
+    return { settled, delayed: await delayed, levels, order, resent, reopened: log.records.some((r) => r.message === 'client publish channel reopened') };
   }
 
-  it('publish channel closed by the broker mid-burst (406): every send settles, lost 0, re-sends keep their order', async () => {
+  it('publish channel closed by the broker mid-burst (404, a delay level deleted): every send settles, lost 0, re-sends keep their order', async function () {
+    this.timeout(60_000);
     const n = 2000;
     // The broker may confirm the whole burst before the 406; only a round with re-sends tests their order.
     let round = await burst(n);
     for (let tries = 1; round.resent === 0 && tries < 5; tries++) round = await burst(n);
-    const { settled, refused, order, resent, reopened } = round;
+    const { settled, delayed, levels, order, resent, reopened } = round;
     const unique = new Set(order);
     process.stdout.write(`      publish channel killed mid-burst: N=${2 * n} re-sent=${resent} lost=${2 * n - unique.size} dup=${order.length - unique.size}\n`);
-    expect(refused).to.equal('E_TOPOLOGY');
+    expect(delayed, 'the delayed send, re-sent once the levels are declared again').to.equal('ok');
+    expect(levels, 'both delayed tasks wait in level 9 (512 s)').to.equal(2);
     expect(settled.filter((s) => s !== 'ok')).to.deep.equal([]);
     expect(reopened).to.equal(true);
     expect(resent, 'publishes unconfirmed when the channel closed').to.be.greaterThan(0);

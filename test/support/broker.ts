@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import amqp, { type Channel, type ChannelModel } from 'amqplib';
 import type { Logger } from '@taskbus/runtime';
@@ -5,8 +6,8 @@ import type { Logger } from '@taskbus/runtime';
 export const AMQP_URL = process.env['AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
 
 /** A plain amqplib connection, for publishing and inspecting as an outside client would. */
-export async function rawBroker(): Promise<{ connection: ChannelModel; channel: Channel; close(): Promise<void> }> {
-  const connection = await amqp.connect(AMQP_URL);
+export async function rawBroker(url = AMQP_URL): Promise<{ connection: ChannelModel; channel: Channel; close(): Promise<void> }> {
+  const connection = await amqp.connect(url);
   const channel = await connection.createChannel();
   return { connection, channel, close: () => connection.close() };
 }
@@ -72,3 +73,17 @@ export async function queueDepth(raw: { connection: ChannelModel }, queue: strin
 
 /** The virtual host of AMQP_URL, for `rabbitmqctl -p`. */
 export const VHOST = ((path: string) => (path ? decodeURIComponent(path) : '/'))(new URL(AMQP_URL).pathname.slice(1));
+
+/**
+ * A virtual host of the test's own, for faults that must delete shared things (Celery's delay levels):
+ * nothing another test or a local Celery fleet uses is touched. `remove()` deletes it with all it holds.
+ */
+export function scratchVhost(prefix: string): { readonly url: string; remove(): void } {
+  const name = uniqueQueue(prefix);
+  const ctl = (...args: string[]) => execFileSync('rabbitmqctl', args, { encoding: 'utf8', timeout: 60_000 });
+  ctl('add_vhost', name);
+  ctl('set_permissions', '-p', name, new URL(AMQP_URL).username || 'guest', '.*', '.*', '.*');
+  const url = new URL(AMQP_URL);
+  url.pathname = `/${encodeURIComponent(name)}`;
+  return { url: url.toString(), remove: () => void ctl('delete_vhost', name) };
+}

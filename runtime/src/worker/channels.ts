@@ -6,7 +6,11 @@ import type { Logger } from '../logger.js';
 import type { BackoffOptions } from '../connect-options.js';
 import { backoffDelay } from '../reconnect.js';
 import { dlqName } from '../deadletter.js';
-import { declareCeleryQueue, declareDeadLetterQueue } from '../topology.js';
+import { declareDeadLetterQueue } from '../topology/declare.js';
+import { Declarer, type OpenChannel } from '../topology/declarer.js';
+import { ensureNativeDelay } from '../topology/routes.js';
+import type { QueueType } from '../topology/queue-type.js';
+import { ensureTaskQueue } from '../topology/task-queue.js';
 import { ConsumeGeneration, Delivery } from './delivery.js';
 
 /** Marks each copy the worker publishes, so a broker return is matched to the copy it refers to. */
@@ -17,6 +21,8 @@ export type CopyResult = 'routed' | 'unroutable' | 'refused';
 
 export interface ChannelsOptions {
   readonly queues: readonly string[];
+  /** The type each queue gets if taskbus has to create it. */
+  readonly queueType: (queue: string) => QueueType;
   readonly prefetch: number;
   readonly log: Logger;
   readonly backoff?: BackoffOptions;
@@ -35,7 +41,7 @@ export class WorkerChannels {
   private readonly consumeKeeper: ChannelKeeper<Channel>;
   private readonly publishKeeper: ChannelKeeper<ConfirmChannel>;
   private readonly returned = new WeakMap<Channel, Set<string>>();
-  private readonly declared = new Map<string, Promise<unknown>>();
+  private readonly declarer: Declarer;
   private generation: ConsumeGeneration | null = null;
   private readonly consumers = new Map<string, string>();
   private readonly cancels = new Map<string, number>();
@@ -45,6 +51,7 @@ export class WorkerChannels {
     private readonly connection: ChannelModel,
     private readonly o: ChannelsOptions,
   ) {
+    this.declarer = new Declarer(connection);
     this.consumeKeeper = new ChannelKeeper(connection, {
       name: 'worker consume channel',
       log: o.log,
@@ -84,33 +91,20 @@ export class WorkerChannels {
   }
 
   /**
-   * Runs a declaration once per connection on a channel of its own; a refusal is not remembered, so the
+   * Runs a declaration once per connection on channels of its own; a refusal is not remembered, so the
    * next use tries again. `forget` makes the next use declare again (the queue was deleted meanwhile).
    */
-  declare<T>(key: string, declare: (channel: Channel) => Promise<T>): Promise<T> {
-    let done = this.declared.get(key) as Promise<T> | undefined;
-    if (!done) {
-      done = this.onThrowawayChannel(declare);
-      this.declared.set(key, done);
-      done.catch(() => {
-        if (this.declared.get(key) === done) this.declared.delete(key);
-      });
-    }
-    return done;
+  declare<T>(key: string, declare: (open: OpenChannel) => Promise<T>): Promise<T> {
+    return this.declarer.once(key, declare);
   }
 
   forget(key: string): void {
-    this.declared.delete(key);
+    this.declarer.forget(key);
   }
 
-  private async onThrowawayChannel<T>(use: (channel: Channel) => Promise<T>): Promise<T> {
-    const channel = await this.connection.createChannel();
-    channel.on('error', () => undefined); // the rejected operation reports why
-    try {
-      return await use(channel);
-    } finally {
-      await channel.close().catch(() => undefined);
-    }
+  /** The type of a task queue's own queues (dead-letter), as configured for it. */
+  queueType(queue: string): QueueType {
+    return this.o.queueType(queue);
   }
 
   private async subscribeAll(channel: Channel): Promise<void> {
@@ -122,9 +116,9 @@ export class WorkerChannels {
   }
 
   private async subscribe(g: ConsumeGeneration, queue: string): Promise<void> {
-    await this.declare(`queue:${queue}`, (ch) => declareCeleryQueue(ch, queue));
+    await this.declare(`queue:${queue}`, (open) => this.ensureQueue(open, queue));
     // Declared up front so operators (and `taskbus dlq`) find it; moving a dead letter declares it again if needed.
-    await this.declare(dlqName(queue), (ch) => declareDeadLetterQueue(ch, queue)).catch((e: unknown) => {
+    await this.declare(dlqName(queue), (open) => declareDeadLetterQueue(open, queue, this.o.queueType(queue))).catch((e: unknown) => {
       this.o.log.error('cannot declare the dead-letter queue; dead letters stay in their queue until it can be', { queue: dlqName(queue), error: describeCause(e) });
     });
     if (!g.open || !this.consuming) return;
@@ -138,6 +132,22 @@ export class WorkerChannels {
       // Deleted between the declaration and the consume (404): the next try must declare it again.
       this.forget(`queue:${queue}`);
       throw e;
+    }
+  }
+
+  /**
+   * The task queue as a Celery peer may have declared it. A quorum queue behind a topic exchange is bound
+   * for Celery's native delayed delivery, as a Celery 5.5+ worker binds it, so countdowns sent to it (from
+   * Python or TypeScript) arrive; failing that only delays native countdowns, so it is logged, not fatal.
+   */
+  private async ensureQueue(open: OpenChannel, queue: string): Promise<void> {
+    const found = await ensureTaskQueue(open, queue, this.o.queueType(queue));
+    if (found.type !== this.o.queueType(queue)) this.o.log.info('using the queue as it exists', { queue, type: found.type ?? 'unknown', exchange: found.exchangeType ?? 'unknown' });
+    if (!found.nativeDelay) return;
+    try {
+      await ensureNativeDelay(this.declarer, queue);
+    } catch (e) {
+      this.o.log.error('cannot bind the queue for native delayed delivery; countdowns sent that way wait until it can be', { queue, error: describeCause(e) });
     }
   }
 

@@ -3,7 +3,7 @@ import type { Options } from 'amqplib';
 import { delayQueueName, dlqName, republishProperties } from '../deadletter.js';
 import { describeCause } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { declareDeadLetterQueue, declareDelayQueue } from '../topology.js';
+import { declareDeadLetterQueue, declareDelayQueue } from '../topology/declare.js';
 import type { WorkerChannels } from './channels.js';
 import type { Delivery } from './delivery.js';
 import { parkBucketMs } from './eta.js';
@@ -56,7 +56,9 @@ export class Mover {
     let why = 'no open channel';
     for (let attempt = 0; channels && attempt < 2; attempt++) {
       try {
-        await channels.declare<unknown>(name, (ch) => (target.kind === 'dlq' ? declareDeadLetterQueue(ch, d.queue) : declareDelayQueue(ch, d.queue, target.ms)));
+        await channels.declare<unknown>(name, (open) =>
+          target.kind === 'dlq' ? declareDeadLetterQueue(open, d.queue, channels.queueType(d.queue)) : declareDelayQueue(open, d.queue, target.ms),
+        );
       } catch (e) {
         return `cannot declare ${name}: ${describeCause(e)}`;
       }

@@ -18,6 +18,8 @@ export interface PipelineDeps {
   readonly tasks: ReadonlyMap<string, Registered>;
   readonly log: Logger;
   readonly maxPayloadBytes: number;
+  /** Deliveries of one message (quorum queues count them) before it is dead-lettered unrun. */
+  readonly deliveryLimit: number;
   readonly eta: EtaScheduler;
   /** Deprecated task versions already logged, per calling origin (the `origin` header). */
   readonly deprecatedUse: DeprecatedUse;
@@ -72,6 +74,11 @@ export function processSafely(d: Delivery, deps: PipelineDeps): Promise<void> {
  */
 async function processDelivery(d: Delivery, deps: PipelineDeps): Promise<void> {
   const msg = d.msg;
+  const count = deliveryCount(msg.properties.headers);
+  if (count >= deps.deliveryLimit) {
+    // Checked before anything else: whatever kills the worker on this message (decode included) must not loop.
+    return deadLetter(d, deps, 'delivery-limit', `delivered ${count + 1} times without being settled (the worker died or lost its channel each time)`);
+  }
   if (msg.content.length > deps.maxPayloadBytes) {
     return deadLetter(d, deps, 'oversized', `body of ${msg.content.length} bytes exceeds the ${deps.maxPayloadBytes}-byte limit`);
   }
@@ -105,6 +112,12 @@ async function processDelivery(d: Delivery, deps: PipelineDeps): Promise<void> {
     if (revokedIfExpired(d, deps, m)) return; // it may have expired during the hold
   }
   await run(d, deps, m, registered, call);
+}
+
+/** Earlier deliveries of this message, as a quorum queue counts them; 0 on classic queues, which do not. */
+function deliveryCount(headers: Readonly<Record<string, unknown>> | undefined): number {
+  const n = headers?.['x-delivery-count'];
+  return typeof n === 'number' && Number.isFinite(n) ? n : 0;
 }
 
 function revokedIfExpired(d: Delivery, deps: PipelineDeps, m: TaskMessage): boolean {

@@ -23,7 +23,8 @@ export interface Registered {
 }
 
 /**
- * Why a delivery went to the dead-letter queue: it could not be decoded, could not (or did not) run, or
- * taskbus itself failed on it (`internal-error`: worth a bug report; replay it once fixed).
+ * Why a delivery went to the dead-letter queue: it could not be decoded, could not (or did not) run, was
+ * delivered too often without being settled (`delivery-limit`: it kills its worker?), or taskbus itself
+ * failed on it (`internal-error`: worth a bug report; replay it once fixed).
  */
-export type DeadLetterReason = RejectReason | 'oversized' | 'unknown-task' | 'invalid-arguments' | 'failed' | 'internal-error';
+export type DeadLetterReason = RejectReason | 'oversized' | 'unknown-task' | 'invalid-arguments' | 'failed' | 'delivery-limit' | 'internal-error';

@@ -33,8 +33,9 @@ const spec = defineTask<[n: number], Record<string, never>, string>({
   retry: { maxAttempts: 2, initialDelayMs: 10 },
 });
 
-type Kind = 'ok' | 'throws-retry' | 'throws-final' | 'throws-non-error' | 'bad-result' | 'undecodable' | 'unknown-task' | 'invalid-args' | 'expired' | 'eta-soon' | 'eta-far';
-const KINDS: readonly Kind[] = ['ok', 'throws-retry', 'throws-final', 'throws-non-error', 'bad-result', 'undecodable', 'unknown-task', 'invalid-args', 'expired', 'eta-soon', 'eta-far'];
+type Kind = 'ok' | 'throws-retry' | 'throws-final' | 'throws-non-error' | 'bad-result' | 'undecodable' | 'unknown-task' | 'invalid-args' | 'expired' | 'eta-soon' | 'eta-far' | 'delivery-limit';
+const KINDS: readonly Kind[] = ['ok', 'throws-retry', 'throws-final', 'throws-non-error', 'bad-result', 'undecodable', 'unknown-task', 'invalid-args', 'expired', 'eta-soon', 'eta-far', 'delivery-limit'];
+const DELIVERY_LIMIT = 20;
 
 type Fault =
   | 'none'
@@ -64,7 +65,11 @@ function message(kind: Kind): ConsumeMessage {
   const content = kind === 'undecodable' ? Buffer.from('[[1], {') : e.content;
   // amqplib hands headers over decoded: typed integers arrive as plain numbers.
   const plain = (v: unknown): unknown => (Array.isArray(v) ? v.map(plain) : v && typeof v === 'object' && '!' in v ? (v as unknown as { value: unknown }).value : v);
-  const headers = Object.fromEntries(Object.entries(e.properties.headers ?? {}).map(([k, v]) => [k, plain(v)]));
+  const headers = {
+    ...Object.fromEntries(Object.entries(e.properties.headers ?? {}).map(([k, v]) => [k, plain(v)])),
+    // A quorum queue's count of earlier deliveries: this one has been handed out too often.
+    ...(kind === 'delivery-limit' ? { 'x-delivery-count': DELIVERY_LIMIT } : {}),
+  };
   return {
     content,
     fields: { deliveryTag: ++tag, redelivered: false, consumerTag: 'c', exchange: '', routingKey: 'settle' },
@@ -110,6 +115,7 @@ async function settleOne(kind: Kind, fault: Fault): Promise<string[]> {
     tasks: new Map<string, Registered>([['settle.job', { spec, handler } as unknown as Registered]]),
     log: silentLogger,
     maxPayloadBytes: 1 << 20,
+    deliveryLimit: DELIVERY_LIMIT,
     eta: new EtaScheduler(4, 60_000),
     deprecatedUse: new DeprecatedUse(),
     reply: () => {
@@ -128,7 +134,7 @@ describe('every delivery is settled exactly once, whatever fails in the pipeline
     for (const fault of FAULTS) {
       it(`${kind} under ${fault}`, async () => {
         const seen = await settleOne(kind, fault);
-        const moved = ['throws-retry', 'throws-final', 'throws-non-error', 'undecodable', 'unknown-task', 'invalid-args', 'eta-far'].includes(kind);
+        const moved = ['throws-retry', 'throws-final', 'throws-non-error', 'undecodable', 'unknown-task', 'invalid-args', 'eta-far', 'delivery-limit'].includes(kind);
         const copyFails = ['declare-rejects', 'unroutable-always', 'copy-refused', 'copy-throws', 'no-channels'].includes(fault);
         if (fault === 'channel-lost-while-running' && kind !== 'expired') {
           // The channel went: nothing may be settled on it; the broker has the delivery back.
@@ -161,6 +167,7 @@ describe('every delivery is settled exactly once, whatever fails in the pipeline
       tasks: new Map<string, Registered>([['settle.job', { spec: foreign, handler: () => 'ran' } as unknown as Registered]]),
       log: silentLogger,
       maxPayloadBytes: 1 << 20,
+      deliveryLimit: DELIVERY_LIMIT,
       eta: new EtaScheduler(4, 60_000),
       deprecatedUse: new DeprecatedUse(),
       reply: (_m, status, result) => void replies.push(`${status} ${(result as { exc_type: string }).exc_type}`),
