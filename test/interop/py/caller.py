@@ -25,10 +25,11 @@ if scenario != 'seed':
 
 def outcome(result, timeout=20):
     # `celery` tells the test which release really ran this caller.
+    seen = {'celery': celery.__version__, 'id': result.id}
     try:
-        return {'celery': celery.__version__, 'ok': True, 'value': result.get(timeout=timeout)}
+        return {**seen, 'ok': True, 'value': result.get(timeout=timeout)}
     except Exception as e:  # the point is to report what Celery raised
-        return {'celery': celery.__version__, 'ok': False, 'type': type(e).__name__, 'module': type(e).__module__, 'message': str(e)}
+        return {**seen, 'ok': False, 'type': type(e).__name__, 'module': type(e).__module__, 'message': str(e)}
 
 
 if scenario == 'seed':
@@ -63,9 +64,16 @@ elif scenario == 'expired':
     past = datetime.now(timezone.utc) - timedelta(seconds=30)
     r = pusher_bindings.send_to_s3.apply_async(('py/expired.json', 'never'), queue=queue, serializer='json', expires=past)
     print(json.dumps(outcome(r)))
+elif scenario == 'declare':
+    # The fleet declares the queue as its workers and callers do (quorum + topic exchange in a quorum fleet),
+    # before any TypeScript service joins it.
+    with app.connection_for_write() as conn:
+        app.amqp.queues[queue](conn.default_channel).declare()
+    print(json.dumps({'celery': celery.__version__, 'ok': True}))
 elif scenario == 'countdown':
+    # 3 s: on quorum queues Celery 5.5+ sends it through native delayed delivery (levels 1 and 0, 2 s + 1 s).
     start = time.monotonic()
-    r = pusher_bindings.send_to_s3.apply_async(('py/later.json', 'later'), queue=queue, serializer='json', countdown=1.5)
+    r = pusher_bindings.send_to_s3.apply_async(('py/later.json', 'later'), queue=queue, serializer='json', countdown=3)
     result = outcome(r)
     result['elapsed'] = time.monotonic() - start
     print(json.dumps(result))
@@ -94,7 +102,11 @@ elif scenario == 'dlq':
     # Reads the dead-lettered copy with py-amqp, as a Python tool would: it must decode, every header intact.
     with app.connection_for_read() as conn:
         conn.ensure_connection()
-        msg = conn.connection.channel().basic_get(queue + '.dlq', no_ack=True)
-        print(json.dumps({'celery': celery.__version__, 'headers': msg.headers if msg else None}, default=str))
+        channel = conn.connection.channel()
+        headers = []
+        # Never acked: closing the channel puts them all back, so reading is harmless and can be repeated.
+        for msg in iter(lambda: channel.basic_get(queue + '.dlq', no_ack=False), None):
+            headers.append(msg.headers)
+        print(json.dumps({'celery': celery.__version__, 'headers': headers}, default=str))
 else:
     sys.exit('unknown scenario ' + scenario)

@@ -48,6 +48,8 @@ def inspect(self, *args, **kwargs):
         'expires': r.expires,
         'timelimit': list(r.timelimit) if r.timelimit else None,
         'priority': (r.delivery_info or {}).get('priority'),
+        # A native delayed delivery arrives with the 28-bit delay prefix on its routing key.
+        'routing_key': (r.delivery_info or {}).get('routing_key'),
         'ignore_result': r.ignore_result,
         'root_id': r.root_id,
     }
