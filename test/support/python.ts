@@ -35,8 +35,8 @@ export interface CeleryVersion {
 }
 
 /** Extracts a vendored pure-Python bundle once per content into the temp dir, and returns where. */
-function vendoredBundle(file: string): string {
-  const tarball = join(VENDOR_DIR, file);
+export function vendoredBundle(file: string, vendorDir = VENDOR_DIR): string {
+  const tarball = join(vendorDir, file);
   if (!existsSync(tarball)) {
     throw new Error(`${tarball} is missing: the interop tests need the vendored Celery bundle next to the project (../shared/vendor/${file})`);
   }
