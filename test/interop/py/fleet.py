@@ -2,11 +2,14 @@
 
 INTEROP_QUEUE_TYPE=quorum makes it a Celery 5.5+ fleet on quorum queues: queues it creates (the default one and
 any named with -Q or queue=) are quorum with a topic exchange of the same name, and countdown/eta go through
-native delayed delivery (celery_delayed_27..0), which needs a non-direct exchange.
+native delayed delivery (celery_delayed_27..0), which needs a non-direct exchange. INTEROP_QUEUE_ARGS
+({"queue": {arguments}}) declares those queues with the arguments the service that created them chose.
 """
+import json
 import os
 
 from celery import Celery
+from kombu import Exchange, Queue
 
 
 def create_app(name):
@@ -27,4 +30,12 @@ def create_app(name):
             worker_detect_quorum_queues=True,
             broker_transport_options={'confirm_publish': True},
         )
+    # Queues another service created, with the arguments it chose: declared the same way, or RabbitMQ refuses
+    # the declaration (406) that Celery makes before each publish.
+    declared = json.loads(os.environ.get('INTEROP_QUEUE_ARGS') or '{}')
+    if declared:
+        app.conf.task_queues = [
+            Queue(name, Exchange(name, 'topic'), routing_key=name, queue_arguments=arguments)
+            for name, arguments in declared.items()
+        ]
     return app
