@@ -50,6 +50,8 @@ function suites(target: InteropTarget, owner: Owner): void {
     let localS3: LocalS3;
     let s3: S3Client;
     let worker: Worker;
+    /** The stamps the flaky handler saw, per attempt. */
+    const flakyStamps: Readonly<Record<string, unknown>>[] = [];
 
     async function call(scenario: string): Promise<Outcome> {
       const env = { INTEROP_QUEUE_TYPE: target.queueType, ...(owner === 'typescript' ? { INTEROP_QUEUE_ARGS: JSON.stringify({ [queue]: taskQueueArguments(queue, target.queueType) }) } : {}) };
@@ -77,7 +79,10 @@ function suites(target: InteropTarget, owner: Owner): void {
       worker = createWorker({ queues: [queue], queueType: target.queueType, logger: silentLogger });
       bindPusherHandlers(worker, handlers);
       // Always fails, retried once after 200 ms, then dead-lettered: to see what a retried copy keeps.
-      worker.register(flaky(queue), () => Promise.reject(new RangeError('flaky')));
+      worker.register(flaky(queue), (_args, _kwargs, ctx) => {
+        flakyStamps.push(ctx.message.stamps);
+        return Promise.reject(new RangeError('flaky'));
+      });
       await worker.start();
     });
     after(async () => {
@@ -151,6 +156,9 @@ function suites(target: InteropTarget, owner: Owner): void {
       it('a stamped task that fails is retried and dead-lettered with its Celery 5.3+ headers intact, readable by py-amqp', async () => {
         const sent = await call('stamped');
         expect(sent).to.deep.include({ ok: false, type: 'RangeError', message: 'flaky' });
+        // The handler sees them on the first attempt and on the retry, which is a copy taskbus made.
+        const stamps = { tenant: 'acme', budget: 300, route: [1, 200] };
+        expect(flakyStamps).to.deep.equal([stamps, stamps]);
         // Everything dead-lettered so far (earlier tests' too), read by py-amqp: one undecodable copy fails the run.
         // The failure reply goes out before the dead-letter copy is confirmed, so read until the copy is there.
         const dlq = async () => {

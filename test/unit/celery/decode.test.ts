@@ -43,6 +43,17 @@ describe('celery/decodeDelivery', () => {
     expect(d.ok && d.message.args).to.deep.equal(['2026-01-01T00:00:00', '12345678-1234-5678-1234-567812345678', unknown]);
   });
 
+  it('reads Celery 5.3+ stamps, own keys only (a __proto__ key amqplib assigned is not an entry)', () => {
+    const stamps: Record<string, unknown> = { tenant: 'acme' };
+    stamps['__proto__'] = { polluted: true }; // what amqplib's table decoder does with such a key
+    const d = decodeDelivery(delivery(JSON.stringify([[], {}, EMBED]), { task: 't', id: 'i', stamped_headers: ['tenant'], stamps }));
+    if (!d.ok) throw new Error(d.detail);
+    expect(d.message.stamps).to.deep.equal({ tenant: 'acme' });
+    expect('polluted' in d.message.stamps).to.equal(false);
+    const none = decodeDelivery(delivery('[[], {}]'));
+    expect(none.ok && none.message.stamps).to.deep.equal({});
+  });
+
   it('accepts a two-element body (no embed)', () => {
     expect(decodeDelivery(delivery('[[1], {}]')).ok).to.equal(true);
   });

@@ -115,7 +115,7 @@ for (const celery of celeryVersions) {
     it('task-options: every option Celery set is read back', () => {
       const d = decodeDelivery(delivery(fixture('task-options')));
       if (!d.ok) throw new Error(d.detail);
-      expect(d.message).to.deep.include({ retries: 200, timeLimit: [300, 240], ignoreResult: true, priority: 5 });
+      expect(d.message).to.deep.include({ retries: 200, timeLimit: [300, 240], ignoreResult: true, priority: 5, stamps: {} });
       expect(d.message.eta?.toISOString()).to.equal('2030-01-02T03:04:05.678Z');
       expect(d.message.expires?.toISOString()).to.equal('2030-01-02T04:04:05.678Z');
       expect(amqpInt(200)).to.deep.equal({ '!': 'long', value: 200 });
@@ -145,6 +145,7 @@ for (const celery of celeryVersions) {
         expect(f.properties.headers).to.deep.include({ stamps: { tenant: 'acme', route: [1, 200], budget: 300 }, replaced_task_nesting: 0 });
         const d = decodeDelivery(delivery(f));
         expect(d.ok && d.message.args).to.deep.equal(['stamped/file.json', 'c']);
+        expect(d.ok && d.message.stamps).to.deep.equal({ tenant: 'acme', route: [1, 200], budget: 300 });
       });
     }
 
