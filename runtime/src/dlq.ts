@@ -118,14 +118,32 @@ function toDeadLetter(m: GetMessage, queue: string): DeadLetter {
   return {
     id: text('id', String(m.properties.correlationId ?? '')),
     task: text('task', '(no task header)'),
-    reason: text(DLQ_HEADERS.reason, '(unknown)'),
-    error: text(DLQ_HEADERS.error),
-    failedAt: text(DLQ_HEADERS.failedAt),
+    reason: text(DLQ_HEADERS.reason) || brokerDeath(h)?.reason || '(unknown)',
+    error: text(DLQ_HEADERS.error) || brokerDeath(h)?.error || '',
+    failedAt: text(DLQ_HEADERS.failedAt) || (brokerDeath(h)?.time ?? ''),
     queue: text(DLQ_HEADERS.queue, queue),
     contentType: String(m.properties.contentType ?? ''),
     headers: h,
     body: m.content,
   };
+}
+
+/**
+ * The broker's own dead-lettering of a message (its `x-death` entry), for messages RabbitMQ moved itself: a
+ * quorum task queue dead-letters a message past its delivery limit without taskbus's headers.
+ */
+function brokerDeath(h: Readonly<Record<string, unknown>>): { reason: string; error: string; time: string } | undefined {
+  const deaths = h['x-death'];
+  const first = Array.isArray(deaths) ? (deaths[0] as Record<string, unknown> | undefined) : undefined;
+  if (typeof first?.['reason'] !== 'string') return undefined;
+  const time = first['time'] as { value?: unknown } | number | undefined;
+  const seconds = typeof time === 'number' ? time : typeof time?.value === 'number' ? time.value : undefined;
+  const reason = first['reason'].replaceAll('_', '-');
+  const error =
+    reason === 'delivery-limit'
+      ? 'dead-lettered by the broker past the queue\'s x-delivery-limit: the task kept killing or losing its worker'
+      : `dead-lettered by the broker (${reason})`;
+  return { reason, error, time: seconds === undefined ? '' : new Date(seconds * 1000).toISOString() };
 }
 
 /** Publishes and resolves on the broker's confirm of this one message (rejects on a nack or a closed channel). */

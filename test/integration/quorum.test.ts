@@ -3,6 +3,7 @@ import {
   connectClient,
   createWorker,
   defineTask,
+  openDeadLetters,
   taskQueueArguments,
   TaskbusError,
   type QueueType,
@@ -11,7 +12,8 @@ import {
 } from '@taskbus/runtime';
 import type { Channel } from 'amqplib';
 import { expect } from 'chai';
-import { deleteQueues, queueDepth, rawBroker, recordingLogger, uniqueQueue, waitFor } from '../support/broker.js';
+import { execFileSync } from 'node:child_process';
+import { AMQP_URL, deleteQueues, queueDepth, rawBroker, recordingLogger, uniqueQueue, VHOST, waitFor } from '../support/broker.js';
 
 /** A declaration on a channel of its own: the 406 text, or 'ok'. */
 async function declareOutcome(raw: Awaited<ReturnType<typeof rawBroker>>, declare: (ch: Channel) => Promise<unknown>): Promise<string> {
@@ -153,6 +155,69 @@ describe('quorum queues and queues a Celery 5.5+ fleet declared', function () {
     // The dead-letter queue counts its own deliveries from 0: the task queue's count was not copied.
     expect(dead.properties.headers?.['x-delivery-count'] ?? 0, 'the broker count is not copied').to.equal(0);
     expect(calls).to.equal(0);
+  });
+
+  it('a message the broker dead-letters past x-delivery-limit (no worker got to it) is listed by taskbus dlq with that reason', async () => {
+    const queue = uniqueQueue('qq-broker-limit');
+    cleanup.push(queue);
+    await raw.channel.assertQueue(queue, { durable: true, arguments: taskQueueArguments(queue, 'quorum', 1) });
+    await raw.channel.assertQueue(`${queue}.dlq`, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+    const c = await client();
+    const sent = await c.send(echo(queue, 'quorum'), [1], {}, { ignoreResult: true });
+    const ch = await raw.connection.createChannel();
+    for (let i = 0; i < 2; i++) ch.nack(await waitFor('the message', async () => (await ch.get(queue)) || undefined), false, true);
+    await ch.close();
+    const dlq = await openDeadLetters(queue);
+    try {
+      const [letter] = await waitFor('the broker to dead-letter it', async () => {
+        const all = [];
+        for await (const l of dlq.list()) all.push(l);
+        return all.length ? all : undefined;
+      });
+      expect(letter).to.include({ id: sent.id, task: 'quorum.echo', reason: 'delivery-limit' });
+      expect(letter!.error).to.match(/x-delivery-limit/);
+      expect(letter!.failedAt).to.match(/^\d{4}-/);
+    } finally {
+      await dlq.close();
+    }
+  });
+
+  it('a quorum queue deleted under the worker (its consumer cancelled) is declared again as quorum and consumed again', async () => {
+    const queue = uniqueQueue('qq-cancel');
+    cleanup.push(queue);
+    const { log } = await serve(queue, { queueType: 'quorum', reconnect: { initialMs: 50, maxMs: 500 } });
+    await raw.channel.deleteQueue(queue);
+    await waitFor('the consumer re-subscribed', () => (log.records.some((r) => r.message === 'consumer re-subscribed') ? true : undefined));
+    expect(await declareOutcome(raw, (ch) => ch.assertQueue(queue, { durable: true, arguments: taskQueueArguments(queue, 'quorum') }))).to.equal('ok');
+    const c = await client();
+    expect(await (await c.send(echo(queue, 'quorum'), [21], {})).result({ timeoutMs: 10_000 })).to.equal(42);
+  });
+
+  it('a user allowed to use a queue an operator declared, but not to configure it, sends to it and consumes it', async () => {
+    const queue = uniqueQueue('qq-perm');
+    cleanup.push(queue);
+    await raw.channel.assertExchange(queue, 'topic', { durable: true });
+    await raw.channel.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+    await raw.channel.assertQueue(`${queue}.dlq`, { durable: true });
+    await raw.channel.bindQueue(queue, queue, queue);
+    const user = uniqueQueue('tb-user');
+    const ctl = (...args: string[]) => execFileSync('rabbitmqctl', args, { encoding: 'utf8', timeout: 60_000 });
+    ctl('add_user', user, 'pw');
+    try {
+      // Everything but the operator's queue, its exchange and its dead-letter queue may be configured (reply queues).
+      ctl('set_permissions', '-p', VHOST, user, `^(?!${queue}).*`, '.*', '.*');
+      const url = new URL(AMQP_URL);
+      url.username = user;
+      url.password = 'pw';
+      const { log } = await serve(queue, { url: url.toString(), queueType: 'classic' });
+      const c = await connectClient({ url: url.toString(), logger: recordingLogger() });
+      started.push(c);
+      expect(await (await c.send(echo(queue), [4], {})).result({ timeoutMs: 10_000 })).to.equal(8);
+      expect(log.records.find((r) => r.message === 'using the queue as it exists')?.fields).to.include({ type: 'unknown', exchange: 'unknown' });
+    } finally {
+      for (const s of started.splice(0)) await ('stop' in s ? s.stop() : s.close());
+      ctl('delete_user', user);
+    }
   });
 
   it('refuses tasks whose contracts disagree on their queue type', async () => {

@@ -23,10 +23,18 @@ describe('re-publishing deliveries', () => {
     });
   });
 
-  it("drops RabbitMQ's own dead-lettering headers and keeps the task's", () => {
+  it("drops RabbitMQ's own headers (dead-lettering history, a quorum queue's delivery count) and keeps the task's", () => {
     const p = { contentType: 'application/json', headers: {} } as unknown as MessageProperties;
-    const out = republishProperties(p, { id: 'x', 'x-death': [{ count: 1 }], 'x-first-death-queue': 'q', 'x-last-death-reason': 'expired', 'x-taskbus-reason': 'failed' });
-    expect(Object.keys(out.headers).sort()).to.deep.equal(['id', 'x-taskbus-reason']);
+    const out = republishProperties(p, {
+      id: 'x',
+      'x-death': [{ count: 1 }],
+      'x-first-death-queue': 'q',
+      'x-last-death-reason': 'expired',
+      'x-delivery-count': 7,
+      'x-death-note': 'a header of the task, not the broker',
+      'x-taskbus-reason': 'failed',
+    });
+    expect(Object.keys(out.headers).sort()).to.deep.equal(['id', 'x-death-note', 'x-taskbus-reason']);
     expect(out).to.include({ contentType: 'application/json', persistent: true });
   });
 });

@@ -1,5 +1,5 @@
 import { delayQueueName, dlqName } from '../deadletter.js';
-import type { OpenChannel } from './declarer.js';
+import { onChannel, type OpenChannel } from './declarer.js';
 import { declareIfMissing } from './probe.js';
 import type { QueueType } from './queue-type.js';
 
@@ -20,10 +20,12 @@ export async function declareDeadLetterQueue(open: OpenChannel, queue: string, t
  * at-least-once dead-lettering (RabbitMQ 3.10+), whatever the task queue's type: a classic queue's
  * dead-lettering is at-most-once, and would drop the task if the task queue refused it (full, or
  * deleted) at that moment; this one keeps it and tries again until the task queue takes it.
+ * Declared strictly, unlike task queues: one with other arguments would keep tasks forever or lose them,
+ * so its refusal (406) is what must happen, and the worker parks the task until it is fixed.
  */
 export async function declareDelayQueue(open: OpenChannel, queue: string, delayMs: number): Promise<string> {
   const name = delayQueueName(queue, delayMs);
-  await declareIfMissing(open, 'queue', name, async (ch) => {
+  await onChannel(open, async (ch) => {
     await ch.assertQueue(name, {
       durable: true,
       arguments: {

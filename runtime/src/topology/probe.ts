@@ -36,7 +36,7 @@ export type OpenDeclare = Parameters<typeof onChannel<void>>[1];
 /** RabbitMQ names the first inequivalent argument and its current value in a 406's text. */
 const CURRENT = /inequivalent arg '([^']+)'.*?current is (?:the value )?(?:'([^']*)'|none)/;
 
-function inequivalence(e: unknown): { arg: string; current: string | null } | null {
+export function inequivalence(e: unknown): { arg: string; current: string | null } | null {
   if (replyCode(e) !== 406) return null;
   const m = CURRENT.exec(e instanceof Error ? e.message : String(e));
   return m ? { arg: m[1]!, current: m[2] ?? null } : null;
@@ -68,7 +68,10 @@ export async function queueTypeOf(open: OpenChannel, name: string, candidates: r
       return type;
     } catch (e) {
       const i = inequivalence(e);
-      if (!i) throw e;
+      if (!i) {
+        if (replyCode(e) === 403) return null; // allowed to use the queue, not to configure it: fine, type unknown
+        throw e;
+      }
       if (i.arg !== 'x-queue-type') continue;
       if (i.current === null || i.current === 'classic') return 'classic';
       if (i.current === 'quorum' || i.current === 'stream') return i.current;
