@@ -79,7 +79,9 @@ export async function callTask(c: CallCommand, out: CallOutput): Promise<void> {
   const known = await findInContracts(c);
   let spec: TaskSpec<unknown[], object, unknown>;
   if (known) {
-    spec = defineTask({ ...known, queue: c.queue ?? known.queue });
+    // The contract's queue type describes its own queue only; another queue given with --queue is Celery's default.
+    const queue = c.queue ?? known.queue;
+    spec = defineTask({ ...known, queue, queueType: queue === known.queue ? known.queueType : 'classic' });
     // Before connecting: a bad call needs no broker, and nothing is sent.
     spec.assertArgs(args, kwargs);
   } else {

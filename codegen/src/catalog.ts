@@ -1,5 +1,6 @@
 import type { TObject, TSchema } from '@sinclair/typebox';
-import { assertUniqueTaskNames, readContract, type ContractSource, type ServiceModel, type TaskModel, type VersionModel } from './model.js';
+import type { QueueType } from '@taskbus/runtime/queues';
+import { assertConsistentQueueTypes, assertUniqueTaskNames, readContract, type ContractSource, type ServiceModel, type TaskModel, type VersionModel } from './model.js';
 
 /** One task version with its schemas, in the shape the runtime's defineTask() takes, plus where it came from. */
 export interface TaskVersion {
@@ -9,6 +10,8 @@ export interface TaskVersion {
   /** Celery task name. */
   readonly name: string;
   readonly queue: string;
+  /** The type of `queue` when taskbus has to create it. */
+  readonly queueType: QueueType;
   readonly description: string | null;
   /** Positional arguments in order. */
   readonly args: Readonly<Record<string, TSchema>>;
@@ -26,6 +29,7 @@ export function versionOf(s: ServiceModel, t: TaskModel, v: VersionModel): TaskV
     version: v.version,
     name: v.name,
     queue: v.queue,
+    queueType: v.queueType,
     description: v.description ?? t.description,
     args: declared.args,
     ...(declared.kwargs ? { kwargs: declared.kwargs } : {}),
@@ -37,6 +41,7 @@ export function versionOf(s: ServiceModel, t: TaskModel, v: VersionModel): TaskV
 export function taskCatalog(sources: readonly ContractSource[]): ReadonlyMap<string, TaskVersion> {
   const services = sources.map(readContract);
   assertUniqueTaskNames(services);
+  assertConsistentQueueTypes(services);
   const catalog = new Map<string, TaskVersion>();
   for (const s of services) for (const t of s.tasks) for (const v of t.versions) catalog.set(v.name, versionOf(s, t, v));
   return catalog;

@@ -160,6 +160,13 @@ function compareService(service: string, old: ServiceModel | null, now: ServiceM
 function compareVersion(b: VersionModel, a: VersionModel): [boolean, string][] {
   const out: [boolean, string][] = [];
   if (a.queue !== b.queue) out.push([true, `queue changed from '${b.queue}' to '${a.queue}'`]);
+  // Celery declares the queue on every publish: a declaration with the other type's arguments is refused.
+  else if (a.queueType !== b.queueType) {
+    out.push([
+      true,
+      `queue '${a.queue}' changed from ${b.queueType} to ${a.queueType} (callers with the earlier bindings declare it as ${b.queueType}, and RabbitMQ refuses them with 406 PRECONDITION_FAILED)`,
+    ]);
+  }
   if (!b.deprecated && a.deprecated) out.push([false, `marked deprecated${a.deprecated.note ? `: ${a.deprecated.note}` : ''}`]);
   if (b.deprecated && !a.deprecated) out.push([false, 'no longer deprecated']);
 

@@ -1,6 +1,7 @@
 import type { GenerateContext } from './context.js';
 import type { ServiceModel } from './model.js';
 import { names } from './naming.js';
+import { pythonNames } from './emit-python.js';
 
 /** Stable JSON: two-space indent, trailing newline, keys in the order written here. */
 function json(value: unknown): string {
@@ -62,6 +63,14 @@ export function readme(s: ServiceModel): string {
     '| --- | --- | --- | --- | --- |',
     ...s.tasks.flatMap((t) => t.versions.map((v) => `| ${t.key} | ${v.version} | \`${v.name}\` | \`${v.queue}\` | ${v.args.join(', ')}${v.hasKwargs ? ', kwargs' : ''} |`)),
     '',
+    // Classic queues need nothing said: Celery declares them as taskbus does.
+    ...(s.queueType !== 'classic'
+      ? [
+          `The queues are ${s.queueType} queues. Python callers put \`QUEUES\` from \`python/${pythonNames.module(s)}.py\` in their Celery`,
+          "app's `task_queues`, so that Celery declares them with the same arguments as taskbus.",
+          '',
+        ]
+      : []),
     '## Calling',
     '',
     '```ts',

@@ -1,3 +1,4 @@
+import { taskExchangeType, taskQueueArguments } from '@taskbus/runtime/queues';
 import type { ServiceModel, TaskModel, VersionModel } from './model.js';
 import { names } from './naming.js';
 import { MARKER } from './ownership.js';
@@ -20,6 +21,14 @@ export const pythonNames = {
 /** A Python string literal (JSON's escapes are valid Python). */
 function py(s: string): string {
   return JSON.stringify(s);
+}
+
+/** A Python literal of a queue argument value: the runtime's arguments are strings, numbers and booleans. */
+function pyValue(v: unknown): string {
+  if (typeof v === 'string') return py(v);
+  if (typeof v === 'number' && Number.isFinite(v)) return String(v);
+  if (typeof v === 'boolean') return v ? 'True' : 'False';
+  throw new TypeError(`cannot write queue argument ${String(v)} as a Python literal`);
 }
 
 /** A tuple literal of string literals (the trailing comma keeps a one-element tuple a tuple). */
@@ -83,9 +92,10 @@ function delegateDef(t: TaskModel): string {
   const table = pythonNames.versions(t);
   const each = t.versions.map((v) => `"${v.version}" with ${v.args.length > 0 ? v.args.join(', ') : 'no arguments'}${v.hasKwargs ? ' and kwargs=' : ''}`);
   return [
-    // Keyed by the version as text, like the seed's version_map; each entry: task, queue, its arguments in order, whether it takes kwargs.
+    // Keyed by the version as text, like the seed's version_map; each entry: task, queue (its name, or its Queue
+    // when it must be declared with arguments), its arguments in order, whether it takes kwargs.
     `${table} = {`,
-    ...t.versions.map((v) => `    "${v.version}": (${pythonNames.task(t, v)}, ${py(v.queue)}, ${pyTuple(v.args)}, ${v.hasKwargs ? 'True' : 'False'}),`),
+    ...t.versions.map((v) => `    "${v.version}": (${pythonNames.task(t, v)}, ${queueRef(v)}, ${pyTuple(v.args)}, ${v.hasKwargs ? 'True' : 'False'}),`),
     '}',
     '',
     '',
@@ -129,30 +139,80 @@ def _delegate(name, versions, version, given, kwargs, options):
     # _stacklevel: a DeprecationWarning points past _delegate and the delegate_* function, at their caller.
     return task.apply_async(tuple(given[p] for p in params), kwargs, _stacklevel=4, **options)`;
 
-/** The base of every task in the module: sending a version the contract deprecates warns the sender. */
-const BINDING_TASK = [
-  'class _BindingTask(Task):',
-  '    """A signature-only task; sending one the contract deprecates warns with DeprecationWarning."""',
-  '',
-  '    deprecation = None',
-  '',
-  '    def delay(self, *args, **kwargs):',
-  '        return self.apply_async(args, kwargs, _stacklevel=3)',
-  '',
-  '    def apply_async(self, args=None, kwargs=None, _stacklevel=2, **options):',
-  '        if self.deprecation:',
-  '            warnings.warn(self.deprecation, DeprecationWarning, stacklevel=_stacklevel)',
-  '        return super().apply_async(args, kwargs, **options)',
-].join('\n');
+/**
+ * The base of every task in the module: sending a version the contract deprecates warns the sender. With
+ * queues that need arguments (quorum), a queue given by name is sent as its Queue, which Celery declares
+ * with those arguments on publish; by name it would declare the queue without them and be refused (406).
+ */
+function bindingTask(s: ServiceModel): string {
+  return [
+    'class _BindingTask(Task):',
+    '    """A signature-only task; sending one the contract deprecates warns with DeprecationWarning."""',
+    '',
+    '    deprecation = None',
+    '',
+    '    def delay(self, *args, **kwargs):',
+    '        return self.apply_async(args, kwargs, _stacklevel=3)',
+    '',
+    '    def apply_async(self, args=None, kwargs=None, _stacklevel=2, **options):',
+    '        if self.deprecation:',
+    '            warnings.warn(self.deprecation, DeprecationWarning, stacklevel=_stacklevel)',
+    ...(declaredQueues(s).length > 0
+      ? [
+          '        queue = options.get("queue")',
+          '        if isinstance(queue, str) and queue in _QUEUES_BY_NAME:',
+          '            options["queue"] = _QUEUES_BY_NAME[queue]',
+        ]
+      : []),
+    '        return super().apply_async(args, kwargs, **options)',
+  ].join('\n');
+}
+
+/** The queues of the contract that Celery must declare with arguments (all, when quorum), sorted by name. */
+function declaredQueues(s: ServiceModel): string[] {
+  if (s.queueType === 'classic') return [];
+  return [...new Set(s.tasks.flatMap((t) => t.versions.map((v) => v.queue)))].sort();
+}
+
+/** How a version table names its queue: by name when Celery declares it right by name, else its Queue. */
+function queueRef(v: VersionModel): string {
+  return v.queueType === 'classic' ? py(v.queue) : `_QUEUES_BY_NAME[${py(v.queue)}]`;
+}
+
+/**
+ * `QUEUES`: each queue as taskbus creates it (runtime/src/topology/queue-type.ts is the one source of the
+ * arguments), with the exchange of the same name; none for a classic contract, whose queues Celery's defaults fit.
+ */
+function queuesBlock(s: ServiceModel): string[] {
+  const queues = declaredQueues(s);
+  if (queues.length === 0) return [];
+  const entry = (q: string) => {
+    const args = Object.entries(taskQueueArguments(q, s.queueType)).map(([k, x]) => `${py(k)}: ${pyValue(x)}`);
+    return `    Queue(${py(q)}, Exchange(${py(q)}, type=${py(taskExchangeType(s.queueType))}), routing_key=${py(q)}, queue_arguments={${args.join(', ')}}),`;
+  };
+  return [
+    `# The ${s.queueType} queues of the ${s.service} service, declared exactly as taskbus creates them. Put these in your Celery`,
+    "# app's task_queues (app.conf.task_queues = (*QUEUES, ...)) so that every task sent to them by name, from any",
+    '# module, declares them the same way: Celery re-declares a queue on publish, and RabbitMQ refuses a declaration',
+    '# with other arguments (406 PRECONDITION_FAILED). The tasks and delegates below use them either way.',
+    'QUEUES = (',
+    ...queues.map(entry),
+    ')',
+    '_QUEUES_BY_NAME = {q.name: q for q in QUEUES}',
+    '',
+  ];
+}
 
 /** The seed's bindings.py, generated: signature-only Celery tasks for every version plus the delegates. */
 export function pythonModule(s: ServiceModel, header: string): string {
+  const queues = queuesBlock(s);
   const intro = [
     `Celery bindings for the ${s.service} service, contract version ${s.version}.`,
     ...(s.description ? ['', s.description] : []),
     '',
     'Signature-only tasks: they run in the service. Send them with apply_async(args, queue=..., serializer="json"),',
     'or through a delegate_* function, which maps a version to its task and fills in queue and serializer.',
+    ...(queues.length > 0 ? [`Its queues are ${s.queueType} queues: put QUEUES in your Celery app's task_queues.`] : []),
   ].join('\n');
   const blocks = s.tasks.flatMap((t) => [...t.versions.map((v) => taskDef(s, t, v)), delegateDef(t)]);
   return [
@@ -161,12 +221,14 @@ export function pythonModule(s: ServiceModel, header: string): string {
     'import warnings',
     '',
     'from celery import Task, shared_task',
+    ...(queues.length > 0 ? ['from kombu import Exchange, Queue'] : []),
     '',
     `SERVICE = ${py(s.service)}`,
     `VERSION = ${py(s.version)}`,
     '',
+    ...queues,
     '',
-    [BINDING_TASK, DELEGATE_HELPERS, ...blocks].join('\n\n\n'),
+    [bindingTask(s), DELEGATE_HELPERS, ...blocks].join('\n\n\n'),
     '',
   ].join('\n');
 }

@@ -135,6 +135,8 @@ export function tasksFile(s: ServiceModel): string {
                 Writers.object({
                   name: quote(v.name),
                   queue: quote(v.queue),
+                  // Classic is the runtime's default: classic bindings stay as they were before queue types.
+                  ...(v.queueType !== 'classic' ? { queueType: quote(v.queueType) } : {}),
                   args: `${c}.args`,
                   ...(v.hasKwargs ? { kwargs: `${c}.kwargs` } : {}),
                   result: `${c}.result`,

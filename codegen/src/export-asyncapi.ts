@@ -1,3 +1,4 @@
+import { taskExchangeType, taskQueueArguments, type QueueType } from '@taskbus/runtime/queues';
 import { argsSchema, kwargsSchema, resultSchema, tuple } from './export-jsonschema.js';
 import { readServices } from './generate.js';
 import { jsonFile, type JsonObject } from './json.js';
@@ -53,14 +54,14 @@ const EXCEPTION: JsonObject = {
 export function exportAsyncApi(sources: readonly ContractSource[], options: AsyncApiOptions = {}): string {
   const server = resolveServer(options);
   const services = readServices(sources);
-  const channels: Record<string, { address: string; messages: Record<string, JsonObject> }> = {};
+  const channels: Record<string, { address: string; queueType: QueueType; messages: Record<string, JsonObject> }> = {};
   const replies: Record<string, JsonObject> = {};
   const operations: Record<string, JsonObject> = {};
   for (const s of services) {
     for (const t of s.tasks) {
       for (const v of t.versions) {
         const channel = `queue.${v.queue}`;
-        (channels[channel] ??= { address: v.queue, messages: {} }).messages[v.name] = taskMessage(s, t, v);
+        (channels[channel] ??= { address: v.queue, queueType: v.queueType, messages: {} }).messages[v.name] = taskMessage(s, t, v);
         const reply = `${v.name}.result`;
         replies[reply] = resultMessage(s, v);
         operations[`send.${v.name}`] = {
@@ -94,13 +95,16 @@ export function exportAsyncApi(sources: readonly ContractSource[], options: Asyn
       version: services.length === 1 ? services[0]!.version : services.map((s) => `${s.service}@${s.version}`).join(', '),
       description: `Celery protocol v2 tasks (JSON) of ${services.map((s) => s.service).join(', ')}, from their taskbus contracts.`,
       'x-taskbus-services': Object.fromEntries(
-        services.map((s) => [s.service, { version: s.version, package: s.packageName, queue: s.queue, ...(s.description ? { description: s.description } : {}) }]),
+        services.map((s) => [
+          s.service,
+          { version: s.version, package: s.packageName, queue: s.queue, queueType: s.queueType, ...(s.description ? { description: s.description } : {}) },
+        ]),
       ),
     },
     defaultContentType: 'application/json',
     servers: { broker: { ...server, description: 'RabbitMQ' } },
     channels: {
-      ...Object.fromEntries(Object.entries(channels).map(([id, c]) => [id, queueChannel(c.address, c.messages)])),
+      ...Object.fromEntries(Object.entries(channels).map(([id, c]) => [id, queueChannel(c.address, c.queueType, c.messages)])),
       [REPLIES]: {
         // null: each caller names its own reply queue in the task's reply_to property.
         address: null,
@@ -139,8 +143,12 @@ function about(t: TaskModel, v: VersionModel): JsonObject {
   return text ? { description: text } : {};
 }
 
-/** The queue as Celery declares it: durable, with a direct exchange of the same name bound by that name. */
-function queueChannel(queue: string, messages: Record<string, JsonObject>): JsonObject {
+/**
+ * The queue as taskbus creates it and Celery declares it: durable, of the contract's type (with the runtime's
+ * arguments for quorum), with an exchange of the same name (direct, or topic for quorum) bound by that name.
+ */
+function queueChannel(queue: string, queueType: QueueType, messages: Record<string, JsonObject>): JsonObject {
+  const args = taskQueueArguments(queue, queueType);
   return {
     address: queue,
     title: queue,
@@ -148,9 +156,17 @@ function queueChannel(queue: string, messages: Record<string, JsonObject>): Json
     bindings: {
       amqp: {
         is: 'queue',
-        queue: { name: queue, durable: true, exclusive: false, autoDelete: false },
+        queue: {
+          name: queue,
+          durable: true,
+          exclusive: false,
+          autoDelete: false,
+          // The binding has no field for a queue's arguments; a declaration with other ones is refused (406).
+          'x-queue-type': queueType,
+          ...(Object.keys(args).length > 0 ? { 'x-arguments': args as JsonObject } : {}),
+        },
         // The binding cannot describe a queue and an exchange at once; Celery declares both.
-        'x-exchange': { name: queue, type: 'direct', durable: true, autoDelete: false, routingKey: queue },
+        'x-exchange': { name: queue, type: taskExchangeType(queueType), durable: true, autoDelete: false, routingKey: queue },
         bindingVersion: AMQP_BINDING,
       },
     },
@@ -171,7 +187,7 @@ function taskMessage(s: ServiceModel, t: TaskModel, v: VersionModel): JsonObject
     },
     bindings: { amqp: { contentEncoding: 'utf-8', bindingVersion: AMQP_BINDING } },
     tags: [{ name: s.service }],
-    'x-taskbus': { service: s.service, task: t.key, version: v.version, queue: v.queue },
+    'x-taskbus': { service: s.service, task: t.key, version: v.version, queue: v.queue, queueType: v.queueType },
     ...(v.deprecated ? { deprecated: true } : {}),
   };
 }

@@ -87,7 +87,7 @@ function annotate(schema: JsonObject, s: ServiceModel, t: TaskModel, v: VersionM
     $schema: DRAFT_2020_12,
     // A URN: stable, needs no host, and names the service and task unambiguously.
     $id: `urn:taskbus:${s.service}:${v.name}:${part}`,
-    'x-taskbus': { service: s.service, task: t.key, version: v.version, queue: v.queue },
+    'x-taskbus': { service: s.service, task: t.key, version: v.version, queue: v.queue, queueType: v.queueType },
     ...(v.deprecated ? { deprecated: true } : {}),
   };
 }

@@ -4,7 +4,7 @@ import { packageJson, readme, tsconfigJson } from './emit-package.js';
 import { pyproject, pythonModule, pythonNames } from './emit-python.js';
 import { parseContract, ruleProblems } from './contract-rules.js';
 import { ContractDefinitionError, ContractSourceError } from './errors.js';
-import { assertUniqueTaskNames, readContract, type ContractSource, type ServiceModel } from './model.js';
+import { assertConsistentQueueTypes, assertUniqueTaskNames, readContract, type ContractSource, type ServiceModel } from './model.js';
 import { names } from './naming.js';
 import { MANIFEST, manifestFile } from './ownership.js';
 
@@ -52,5 +52,6 @@ export function readServices(sources: readonly ContractSource[]): ServiceModel[]
     }
   });
   assertUniqueTaskNames(services);
+  assertConsistentQueueTypes(services);
   return services;
 }

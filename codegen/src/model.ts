@@ -1,4 +1,5 @@
 import { KindGuard, type TObject, type TSchema } from '@sinclair/typebox';
+import { QUEUE_TYPES, type QueueType } from '@taskbus/runtime/queues';
 import { ContractDefinitionError } from './errors.js';
 
 /** A contract file as the CLI read it: its path (relative, for messages), its text and its default export. */
@@ -13,6 +14,8 @@ export interface VersionModel {
   /** Celery task name. */
   readonly name: string;
   readonly queue: string;
+  /** The service's queue type, which every queue of the contract has when taskbus creates it. */
+  readonly queueType: QueueType;
   readonly description: string | null;
   readonly args: readonly string[];
   readonly hasKwargs: boolean;
@@ -57,6 +60,8 @@ export interface ServiceModel {
   readonly license: string;
   readonly version: string;
   readonly queue: string;
+  /** `classic` (Celery's default) unless the contract says `queueType: 'quorum'`. */
+  readonly queueType: QueueType;
   readonly description: string | null;
   readonly source: ContractSource;
   readonly tasks: readonly TaskModel[];
@@ -113,16 +118,33 @@ export function readContract(source: ContractSource): ServiceModel {
   }
   const queue = c['queue'];
   if (typeof queue !== 'string' || !QUEUE.test(queue)) throw new ContractDefinitionError(where(), '"queue" must be a queue name');
+  const queueType = readQueueType(c['queueType'], where);
   const tasks = c['tasks'];
   if (!isRecord(tasks) || Object.keys(tasks).length === 0) throw new ContractDefinitionError(where(), '"tasks" must declare at least one task');
 
   const models = Object.keys(tasks)
     .sort()
-    .map((key) => readTask(key, tasks[key], queue, (...p) => where(`task "${key}"`, ...p)));
-  return { service, packageName, license, version, queue, description: optionalText(c['description']), source, tasks: models };
+    .map((key) => readTask(key, tasks[key], { queue, queueType }, (...p) => where(`task "${key}"`, ...p)));
+  return { service, packageName, license, version, queue, queueType, description: optionalText(c['description']), source, tasks: models };
 }
 
-function readTask(key: string, t: unknown, queue: string, where: (...p: string[]) => string): TaskModel {
+/** The service's queue; a version may send to another queue, of the same type. */
+interface ServiceQueue {
+  readonly queue: string;
+  readonly queueType: QueueType;
+}
+
+function readQueueType(t: unknown, where: () => string): QueueType {
+  if (t === undefined) return 'classic';
+  const known = QUEUE_TYPES.find((q) => q === t);
+  if (known) return known;
+  throw new ContractDefinitionError(
+    where(),
+    `"queueType" must be ${QUEUE_TYPES.map((q) => `'${q}'`).join(' or ')} (got ${typeof t === 'string' ? JSON.stringify(t) : `a ${t === null ? 'null' : typeof t}`}); leave it out for classic, Celery's default`,
+  );
+}
+
+function readTask(key: string, t: unknown, serviceQueue: ServiceQueue, where: (...p: string[]) => string): TaskModel {
   if (!IDENTIFIER.test(key)) throw new ContractDefinitionError(where(), 'task keys must be camelCase identifiers such as "sendToS3"');
   if (PYTHON_KEYWORDS.has(key) || JS_RESERVED.has(key) || RESERVED_TASK_KEYS.has(key)) {
     throw new ContractDefinitionError(where(), `"${key}" cannot name a task: the generated bindings would use it as a Python or TypeScript name that is reserved or taken`);
@@ -140,7 +162,7 @@ function readTask(key: string, t: unknown, queue: string, where: (...p: string[]
     description: optionalText(t['description']),
     versions: numbers.map((n) => {
       const at = (...p: string[]) => where(`version ${n}`, ...p);
-      const version = readVersion(n, versions[String(n)], queue, at);
+      const version = readVersion(n, versions[String(n)], serviceQueue, at);
       return version.retry ? version : { ...version, retry: readRetry(t['retry'], () => where('retry')) };
     }),
   };
@@ -160,14 +182,18 @@ function refuseRefs(schema: unknown, where: () => string): void {
   visit(schema);
 }
 
-function readVersion(version: number, v: unknown, serviceQueue: string, where: (...p: string[]) => string): VersionModel {
+function readVersion(version: number, v: unknown, serviceQueue: ServiceQueue, where: (...p: string[]) => string): VersionModel {
   if (!isRecord(v)) throw new ContractDefinitionError(where(), 'a version must be an object with name, args and result');
   const name = v['name'];
   if (typeof name !== 'string' || !CELERY_NAME.test(name)) {
     throw new ContractDefinitionError(where(), '"name" must be the Celery task name, e.g. "pusher.send_to_s3"');
   }
-  const queue = v['queue'] ?? serviceQueue;
+  const queue = v['queue'] ?? serviceQueue.queue;
   if (typeof queue !== 'string' || !QUEUE.test(queue)) throw new ContractDefinitionError(where(), '"queue" must be a queue name');
+  // Ignoring it would leave the author believing this version's queue had another type than the service's.
+  if (v['queueType'] !== undefined) {
+    throw new ContractDefinitionError(where('queueType'), 'the queue type is set once per service, next to its "queue"; remove it here');
+  }
   const args = v['args'];
   if (!isRecord(args)) throw new ContractDefinitionError(where(), '"args" must map argument names, in order, to TypeBox schemas');
   for (const [arg, schema] of Object.entries(args)) {
@@ -196,6 +222,7 @@ function readVersion(version: number, v: unknown, serviceQueue: string, where: (
     version,
     name,
     queue,
+    queueType: serviceQueue.queueType,
     description: optionalText(v['description']),
     args: Object.keys(args),
     hasKwargs: kwargs !== undefined,
@@ -230,6 +257,26 @@ export function assertUniqueTaskNames(services: readonly ServiceModel[]): void {
         if (first) throw new ContractDefinitionError(here, `duplicate task name "${v.name}" (also used by ${first})`);
         seen.set(v.name, here);
       }
+    }
+  }
+}
+
+/**
+ * Fails when contracts give one queue two types: whichever service's bindings created it, the other's would
+ * declare it differently and be refused by the broker.
+ */
+export function assertConsistentQueueTypes(services: readonly ServiceModel[]): void {
+  const seen = new Map<string, { queueType: QueueType; where: string }>();
+  for (const s of services) {
+    for (const v of s.tasks.flatMap((t) => t.versions)) {
+      const first = seen.get(v.queue);
+      if (first && first.queueType !== v.queueType) {
+        throw new ContractDefinitionError(
+          `${s.source.file}, service "${s.service}"`,
+          `queue "${v.queue}" is ${v.queueType} here but ${first.queueType} in ${first.where}; a queue has one type, so give both services the same "queueType"`,
+        );
+      }
+      if (!first) seen.set(v.queue, { queueType: v.queueType, where: `${s.source.file}, service "${s.service}"` });
     }
   }
 }

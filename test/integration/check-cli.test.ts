@@ -69,6 +69,20 @@ describe('taskbus check (CLI) on real git history', () => {
     expect(run.stdout).to.include('pusher 1.0.0 -> 1.0.0: needs a minor bump, which the version does not say: set version to 1.1.0 or later');
   });
 
+  it('the queue made quorum against HEAD~1, even with a major bump: exit 1, each version on the queue named', async () => {
+    edit(dir, ["queue: 'pusher',", "queue: 'pusher',\n  queueType: 'quorum',"], ["version: '1.0.0'", "version: '2.0.0'"]);
+    commit('quorum');
+    const run = await taskbus(dir, 'check', '--against', 'HEAD~1');
+    expect(run.code, run.stderr).to.equal(1);
+    const why = "queue 'pusher' changed from classic to quorum (callers with the earlier bindings declare it as classic, and RabbitMQ refuses them with 406 PRECONDITION_FAILED)";
+    expect(run.stdout.trim().split('\n')).to.deep.equal([
+      `breaking: pusher sendToS3 v1 (pusher.send_to_s3): ${why}`,
+      `breaking: pusher sendToS3 v2 (pusher.send_to_s3_v2): ${why}`,
+      'pusher 1.0.0 -> 2.0.0: needs a major bump',
+      'taskbus check: breaking changes or a version too low against HEAD~1',
+    ]);
+  });
+
   it('--against a directory of earlier contracts', async () => {
     cpSync(join(dir, 'contracts'), join(dir, 'before'), { recursive: true });
     edit(dir, V1_CONTENT_REMOVED);

@@ -2,9 +2,9 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
-import { createWorker, defineTask, silentLogger, type Worker } from '@taskbus/runtime';
+import { createWorker, defineTask, silentLogger, taskQueueArguments, type Worker } from '@taskbus/runtime';
 import { expect } from 'chai';
-import { AMQP_URL, deleteQueues, queueDepth, rawBroker, uniqueQueue } from '../support/broker.js';
+import { AMQP_URL, declareOutcome, deleteQueues, queueDepth, rawBroker, uniqueQueue } from '../support/broker.js';
 import { taskbus, TASKBUS_BIN } from '../support/cli.js';
 import { runProcess } from '../support/process.js';
 
@@ -19,7 +19,8 @@ function tree(root: string): Record<string, string> {
   return files;
 }
 
-describe('taskbus generate (CLI)', () => {
+describe('taskbus generate (CLI)', function () {
+  this.timeout(120_000); // several generate runs per test; a loaded 2-core machine takes tens of seconds
   let dir: string;
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'taskbus-cli-'));
@@ -303,5 +304,41 @@ describe('taskbus call with contracts', function () {
     const run = await taskbus(dir, 'call', 'clitest.repeat', '["a", 1]', '--contracts', 'nope');
     expect(run.code).to.equal(2);
     expect(run.stderr.trim()).to.equal('taskbus: contracts directory "nope" does not exist (pass --contracts <dir>)');
+  });
+});
+
+describe('taskbus call with a quorum contract', function () {
+  this.timeout(60_000);
+  const queue = uniqueQueue('cli-call-quorum');
+  let dir: string;
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'taskbus-call-quorum-'));
+    mkdirSync(join(dir, 'contracts'));
+    writeFileSync(
+      join(dir, 'contracts/clitest.ts'),
+      [
+        "import { Type } from '@sinclair/typebox';",
+        `export default { service: 'clitest', version: '1.0.0', queue: '${queue}', queueType: 'quorum', tasks: { ping: { versions: { 1: {`,
+        "  name: 'clitest.ping', args: { n: Type.Integer() }, result: Type.Integer() } } } } };",
+      ].join('\n'),
+    );
+  });
+  after(async () => {
+    await deleteQueues(queue);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("creates the missing queue as the contract's quorum queue, with the runtime's arguments", async () => {
+    const run = await taskbus(dir, 'call', 'clitest.ping', '[1]');
+    expect(run.code, run.stderr).to.equal(0);
+    const raw = await rawBroker();
+    try {
+      expect(await queueDepth(raw, queue)).to.equal(1);
+      expect(await declareOutcome(raw, (ch) => ch.assertQueue(queue, { durable: true, arguments: taskQueueArguments(queue, 'quorum') }))).to.equal('ok');
+      expect(await declareOutcome(raw, (ch) => ch.assertQueue(queue, { durable: true }))).to.match(/406/);
+    } finally {
+      await raw.close();
+    }
   });
 });

@@ -10,23 +10,9 @@ import {
   type TaskClient,
   type Worker,
 } from '@taskbus/runtime';
-import type { Channel } from 'amqplib';
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
-import { AMQP_URL, deleteQueues, queueDepth, rawBroker, recordingLogger, uniqueQueue, VHOST, waitFor } from '../support/broker.js';
-
-/** A declaration on a channel of its own: the 406 text, or 'ok'. */
-async function declareOutcome(raw: Awaited<ReturnType<typeof rawBroker>>, declare: (ch: Channel) => Promise<unknown>): Promise<string> {
-  const ch = await raw.connection.createChannel();
-  ch.on('error', () => undefined);
-  try {
-    await declare(ch);
-    await ch.close();
-    return 'ok';
-  } catch (e) {
-    return String(e);
-  }
-}
+import { AMQP_URL, declareOutcome, deleteQueues, queueDepth, rawBroker, recordingLogger, uniqueQueue, VHOST, waitFor } from '../support/broker.js';
 
 const echo = (queue: string, queueType?: QueueType) =>
   defineTask<[n: number], Record<string, never>, number>({ name: 'quorum.echo', queue, ...(queueType ? { queueType } : {}), args: { n: Type.Number() }, result: Type.Number() });

@@ -87,3 +87,16 @@ export function scratchVhost(prefix: string): { readonly url: string; remove(): 
   url.pathname = `/${encodeURIComponent(name)}`;
   return { url: url.toString(), remove: () => void ctl('delete_vhost', name) };
 }
+
+/** A declaration on a throwaway channel, as another client would make it: 'ok', or the broker's refusal (e.g. a 406). */
+export async function declareOutcome(raw: { connection: ChannelModel }, declare: (ch: Channel) => Promise<unknown>): Promise<string> {
+  const ch = await raw.connection.createChannel();
+  ch.on('error', () => undefined); // the refusal closes the channel; the promise carries it
+  try {
+    await declare(ch);
+    await ch.close();
+    return 'ok';
+  } catch (e) {
+    return String(e);
+  }
+}

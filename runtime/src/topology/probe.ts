@@ -9,6 +9,7 @@ export function exists(open: OpenChannel, kind: 'queue' | 'exchange', name: stri
       return true;
     } catch (e) {
       if (replyCode(e) === 404) return false;
+      if (replyCode(e) === 405) return true; // exclusive to another connection: it exists, and may be published to
       throw e;
     }
   });
@@ -69,13 +70,29 @@ export async function queueTypeOf(open: OpenChannel, name: string, candidates: r
     } catch (e) {
       const i = inequivalence(e);
       if (!i) {
-        if (replyCode(e) === 403) return null; // allowed to use the queue, not to configure it: fine, type unknown
+        if (replyCode(e) === 403 || replyCode(e) === 405) return null; // not ours to configure (permissions, or exclusive to another connection): type unknown
         throw e;
       }
       if (i.arg !== 'x-queue-type') continue;
       if (i.current === null || i.current === 'classic') return 'classic';
       if (i.current === 'quorum' || i.current === 'stream') return i.current;
       return null;
+    }
+  }
+  return null;
+}
+
+/**
+ * The first argument set an existing queue is equivalent to (a declaration with it succeeds), or null:
+ * what to declare the queue with if it must be created again, as its declarer had it.
+ */
+export async function equivalentArguments(open: OpenChannel, name: string, candidates: readonly (readonly [QueueType, Record<string, unknown>])[]): Promise<Record<string, unknown> | null> {
+  for (const [, args] of candidates) {
+    try {
+      await onChannel(open, async (ch) => void (await ch.assertQueue(name, { durable: true, arguments: args })));
+      return args;
+    } catch (e) {
+      if (!inequivalence(e)) return null; // not ours to configure (403, 405), or gone: unknown
     }
   }
   return null;

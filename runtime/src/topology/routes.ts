@@ -30,6 +30,8 @@ export class PublishRoutes {
   private readonly queues = new Map<string, TaskQueue>();
   /** Per queue: native delayed delivery is set up (true) or refused on this connection (false). */
   private readonly delayed = new Map<string, boolean>();
+  /** Per queue, the arguments it was found with: a deleted queue is declared again with them. */
+  private readonly declaredAs = new Map<string, Record<string, unknown>>();
 
   constructor(
     private readonly declarer: Declarer,
@@ -53,8 +55,9 @@ export class PublishRoutes {
   async prepare(queue: string, type: QueueType, delayed: boolean): Promise<void> {
     let q = this.queues.get(queue);
     if (!q) {
-      q = await this.declarer.once(`queue:${queue}`, (open) => ensureTaskQueue(open, queue, type));
+      q = await this.declarer.once(`queue:${queue}`, (open) => ensureTaskQueue(open, queue, type, this.declaredAs.get(queue)));
       this.queues.set(queue, q);
+      if (q.arguments) this.declaredAs.set(queue, q.arguments); // declared again as it was if it is deleted
     }
     if (!delayed || !q.nativeDelay || this.delayed.has(queue)) return;
     try {

@@ -1,7 +1,7 @@
 import { TopologyError } from '../errors.js';
 import type { OpenChannel } from './declarer.js';
-import { onChannel } from './declarer.js';
-import { declareIfMissing, exchangeTypeOf, queueTypeOf } from './probe.js';
+import { onChannel, replyCode } from './declarer.js';
+import { declareIfMissing, equivalentArguments, exchangeTypeOf, queueTypeOf } from './probe.js';
 import { taskExchangeType, taskQueueArguments, type QueueType } from './queue-type.js';
 
 /** A task queue as found (or created) on the broker. */
@@ -16,6 +16,11 @@ export interface TaskQueue {
    * exchange, as Celery 5.5+ requires (a direct exchange cannot match the delay routing keys).
    */
   readonly nativeDelay: boolean;
+  /**
+   * The arguments it was found equivalent to (or created with): what to declare it with if it has to be
+   * created again, so that a Celery fleet's own declaration of it stays valid. Null when unknown.
+   */
+  readonly arguments: Record<string, unknown> | null;
 }
 
 /**
@@ -24,18 +29,33 @@ export interface TaskQueue {
  * peer declared with other arguments or of another type is used as it is. The queue is bound to its
  * exchange with its name, as Celery binds it.
  */
-export async function ensureTaskQueue(open: OpenChannel, queue: string, type: QueueType): Promise<TaskQueue> {
+export async function ensureTaskQueue(open: OpenChannel, queue: string, type: QueueType, createWith?: Record<string, unknown> | null): Promise<TaskQueue> {
+  // Deleted between the check and the binding (404): what is missing now is declared on the next pass.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await ensureOnce(open, queue, type, createWith ?? taskQueueArguments(queue, type));
+    } catch (e) {
+      if (attempt >= 3 || replyCode((e as { cause?: unknown }).cause) !== 404) throw e;
+    }
+  }
+}
+
+async function ensureOnce(open: OpenChannel, queue: string, type: QueueType, args: Record<string, unknown>): Promise<TaskQueue> {
   try {
     const exchangeCreated = await declareIfMissing(open, 'exchange', queue, async (ch) => {
       await ch.assertExchange(queue, taskExchangeType(type), { durable: true, autoDelete: false });
     });
     const queueCreated = await declareIfMissing(open, 'queue', queue, async (ch) => {
-      await ch.assertQueue(queue, { durable: true, exclusive: false, autoDelete: false, arguments: taskQueueArguments(queue, type) });
+      await ch.assertQueue(queue, { durable: true, exclusive: false, autoDelete: false, arguments: args });
     });
-    await onChannel(open, async (ch) => void (await ch.bindQueue(queue, queue, queue)));
-    const found = queueCreated ? type : await queueTypeOf(open, queue, candidates(queue, type));
+    await onChannel(open, async (ch) => void (await ch.bindQueue(queue, queue, queue))).catch((e: unknown) => {
+      if (replyCode(e) !== 405) throw e; // exclusive to another connection: only its owner may bind it; publishing still works
+    });
+    const createdType: QueueType = args['x-queue-type'] === 'quorum' ? 'quorum' : 'classic';
+    const found = queueCreated ? createdType : await queueTypeOf(open, queue, candidates(queue, type));
     const exchangeType = exchangeCreated ? taskExchangeType(type) : await exchangeTypeOf(open, queue);
-    return { name: queue, type: found, exchangeType, nativeDelay: found === 'quorum' && exchangeType === 'topic' };
+    const known = queueCreated ? args : found === 'classic' || found === 'quorum' ? await equivalentArguments(open, queue, candidates(queue, type)) : null;
+    return { name: queue, type: found, exchangeType, nativeDelay: found === 'quorum' && exchangeType === 'topic', arguments: known };
   } catch (e) {
     throw new TopologyError(queue, e);
   }

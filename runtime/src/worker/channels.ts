@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
 import { ChannelKeeper } from '../channel-keeper.js';
-import { describeCause } from '../errors.js';
+import { describeCause, TopologyError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { BackoffOptions } from '../connect-options.js';
 import { backoffDelay } from '../reconnect.js';
@@ -45,6 +45,8 @@ export class WorkerChannels {
   private generation: ConsumeGeneration | null = null;
   private readonly consumers = new Map<string, string>();
   private readonly cancels = new Map<string, number>();
+  /** Per queue, the arguments it was found with, to declare it with again if it is deleted. */
+  private readonly declaredAs = new Map<string, Record<string, unknown>>();
   private consuming = true;
 
   constructor(
@@ -131,7 +133,10 @@ export class WorkerChannels {
     } catch (e) {
       // Deleted between the declaration and the consume (404): the next try must declare it again.
       this.forget(`queue:${queue}`);
-      throw e;
+      this.forget(`delayed:${queue}`);
+      // Refused for good (no read permission; exclusive to another connection): say so, typed.
+      const code = (e as { code?: unknown } | null)?.code;
+      throw code === 403 || code === 405 ? new TopologyError(queue, e) : e;
     }
   }
 
@@ -141,7 +146,14 @@ export class WorkerChannels {
    * Python or TypeScript) arrive; failing that only delays native countdowns, so it is logged, not fatal.
    */
   private async ensureQueue(open: OpenChannel, queue: string): Promise<void> {
-    const found = await ensureTaskQueue(open, queue, this.o.queueType(queue));
+    const found = await ensureTaskQueue(open, queue, this.o.queueType(queue), this.declaredAs.get(queue));
+    // Created again (deleted under us) as it was found, not as taskbus would create it: a Celery fleet that
+    // declares it with its own arguments must not be refused (406) at its next start.
+    if (found.arguments) this.declaredAs.set(queue, found.arguments);
+    if (found.type === 'stream') {
+      // Every consumer of a stream reads every message, and an ack removes nothing: each worker would run each task.
+      throw new TopologyError(queue, new Error('it is a stream, which gives every message to every consumer: workers need a classic or quorum queue (bind one to the stream\'s exchange)'));
+    }
     if (found.type !== this.o.queueType(queue)) this.o.log.info('using the queue as it exists', { queue, type: found.type ?? 'unknown', exchange: found.exchangeType ?? 'unknown' });
     if (!found.nativeDelay) return;
     try {
@@ -162,6 +174,8 @@ export class WorkerChannels {
     const delay = backoffDelay(attempt, this.o.backoff);
     this.o.log.warn('consumer cancelled by the broker (queue deleted?); re-subscribing', { queue, inMs: delay });
     this.forget(`queue:${queue}`);
+    // A deleted queue took its `#.<queue>` binding with it: without binding it again, native countdowns to it are lost.
+    this.forget(`delayed:${queue}`);
     setTimeout(() => {
       if (!g.open || !this.consuming || this.generation !== g) return;
       this.subscribe(g, queue).then(

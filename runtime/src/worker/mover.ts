@@ -39,7 +39,10 @@ export class Mover {
     const later: CopyTarget = { kind: 'delay', ms: parkBucketMs(delayMs) };
     // The original waits in a delay queue rather than in a prefetch slot: refused copies must not starve other tasks.
     if (target.kind === 'dlq' || target.ms !== later.ms) {
-      const again = await this.copy(d, later, republishProperties(d.msg.properties, d.msg.properties.headers ?? {}));
+      // A dead letter is parked as one (its reason in x-taskbus-reason): when it comes back it goes to the DLQ
+      // again, never through the handler (past maxAttempts, or a poison message whose delivery count the copy lost).
+      const parked = target.kind === 'dlq' ? properties : republishProperties(d.msg.properties, d.msg.properties.headers ?? {});
+      const again = await this.copy(d, later, parked);
       if (!again) {
         this.log.error('could not move the delivery; it comes back later from a delay queue', { queue: d.queue, id: d.id, inMs: later.ms, error: failed });
         return d.ack();

@@ -2,7 +2,7 @@ import type { Options } from 'amqplib';
 import { decodeDelivery } from '../celery/decode.js';
 import type { TaskMessage } from '../celery/message.js';
 import { exceptionInfo, type TaskState } from '../celery/result.js';
-import { deadLetterProperties, republishProperties } from '../deadletter.js';
+import { deadLetterProperties, DLQ_HEADERS, republishProperties } from '../deadletter.js';
 import { ContractValidationError, describeCause } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { bindArguments, retryDelayMs } from '../task.js';
@@ -74,10 +74,18 @@ export function processSafely(d: Delivery, deps: PipelineDeps): Promise<void> {
  */
 async function processDelivery(d: Delivery, deps: PipelineDeps): Promise<void> {
   const msg = d.msg;
-  const count = deliveryCount(msg.properties.headers);
+  // Only the broker's count of a redelivery: a first delivery's header was copied or forged by its sender
+  // (a classic queue passes it through), and must not dead-letter a task that never ran.
+  const count = msg.fields.redelivered ? deliveryCount(msg.properties.headers) : 0;
   if (count >= deps.deliveryLimit) {
     // Checked before anything else: whatever kills the worker on this message (decode included) must not loop.
     return deadLetter(d, deps, 'delivery-limit', `delivered ${count + 1} times without being settled (the worker died or lost its channel each time)`);
+  }
+  const parkedReason = msg.properties.headers?.[DLQ_HEADERS.reason];
+  if (typeof parkedReason === 'string') {
+    // A dead letter parked while its DLQ refused it: to the DLQ again, not run.
+    const error = msg.properties.headers?.[DLQ_HEADERS.error];
+    return deadLetter(d, deps, parkedReason as DeadLetterReason, typeof error === 'string' ? error : 'dead-lettered earlier');
   }
   if (msg.content.length > deps.maxPayloadBytes) {
     return deadLetter(d, deps, 'oversized', `body of ${msg.content.length} bytes exceeds the ${deps.maxPayloadBytes}-byte limit`);

@@ -24,12 +24,15 @@ const BASE: V = {
   result: Type.Object({ id: Type.String(), size: Type.Integer() }),
 };
 
-function source(versions: Record<number, V>, { version = '1.0.0', tasks }: { version?: string; tasks?: Record<string, Record<number, V>> } = {}): ContractSource {
+function source(
+  versions: Record<number, V>,
+  { version = '1.0.0', tasks, queueType }: { version?: string; tasks?: Record<string, Record<number, V>>; queueType?: string } = {},
+): ContractSource {
   const t = tasks ?? { doIt: versions };
   const built = Object.fromEntries(
     Object.entries(t).map(([key, vs]) => [key, { versions: Object.fromEntries(Object.entries(vs).map(([n, v]) => [n, { name: `svc.${key}_v${n}`, args: {}, result: Type.Null(), ...v }])) }]),
   );
-  return { file: 'contracts/svc.ts', text: TEXT, exported: { service: 'svc', version, queue: 'svc', tasks: built } };
+  return { file: 'contracts/svc.ts', text: TEXT, exported: { service: 'svc', version, queue: 'svc', ...(queueType ? { queueType } : {}), tasks: built } };
 }
 
 /** The lines `check` prints for one change of v1 of doIt. */
@@ -101,6 +104,47 @@ describe('compat: the breaking-change rules, one case each', () => {
     const [v] = compareContracts([source({ 1: BASE })], [source({}, { tasks: { doIt: { 1: BASE }, other: { 1: { name: 'svc.other' } } } })]);
     expect(v!.changes.map(describeChange)).to.deep.equal(['svc other v1 (svc.other): new task']);
     expect(v!.changes[0]!.breaking).to.equal(false);
+  });
+});
+
+describe('compat: the queue type', () => {
+  /** The lines `check` prints when the service's queue type goes from `before` to `after` (undefined: not written). */
+  const typeChange = (before: string | undefined, after: string | undefined, versions: Record<number, V> = { 1: BASE }) => {
+    const [verdict] = compareContracts([source(versions, { queueType: before })], [source(versions, { queueType: after, version: '2.0.0' })]);
+    return { lines: verdict!.changes.map((c) => `${c.breaking ? 'breaking' : 'compatible'}: ${describeChange(c)}`), bump: verdict!.bump };
+  };
+  const why = (from: string, to: string) =>
+    `queue 'svc' changed from ${from} to ${to} (callers with the earlier bindings declare it as ${from}, and RabbitMQ refuses them with 406 PRECONDITION_FAILED)`;
+
+  it('breaking: classic -> quorum, for every version on the queue', () => {
+    expect(typeChange(undefined, 'quorum', { 1: BASE, 2: { ...BASE, name: 'svc.do_it_v2' } })).to.deep.equal({
+      lines: [`breaking: ${at}: ${why('classic', 'quorum')}`, `breaking: svc doIt v2 (svc.do_it_v2): ${why('classic', 'quorum')}`],
+      bump: 'major',
+    });
+  });
+
+  it('breaking: quorum -> classic', () => {
+    expect(typeChange('quorum', 'classic')).to.deep.equal({ lines: [`breaking: ${at}: ${why('quorum', 'classic')}`], bump: 'major' });
+  });
+
+  it("no change: 'classic' written out where it was left to the default", () => {
+    expect(typeChange(undefined, 'classic')).to.deep.equal({ lines: [], bump: 'none' });
+  });
+
+  it('a queue renamed and retyped is reported once, as the queue change', () => {
+    const [verdict] = compareContracts([source({ 1: BASE })], [source({ 1: { ...BASE, queue: 'svc.q' } }, { queueType: 'quorum' })]);
+    expect(verdict!.changes.map(describeChange)).to.deep.equal([`${at}: queue changed from 'svc' to 'svc.q'`]);
+  });
+
+  it('a new quorum service is compatible', () => {
+    const [verdict] = compareContracts([], [source({ 1: BASE }, { queueType: 'quorum' })]);
+    expect([verdict!.bump, verdict!.changes.every((c) => !c.breaking)]).to.deep.equal(['minor', true]);
+  });
+
+  it('generate refuses a queue type change released as a minor version', () => {
+    const previous = [{ source: source({ 1: BASE }), version: '1.0.0' }];
+    expect(() => assertVersionBumps(previous, [source({ 1: BASE }, { queueType: 'quorum', version: '1.1.0' })])).to.throw(VersionTooLowError, /need a major bump.*set version to 2\.0\.0/);
+    expect(() => assertVersionBumps(previous, [source({ 1: BASE }, { queueType: 'quorum', version: '2.0.0' })])).not.to.throw();
   });
 });
 

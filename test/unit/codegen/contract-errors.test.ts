@@ -65,6 +65,14 @@ describe('codegen contract errors name the service, task and version at fault', 
       [source(contract({ 1: { name: 'x.a', args: {}, result } })), source(contract({ 1: { name: 'x.a', args: {}, result } }, 'other', 'svc2'), 'contracts/svc2.ts')],
       /contracts\/svc2\.ts, service "svc2", task "other", version 1: duplicate task name "x\.a"/,
     ],
+    ['queueType not a queue type', [source({ ...(contract({ 1: { name: 'a', args: {}, result } }) as object), queueType: 'Quorum' })], /contracts\/svc\.ts, service "svc": "queueType" must be 'classic' or 'quorum' \(got "Quorum"\)/],
+    ['queueType not a string', [source({ ...(contract({ 1: { name: 'a', args: {}, result } }) as object), queueType: 2 })], /service "svc": "queueType" must be 'classic' or 'quorum' \(got a number\)/],
+    ['queueType on a version', [source(contract({ 1: { name: 'a', args: {}, result, queueType: 'quorum' } }))], /task "doIt", version 1, queueType: the queue type is set once per service, next to its "queue"/],
+    [
+      'one queue given two types by two contracts',
+      [source(contract({ 1: { name: 'a', args: {}, result } })), source({ ...(contract({ 1: { name: 'b', queue: 'svc', args: {}, result } }, 'other', 'svc2') as object), queueType: 'quorum' }, 'contracts/svc2.ts')],
+      /contracts\/svc2\.ts, service "svc2": queue "svc" is quorum here but classic in contracts\/svc\.ts, service "svc"; a queue has one type/,
+    ],
     [
       'the same service twice',
       [source(contract({ 1: { name: 'a', args: {}, result } })), source(contract({ 1: { name: 'b', args: {}, result } }), 'contracts/again.ts')],
@@ -87,6 +95,14 @@ describe('codegen contract errors name the service, task and version at fault', 
     // The manifest lists every other file of its package: what generate may later overwrite or delete.
     const listed = (JSON.parse(files.get('svc-bindings/.taskbus-manifest.json')!) as { files: string[] }).files;
     expect(listed.map((p) => `svc-bindings/${p}`)).to.deep.equal([...files.keys()].filter((p) => !p.endsWith('.taskbus-manifest.json')).sort());
+  });
+
+  it("passes queueType 'quorum' to every task definition; 'classic' written out gives the same files as none", () => {
+    const base = contract({ 1: { name: 'a', args: { k: Type.String() }, result }, 2: { name: 'b', queue: 'svc.slow', args: {}, result } }) as object;
+    const tasks = (queueType?: string) => generate([source(queueType ? { ...base, queueType } : base)]).get('svc-bindings/src/tasks.ts')!;
+    expect(tasks('quorum').match(/queueType: 'quorum',/g)).to.have.length(2);
+    expect(tasks()).not.to.include('queueType');
+    expect([...generate([source({ ...base, queueType: 'classic' })])]).to.deep.equal([...generate([source(base)])]);
   });
 
   it('rejects unknown generate options instead of ignoring them', () => {

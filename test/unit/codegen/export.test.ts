@@ -1,6 +1,7 @@
 import { Parser } from '@asyncapi/parser';
 import { loadContracts } from '@taskbus/cli/files';
 import { evaluateContracts, exportAsyncApi, exportJsonSchemas, type ContractSource } from '@taskbus/codegen';
+import { taskQueueArguments, type QueueType } from '@taskbus/runtime';
 import { Ajv, type AnySchemaObject } from 'ajv';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { expect } from 'chai';
@@ -27,14 +28,17 @@ function onTheWire(task: string, args: unknown[], kwargs: Record<string, unknown
   return { body: JSON.parse(encoded.content.toString('utf8')) as unknown[], headers };
 }
 
-/** [case, contracts, queues, Celery names, the deprecated ones] */
-const CASES: [string, string, string[], string[], string[]][] = [
-  ['contracts/pusher.ts', 'contracts', ['pusher'], ['pusher.send_to_s3', 'pusher.send_to_s3_v2'], []],
-  ['golden image-resizer.ts', GOLDEN, ['images', 'images.low'], ['images.purge', 'images.purge_v2', 'images.resize'], ['images.purge']],
+const QUORUM = 'test/golden/quorum-queues/contracts';
+
+/** [case, contracts, queues, their type, Celery names, the deprecated ones] */
+const CASES: [string, string, string[], QueueType, string[], string[]][] = [
+  ['contracts/pusher.ts', 'contracts', ['pusher'], 'classic', ['pusher.send_to_s3', 'pusher.send_to_s3_v2'], []],
+  ['golden image-resizer.ts', GOLDEN, ['images', 'images.low'], 'classic', ['images.purge', 'images.purge_v2', 'images.resize'], ['images.purge']],
+  ['golden ledger.ts (quorum)', QUORUM, ['ledger', 'ledger.batch'], 'quorum', ['ledger.reconcile', 'ledger.record', 'ledger.record_v2'], ['ledger.record']],
 ];
 
 describe('taskbus export asyncapi (codegen)', () => {
-  for (const [name, dir, queues, tasks, deprecated] of CASES) {
+  for (const [name, dir, queues, queueType, tasks, deprecated] of CASES) {
     describe(name, () => {
       let sources: ContractSource[];
       let text: string;
@@ -55,16 +59,26 @@ describe('taskbus export asyncapi (codegen)', () => {
         expect(names.sort()).to.deep.equal(tasks);
       });
 
-      it('has one channel per queue, addressed by the queue name and bound as Celery declares it, plus the reply channel', () => {
+      it(`has one channel per queue, addressed by the queue name and bound as taskbus creates it (${queueType}), plus the reply channel`, () => {
         const ids = Object.keys(doc.channels).sort();
         expect(ids).to.deep.equal([...queues.map((q) => `queue.${q}`), 'replies']);
         for (const q of queues) {
           const channel = doc.channels[`queue.${q}`] as unknown as { address: string; bindings: { amqp: Record<string, unknown> } };
           expect(channel.address).to.equal(q);
-          expect(channel.bindings.amqp).to.deep.include({ is: 'queue', queue: { name: q, durable: true, exclusive: false, autoDelete: false } });
-          expect(channel.bindings.amqp['x-exchange']).to.deep.equal({ name: q, type: 'direct', durable: true, autoDelete: false, routingKey: q });
+          // Classic: argument-free, as Celery declares it; quorum: exactly the runtime's arguments.
+          const args = queueType === 'classic' ? {} : { 'x-arguments': taskQueueArguments(q, queueType) };
+          expect(channel.bindings.amqp).to.deep.include({ is: 'queue', queue: { name: q, durable: true, exclusive: false, autoDelete: false, 'x-queue-type': queueType, ...args } });
+          const exchange = queueType === 'classic' ? 'direct' : 'topic';
+          expect(channel.bindings.amqp['x-exchange']).to.deep.equal({ name: q, type: exchange, durable: true, autoDelete: false, routingKey: q });
         }
         expect(doc.channels['replies']!.address).to.equal(null);
+      });
+
+      it('names the queue type where it names the queue: each message and the service', () => {
+        const messages = Object.values(doc.channels).filter((c) => c.address !== null).flatMap((c) => Object.values(c.messages)) as unknown as { 'x-taskbus': { queueType: string } }[];
+        expect(new Set(messages.map((m) => m['x-taskbus'].queueType))).to.deep.equal(new Set([queueType]));
+        const services = (doc as unknown as { info: { 'x-taskbus-services': Record<string, { queueType: string }> } }).info['x-taskbus-services'];
+        expect(Object.values(services).map((v) => v.queueType)).to.deep.equal([queueType]);
       });
 
       it('has one message per task version named by its Celery name, with a [args, kwargs, embed] payload and the Celery headers', () => {
@@ -230,6 +244,13 @@ describe('taskbus export jsonschema (codegen)', () => {
     expect([args([[1, 2]]), args([[1, 'x']]), args([[1, 2, 3]])]).to.deep.equal([true, false, false]);
     const result = ajv.compile(JSON.parse(out.get('geo/geo.locate.result.json')!) as AnySchemaObject);
     expect([result(['a']), result(['a', 'b'])]).to.deep.equal([true, false]);
+  });
+
+  it("names each version's queue and its type", async () => {
+    expect(schema('pusher/pusher.send_to_s3.args.json')['x-taskbus']).to.deep.equal({ service: 'pusher', task: 'sendToS3', version: 1, queue: 'pusher', queueType: 'classic' });
+    const quorum = exportJsonSchemas(await loadContracts(QUORUM));
+    const reconcile = JSON.parse(quorum.get('ledger/ledger.reconcile.result.json')!) as AnySchemaObject;
+    expect(reconcile['x-taskbus']).to.deep.equal({ service: 'ledger', task: 'reconcile', version: 1, queue: 'ledger.batch', queueType: 'quorum' });
   });
 
   it('is deterministic: the same contracts, in any order, give byte-identical files', async () => {

@@ -72,7 +72,7 @@ function message(kind: Kind): ConsumeMessage {
   };
   return {
     content,
-    fields: { deliveryTag: ++tag, redelivered: false, consumerTag: 'c', exchange: '', routingKey: 'settle' },
+    fields: { deliveryTag: ++tag, redelivered: kind === 'delivery-limit', consumerTag: 'c', exchange: '', routingKey: 'settle' },
     properties: { ...e.properties, headers },
   } as unknown as ConsumeMessage;
 }
