@@ -1,14 +1,15 @@
 import type { AsyncApiServer } from '@taskbus/codegen';
-import { safeUrl } from '@taskbus/runtime';
+import { safeUrl, splitBrokerList } from '@taskbus/runtime';
 import { UsageError } from './errors.js';
 
 /**
- * The broker an AsyncAPI document names: AMQP_URL's scheme, host and vhost, or the local default when it is
- * unset. Read from the redacted URL, so the credentials never reach the document or an error.
+ * The broker an AsyncAPI document names: AMQP_URL's scheme, host and vhost (the first URL of a `;` list), or
+ * the local default when it is unset. Read from the redacted URL, so the credentials never reach the document
+ * or an error.
  */
 export function asyncApiServer(amqpUrl: string | undefined): AsyncApiServer | undefined {
   if (amqpUrl === undefined || amqpUrl === '') return undefined;
-  const shown = safeUrl(amqpUrl);
+  const shown = safeUrl(splitBrokerList(amqpUrl)[0] ?? amqpUrl);
   let url: URL;
   try {
     url = new URL(shown);

@@ -2,7 +2,8 @@
 
 const ENVIRONMENT = [
   'Environment:',
-  '  AMQP_URL           broker URL (default amqp://guest:guest@127.0.0.1:5672); never printed with its password',
+  '  AMQP_URL           broker URL, or the nodes of a cluster separated by ; (default amqp://guest:guest@127.0.0.1:5672);',
+  '                     never printed with its password',
   '  AMQP_TLS_CA        with amqps://: CA certificate file (default: the system CAs)',
   '  AMQP_TLS_CERT      with amqps://: client certificate file',
   '  AMQP_TLS_KEY       with amqps://: client key file',

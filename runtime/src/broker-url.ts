@@ -12,9 +12,12 @@ export interface BrokerUrl {
 
 const HOST = /^(?:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?|\[[0-9A-Fa-f:.]+\])$/;
 
-/** Parses an `amqp://` or `amqps://` URL; anything else is a BadUrlError (E_BAD_URL) showing it redacted. */
-export function parseBrokerUrl(raw: string): BrokerUrl {
-  const secrets = secretsOf(raw);
+/**
+ * Parses an `amqp://` or `amqps://` URL; anything else is a BadUrlError (E_BAD_URL) showing it redacted.
+ * `listSecrets`: those of the whole list it came from, scrubbed too (a piece may hold part of a neighbour's).
+ */
+export function parseBrokerUrl(raw: string, listSecrets: readonly string[] = []): BrokerUrl {
+  const secrets = [...new Set([...secretsOf(raw), ...listSecrets])].sort((a, b) => b.length - a.length);
   const display = scrubSecrets(redactUrl(raw), secrets);
   const bad = (reason: string) => new BadUrlError(display, reason);
   let url: URL;
@@ -25,7 +28,7 @@ export function parseBrokerUrl(raw: string): BrokerUrl {
     throw bad('it does not parse (a malformed port or host, or an unencoded character in the password?)');
   }
   if (url.protocol !== 'amqp:' && url.protocol !== 'amqps:') throw bad('the scheme must be amqp:// or amqps://');
-  if (!HOST.test(url.hostname)) throw bad('the host name is missing or malformed (a list of URLs is not supported)');
+  if (!HOST.test(url.hostname)) throw bad('the host name is missing or malformed (several URLs are separated by ;)');
   // An `@` after the host means a password with an unencoded `/`, `?` or `#`: its tail would go out as a vhost.
   if (`${url.pathname}${url.search}${url.hash}`.includes('@')) throw bad('an @ after the host name');
   // amqplib decodes the user, password and vhost itself: a malformed escape would fail later, as "unreachable".
@@ -37,4 +40,37 @@ export function parseBrokerUrl(raw: string): BrokerUrl {
     }
   }
   return { url, display, secrets };
+}
+
+/** Where a list is cut: a `;` followed by the next URL's scheme (as Celery's broker_url, which splits on `;`). */
+const LIST_CUT = /;\s*(?=amqps?:\/\/)/i;
+
+/**
+ * The URLs of a `;`-separated list as written (not redacted: pass each through safeUrl to show it). A piece
+ * that has no user info and is no URL at all is read as the start of a password holding `;amqp://` and
+ * joined to the next, so such a password is never shown in part.
+ */
+export function splitBrokerList(raw: string): string[] {
+  const pieces: string[] = [];
+  let piece = '';
+  const parts = raw.trim().split(LIST_CUT);
+  for (const [i, part] of parts.entries()) {
+    piece = piece === '' ? part : `${piece};${part}`;
+    const partOfPassword = !piece.includes('@') && !URL.canParse(piece) && i < parts.length - 1;
+    if (partOfPassword) continue;
+    pieces.push(piece.trim());
+    piece = '';
+  }
+  return pieces;
+}
+
+/**
+ * Parses `AMQP_URL`: one URL or several separated by `;`, each checked and redacted on its own. The first
+ * bad one is a BadUrlError; an empty list too.
+ */
+export function parseBrokerList(raw: string): readonly BrokerUrl[] {
+  const secrets = secretsOf(raw);
+  const pieces = splitBrokerList(raw);
+  if (pieces.length === 0 || pieces.some((p) => p === '')) throw new BadUrlError(scrubSecrets(redactUrl(raw), secrets), 'the list has an empty entry');
+  return pieces.map((p) => parseBrokerUrl(p, secrets));
 }

@@ -20,7 +20,10 @@ export interface TlsOptions {
 }
 
 export interface ConnectOptions {
-  /** Broker URL; defaults to the AMQP_URL environment variable, then to the local guest broker. */
+  /**
+   * Broker URL, or several separated by `;` (nodes of one cluster, tried in turn: see the README's "more
+   * than one broker node"); defaults to the AMQP_URL environment variable, then to the local guest broker.
+   */
   readonly url?: string;
   /** Seconds between heartbeats, so a dead peer is noticed (default 15). */
   readonly heartbeat?: number;
@@ -43,7 +46,7 @@ export interface ReconnectOptions extends ConnectOptions {
   readonly reconnect?: BackoffOptions;
 }
 
-/** `amqp://***@host` form of a URL, safe for logs and errors. */
+/** `amqp://***@host` form of a URL (or of each URL of a list), safe for logs and errors. */
 export function safeUrl(url: string): string {
   return redactUrl(url);
 }

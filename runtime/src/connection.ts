@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import amqp, { type ChannelModel } from 'amqplib';
-import { parseBrokerUrl, type BrokerUrl } from './broker-url.js';
+import { parseBrokerList, type BrokerUrl } from './broker-url.js';
 import { classifyConnectError } from './connect-failure.js';
-import { BrokerAccessRefusedError, BrokerTlsError, BrokerUnreachableError, TaskbusError } from './errors.js';
+import { BrokerAccessRefusedError, BrokerTlsError, BrokerUnreachableError, TaskbusError, type UnreachableBroker } from './errors.js';
 import { redactUrls, scrubSecrets } from './redact.js';
 import { DEFAULT_AMQP_URL, type ConnectOptions, type TlsOptions } from './connect-options.js';
 
@@ -61,7 +61,8 @@ function scrubbed(e: unknown, secrets: readonly string[]): unknown {
   return code === undefined ? copy : Object.assign(copy, { code });
 }
 
-function connectError(broker: BrokerUrl, e: unknown): TaskbusError {
+/** A fatal failure as its typed error; an unreachable broker as what the caller lists once every broker failed. */
+function connectError(broker: BrokerUrl, e: unknown): TaskbusError | UnreachableBroker {
   const cause = scrubbed(e, broker.secrets);
   switch (classifyConnectError(e)) {
     case 'access-refused':
@@ -69,21 +70,51 @@ function connectError(broker: BrokerUrl, e: unknown): TaskbusError {
     case 'tls':
       return new BrokerTlsError(broker.display, cause);
     case 'unreachable':
-      return new BrokerUnreachableError(broker.display, cause);
+      return { url: broker.display, cause };
   }
 }
 
-/**
- * Opens an AMQP connection with Nagle off (request/response would otherwise pay ~40 ms per round trip)
- * and heartbeats on; failures become typed errors that never carry the password.
- */
-export async function openConnection(options: ConnectOptions = {}): Promise<ChannelModel> {
-  const broker = parseBrokerUrl(resolveUrl(options.url));
+/** The brokers of `options.url` (else AMQP_URL, else the local default): one URL or a `;` list. */
+export function brokersOf(options: ConnectOptions): readonly BrokerUrl[] {
+  return parseBrokerList(resolveUrl(options.url));
+}
+
+/** One broker's connection: with Nagle off (request/response would otherwise pay ~40 ms per round trip), heartbeats on. */
+function connectTo(broker: BrokerUrl, options: ConnectOptions): Promise<ChannelModel> {
   const withHeartbeat = new URL(broker.url);
   if (!withHeartbeat.searchParams.has('heartbeat')) withHeartbeat.searchParams.set('heartbeat', String(options.heartbeat ?? 15));
-  try {
-    return await amqp.connect(withHeartbeat.toString(), socketOptions(options));
-  } catch (e) {
-    throw connectError(broker, e);
+  return amqp.connect(withHeartbeat.toString(), socketOptions(options));
+}
+
+export interface BrokerConnection {
+  readonly connection: ChannelModel;
+  /** Index in the list of the broker it is open to. */
+  readonly index: number;
+  readonly broker: BrokerUrl;
+}
+
+/**
+ * Tries the brokers once each, in `order`, and returns the first connection. A refused login or a TLS
+ * failure stops at once (the others share the credentials and certificates); if every broker is
+ * unreachable, the error names each one. Errors never carry a password.
+ */
+export async function connectFirst(brokers: readonly BrokerUrl[], order: readonly number[], options: ConnectOptions): Promise<BrokerConnection> {
+  const unreachable: UnreachableBroker[] = [];
+  for (const index of order) {
+    const broker = brokers[index]!;
+    try {
+      return { connection: await connectTo(broker, options), index, broker };
+    } catch (e) {
+      const failure = connectError(broker, e);
+      if (failure instanceof TaskbusError) throw failure;
+      unreachable.push(failure);
+    }
   }
+  throw new BrokerUnreachableError(unreachable);
+}
+
+/** Opens one AMQP connection to the first broker of the list that answers; failures are typed errors. */
+export async function openConnection(options: ConnectOptions = {}): Promise<ChannelModel> {
+  const brokers = brokersOf(options);
+  return (await connectFirst(brokers, brokers.map((_, i) => i), options)).connection;
 }

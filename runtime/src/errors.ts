@@ -35,15 +35,29 @@ export class ContractValidationError extends TaskbusError {
   }
 }
 
-/** The broker could not be reached at all (refused, DNS, timeout). */
+/** A broker of AMQP_URL that could not be reached, and why (its URL redacted, the cause scrubbed). */
+export interface UnreachableBroker {
+  readonly url: string;
+  readonly cause: unknown;
+}
+
+/** No broker could be reached at all (refused, DNS, timeout): with a URL list, none of them. */
 export class BrokerUnreachableError extends TaskbusError {
-  constructor(url: string, cause: unknown) {
+  /** The URLs tried, redacted, in the order they were tried. */
+  readonly urls: readonly string[];
+
+  constructor(url: string, cause: unknown);
+  constructor(tried: readonly UnreachableBroker[]);
+  constructor(urlOrTried: string | readonly UnreachableBroker[], cause?: unknown) {
+    const tried = typeof urlOrTried === 'string' ? [{ url: urlOrTried, cause }] : urlOrTried;
+    const each = tried.map((t) => `${t.url} (${describeCause(t.cause)})`);
+    const where = each.length === 1 ? `at ${each[0]}` : `at any of the ${each.length} brokers in the list: ${each.join(', ')}`;
     super(
       'E_BROKER_UNREACHABLE',
-      `cannot reach RabbitMQ at ${url} (${describeCause(cause)}); start one with ` +
-        '`rabbitmq-server -detached` or point AMQP_URL at a running broker',
-      { cause },
+      `cannot reach RabbitMQ ${where}; start one with ` + '`rabbitmq-server -detached` or point AMQP_URL at a running broker',
+      { cause: tried.length === 1 ? tried[0]!.cause : new AggregateError(tried.map((t) => t.cause), 'every broker failed') },
     );
+    this.urls = tried.map((t) => t.url);
   }
 }
 

@@ -1,5 +1,6 @@
 // Public types use Buffer: kept in the declarations (preserve) so a consumer's `types: []` still finds Node's.
 /// <reference types="node" preserve="true" />
+export { splitBrokerList } from './broker-url.js';
 export { connectClient, type ClientOptions, type SentTask, type TaskClient } from './client.js';
 export {
   DEFAULT_AMQP_URL,
@@ -28,6 +29,7 @@ export {
   TaskbusError,
   TopologyError,
   UnknownVersionError,
+  type UnreachableBroker,
   type ValidationIssue,
 } from './errors.js';
 export { createStderrLogger, silentLogger, type Logger } from './logger.js';

@@ -1,8 +1,10 @@
 import type { ChannelModel } from 'amqplib';
+import type { BrokerUrl } from './broker-url.js';
 import type { BackoffOptions, ReconnectOptions } from './connect-options.js';
-import { isFatalConnectError, openConnection } from './connection.js';
+import { brokersOf, connectFirst, isFatalConnectError, type BrokerConnection } from './connection.js';
 import { ClosedError, describeCause } from './errors.js';
 import type { Logger } from './logger.js';
+import { BrokerRotation } from './rotation.js';
 
 /** Capped exponential backoff with full jitter: many clients reconnecting do not arrive in step. */
 export function backoffDelay(attempt: number, b: BackoffOptions = {}, random: () => number = Math.random): number {
@@ -11,9 +13,10 @@ export function backoffDelay(attempt: number, b: BackoffOptions = {}, random: ()
 }
 
 /**
- * Keeps one connection up. The first connect fails fast with a typed error; after that a lost connection
- * is re-opened with backoff and `setup` runs again on every new connection (channels, topology,
- * consumers), as node-amqp-connection-manager's `addSetup` does.
+ * Keeps one connection up, to one broker of the list at a time. The first connect tries each broker once,
+ * then fails fast with a typed error; after that a lost connection is re-opened on the next broker in
+ * turn, with backoff once a whole round has failed, and `setup` runs again on every new connection
+ * (channels, topology, consumers), as node-amqp-connection-manager's `addSetup` does.
  */
 export class Reconnector {
   private connection: ChannelModel | null = null;
@@ -21,6 +24,8 @@ export class Reconnector {
   private timer: NodeJS.Timeout | null = null;
   /** Failed attempts since the last working connection; drives the backoff. */
   private failures = 0;
+  private readonly brokers: readonly BrokerUrl[];
+  private readonly rotation: BrokerRotation;
 
   constructor(
     private readonly options: ReconnectOptions,
@@ -28,32 +33,44 @@ export class Reconnector {
     private readonly setup: (connection: ChannelModel) => Promise<void>,
     private readonly onLost: () => void,
     private readonly onFatal: (e: unknown) => void,
-  ) {}
+  ) {
+    // Parsed once, here: a bad URL fails before anything is opened, and a reconnect never re-reads AMQP_URL.
+    this.brokers = brokersOf(options);
+    this.rotation = new BrokerRotation(this.brokers.length);
+  }
 
   async start(): Promise<void> {
     try {
-      const connection = await openConnection(this.options);
+      const opened = await this.connect();
       if (this.closing) {
         // close() came while connecting: nothing may stay open behind the caller's back.
-        await connection.close().catch(() => undefined);
+        await opened.connection.close().catch(() => undefined);
         throw new ClosedError('connection (closed while it was being opened)');
       }
-      await this.open(connection);
+      await this.open(opened);
+      this.log.info('broker connected', { broker: opened.broker.display });
     } catch (e) {
       await this.close();
       throw e;
     }
   }
 
-  private async open(connection: ChannelModel): Promise<void> {
+  /** One round over the brokers, starting after the one last lost. */
+  private connect(): Promise<BrokerConnection> {
+    return connectFirst(this.brokers, this.rotation.round(), this.options);
+  }
+
+  private async open({ connection, index, broker }: BrokerConnection): Promise<void> {
     this.connection = connection;
+    this.rotation.connected(index);
     let ready = false;
     connection.on('error', (e: unknown) => this.log.warn('broker connection error', { error: describeCause(e) }));
     connection.once('close', () => {
       if (this.closing) return;
       this.connection = null;
+      this.rotation.lost();
       if (!ready) return; // a failed set-up is reported by whoever called open()
-      this.log.warn('broker connection lost; reconnecting');
+      this.log.warn('broker connection lost; reconnecting', { broker: broker.display });
       this.onLost();
       this.schedule();
     });
@@ -76,9 +93,9 @@ export class Reconnector {
   private async attempt(): Promise<void> {
     this.timer = null;
     if (this.closing) return;
-    let connection: ChannelModel;
+    let opened: BrokerConnection;
     try {
-      connection = await openConnection(this.options);
+      opened = await this.connect();
     } catch (e) {
       if (isFatalConnectError(e)) {
         this.log.error('giving up reconnecting', { error: describeCause(e) });
@@ -90,12 +107,12 @@ export class Reconnector {
       return;
     }
     if (this.closing) {
-      await connection.close().catch(() => undefined);
+      await opened.connection.close().catch(() => undefined);
       return;
     }
     try {
-      await this.open(connection);
-      this.log.info('broker connection re-established');
+      await this.open(opened);
+      this.log.info('broker connection re-established', { broker: opened.broker.display });
     } catch (e) {
       this.log.warn('set-up after reconnect failed; retrying', { error: describeCause(e) });
       this.schedule();

@@ -41,6 +41,8 @@ export function report(t: Tally): Tally {
 /** A worker in its own process, killable, recording handled ids in a file. */
 export class WorkerProcess {
   private child: ChildProcess | null = null;
+  /** The end of the worker's log (stderr), for a failing case to show. */
+  stderr = '';
   readonly out: string;
   private readonly dir: string;
 
@@ -58,12 +60,11 @@ export class WorkerProcess {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
-    let stderr = '';
     let started = false;
-    child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+    child.stderr!.on('data', (d: Buffer) => (this.stderr = (this.stderr + d.toString()).slice(-20_000)));
     child.stdout!.on('data', (d: Buffer) => (started ||= d.toString().includes('started')));
     await waitFor('the worker process to start', () => {
-      if (child.exitCode !== null) throw new Error(`worker exited ${child.exitCode}: ${stderr}`);
+      if (child.exitCode !== null) throw new Error(`worker exited ${child.exitCode}: ${this.stderr.slice(-4000)}`);
       return started ? true : undefined;
     }, 30_000);
   }

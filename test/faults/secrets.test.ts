@@ -62,7 +62,11 @@ function urlCases(pw: string, refusing: readonly number[]): Case[] {
     at('malformed port', `amqp://guest:${enc}@${broker.hostname}:${pick(['bad', '99999', '-1', '5672:extra', '56 72'])}/${vhost}`, 'E_BAD_URL'),
     at('malformed host', `amqp://guest:${enc}@${pick(['[::1', '', 'ho st', '[::1]]'])}:5672/${vhost}`, 'E_BAD_URL'),
     at('host:port:extra', `amqp://guest:${pw}@${hostPort}:extra`),
-    at('URL list', [0, 1].map(() => `amqp://guest:${pick([pw, enc])}@${hostPort}/${vhost}`).join(pick([';', ','])), 'E_BAD_URL'),
+    at('URL list joined by ,', [0, 1].map(() => `amqp://guest:${pick([pw, enc])}@${hostPort}/${vhost}`).join(','), 'E_BAD_URL'),
+    at('URL list', [0, 1].map(() => `amqp://guest:${pick([pw, enc])}@${hostPort}/${vhost}`).join(pick([';', '; ']))),
+    at('URL list, a refusing port then a wrong password', `amqp://guest:${enc}@127.0.0.1:${pick(refusing)}/${vhost};amqp://guest:${enc}@${hostPort}/${vhost}`, 'E_BROKER_ACCESS_REFUSED'),
+    at('URL list, every port refusing', refusing.map((p) => `amqp://guest:${enc}@127.0.0.1:${p}/${vhost}`).join(';'), 'E_BROKER_UNREACHABLE'),
+    at('URL list, one entry malformed', `amqp://guest:${enc}@127.0.0.1:${pick(refusing)}/${vhost};amqp://guest:${enc}@${broker.hostname}:99999/${vhost}`, 'E_BAD_URL'),
     at('no scheme', `guest:${pw}@${hostPort}/${vhost}`, 'E_BAD_URL'),
     at('another scheme', `http://guest:${enc}@${hostPort}/${vhost}`, 'E_BAD_URL'),
     at('TLS to the plain port', `amqps://guest:${enc}@${hostPort}/${vhost}`, 'E_TLS'),
@@ -175,7 +179,7 @@ describe('no secret in any output: 1,000+ generated broker URLs at every entry p
   it('the CLI (call and dlq list) with AMQP_URL set: exit 1 saying why, the password nowhere', async function () {
     this.timeout(240_000);
     // A process per run costs about a second of CPU, so 40 URLs: about three passwords of every kind, and as the
-    // number of kinds is odd, alternating commands gives each kind both.
+    // number of kinds (17) is odd, alternating commands gives each kind both.
     const runs = cases.slice(0, 40).map((c, i) => ({ c, args: i % 2 ? ['dlq', 'list', spec.queue] : ['call', 'secrets.job', '[]', '--queue', spec.queue] }));
     const leaks: Leak[] = [];
     const exits: string[] = [];

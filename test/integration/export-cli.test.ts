@@ -38,17 +38,18 @@ describe('taskbus export (CLI)', () => {
     expect(readFileSync(join(dir, 'docs/asyncapi.json'), 'utf8')).to.equal(first);
   });
 
-  it("names AMQP_URL's host and vhost as the server, never its user or password", async () => {
-    const run = await runProcess(process.execPath, [TASKBUS_BIN, 'export', 'asyncapi'], {
-      cwd: dir,
-      env: { AMQP_URL: 'amqps://deployer:pa55-w0rd@rabbit.example:5671/prod' },
+  const servers: ReadonlyArray<readonly [name: string, amqpUrl: string, broker: Record<string, string>]> = [
+    ["names AMQP_URL's host and vhost as the server", 'amqps://deployer:pa55-w0rd@rabbit.example:5671/prod', { protocol: 'amqps', host: 'rabbit.example:5671' }],
+    ['names the first broker of an AMQP_URL list', 'amqp://deployer:pa55-w0rd@rabbit-1:5672/prod;amqp://deployer:pa55-w0rd@rabbit-2:5672/prod', { protocol: 'amqp', host: 'rabbit-1:5672' }],
+  ];
+  for (const [name, amqpUrl, broker] of servers) {
+    it(`${name}, never its user or password`, async () => {
+      const run = await runProcess(process.execPath, [TASKBUS_BIN, 'export', 'asyncapi'], { cwd: dir, env: { AMQP_URL: amqpUrl } });
+      expect(run.code, run.stderr).to.equal(0);
+      expect((JSON.parse(run.stdout) as { servers: unknown }).servers).to.deep.equal({ broker: { ...broker, pathname: '/prod', description: 'RabbitMQ' } });
+      expect(run.stdout + run.stderr).not.to.match(/pa55-w0rd|deployer/);
     });
-    expect(run.code, run.stderr).to.equal(0);
-    expect((JSON.parse(run.stdout) as { servers: unknown }).servers).to.deep.equal({
-      broker: { protocol: 'amqps', host: 'rabbit.example:5671', pathname: '/prod', description: 'RabbitMQ' },
-    });
-    expect(run.stdout + run.stderr).not.to.match(/pa55-w0rd|deployer/);
-  });
+  }
 
   it('an AMQP_URL that is not an amqp:// URL is a usage error, shown without its password', async () => {
     const run = await runProcess(process.execPath, [TASKBUS_BIN, 'export', 'asyncapi'], { cwd: dir, env: { AMQP_URL: 'http://deployer:pa55-w0rd@rabbit.example/' } });

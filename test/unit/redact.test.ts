@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { parseBrokerUrl } from '../../runtime/src/broker-url.js';
+import { parseBrokerList, parseBrokerUrl, splitBrokerList } from '../../runtime/src/broker-url.js';
 import { redactUrl, redactUrls, scrubSecrets, secretsOf } from '../../runtime/src/redact.js';
 
 describe('redacting credentials from text', () => {
@@ -36,6 +36,19 @@ describe('redacting credentials from text', () => {
   });
 });
 
+/** `parse` must throw E_BAD_URL for `reason`, with no credential and no cause (URL errors echo their input). */
+function expectBadUrl(parse: () => unknown, reason: RegExp): void {
+  let error: unknown;
+  try {
+    parse();
+  } catch (e) {
+    error = e;
+  }
+  expect(error).to.have.property('code', 'E_BAD_URL');
+  expect((error as Error).message).to.match(reason).and.not.include('secret');
+  expect((error as Error).cause).to.equal(undefined);
+}
+
 describe('parsing broker URLs', () => {
   const bad: ReadonlyArray<readonly [url: string, reason: RegExp]> = [
     ['amqp://user:secret@host:5672:bad', /does not parse/],
@@ -46,21 +59,11 @@ describe('parsing broker URLs', () => {
     ['amqp://user:secret@:5672', /does not parse/],
     ['http://user:secret@host', /scheme/],
     ['user:secret@host', /scheme/],
-    ['amqp://u:secret1@h1;amqp://u:secret1@h2', /host name/],
+    ['amqp://u:secret1@h1,amqp://u:secret1@h2', /host name/],
     ['amqp://u:12/secret@host', /@ after the host/],
   ];
   for (const [url, reason] of bad) {
-    it(`refuses ${url} with E_BAD_URL, redacted`, () => {
-      let error: unknown;
-      try {
-        parseBrokerUrl(url);
-      } catch (e) {
-        error = e;
-      }
-      expect(error).to.have.property('code', 'E_BAD_URL');
-      expect((error as Error).message).to.match(reason).and.not.include('secret');
-      expect((error as Error).cause).to.equal(undefined);
-    });
+    it(`refuses ${url} with E_BAD_URL, redacted`, () => expectBadUrl(() => parseBrokerUrl(url), reason));
   }
 
   it('accepts a percent-encoded password and shows the URL redacted', () => {
@@ -69,4 +72,33 @@ describe('parsing broker URLs', () => {
     expect(decodeURIComponent(parsed.url.password)).to.equal('p@ss/w');
     expect(parsed.display).to.equal('amqps://***@broker.example:5671/prod');
   });
+});
+
+describe('parsing a ;-separated list of broker URLs', () => {
+  const lists: ReadonlyArray<readonly [given: string, want: readonly string[]]> = [
+    ['amqp://u:secret1@h1;amqp://u:secret2@h2:5682/v', ['amqp://***@h1', 'amqp://***@h2:5682/v']],
+    ['amqp://h1:5681; amqps://u:secret@h2 ;amqp://h3', ['amqp://h1:5681', 'amqps://***@h2', 'amqp://h3']],
+    ['AMQP://h1;AMQPS://h2', ['AMQP://h1', 'AMQPS://h2']],
+    ['amqp://u:secret@host', ['amqp://***@host']],
+    ['amqp://u:se;cret@h1;amqp://h2', ['amqp://***@h1', 'amqp://h2']],
+  ];
+  for (const [given, want] of lists) {
+    it(`${given} -> ${want.join(' | ')}`, () => expect(parseBrokerList(given).map((b) => b.display)).to.deep.equal(want));
+  }
+
+  it('cuts only before a scheme, so ; inside a password stays', () => {
+    expect(splitBrokerList('amqp://u:se;cret@h1;amqp://u:x;y@h2')).to.deep.equal(['amqp://u:se;cret@h1', 'amqp://u:x;y@h2']);
+  });
+
+  const bad: ReadonlyArray<readonly [url: string, reason: RegExp]> = [
+    ['amqp://u:secret1@h1;http://u:secret2@h2', /host name/],
+    ['amqp://u:secret1@h1;amqp://u:secret2@h2:99999', /does not parse/],
+    ['amqp://u:secret1@h1;amqp://u:sec%zzret2@h2', /percent-escape/],
+    ['', /empty entry/],
+    // A password holding `;amqp://` (unencoded) stays one URL, as its first part is no URL on its own: never shown in part.
+    ['amqp://u:secret;amqp://secret@host', /does not parse/],
+  ];
+  for (const [url, reason] of bad) {
+    it(`refuses ${url || '(empty)'} with E_BAD_URL naming the bad entry, redacted`, () => expectBadUrl(() => parseBrokerList(url), reason));
+  }
 });

@@ -1,0 +1,44 @@
+import { once } from 'node:events';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { AMQP_URL } from './broker.js';
+
+/** A TCP forwarder to the broker that can be shut (the port then refuses) and opened again on the same port. */
+export class Forwarder {
+  private server: Server | null = null;
+  private readonly sockets = new Set<Socket>();
+  port = 0;
+
+  async open(port: number): Promise<void> {
+    const broker = new URL(AMQP_URL);
+    const server = createServer((client) => {
+      const upstream = connect(Number(broker.port || 5672), broker.hostname);
+      for (const s of [client, upstream]) {
+        this.sockets.add(s);
+        s.on('error', () => undefined).on('close', () => this.sockets.delete(s));
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    server.listen(port, '127.0.0.1');
+    await Promise.race([once(server, 'listening'), once(server, 'error').then(([e]) => Promise.reject(e))]);
+    this.server = server;
+    this.port = port;
+  }
+
+  async openAnyOf(ports: readonly number[]): Promise<void> {
+    for (const port of ports) if (await this.open(port).then(() => true, () => false)) return;
+    throw new Error(`none of the ports ${ports.join(', ')} is free`);
+  }
+
+  /** Cuts every connection but keeps listening: the broker looks restarted, up again at once. */
+  cut(): void {
+    for (const s of this.sockets) s.destroy();
+  }
+
+  /** Stops listening and cuts every connection: the client sees its connection die, then refusals. */
+  async shut(): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    for (const s of this.sockets) s.destroy();
+    if (server) await new Promise((r) => server.close(r));
+  }
+}
