@@ -17,10 +17,19 @@ export const DLQ_HEADERS = {
 
 /**
  * Header values re-typed for the wire: amqplib decoded integers to plain numbers, and would send
- * 128..32767 back as short ints, which py-amqp cannot read.
+ * 128..32767 back as short ints, which py-amqp cannot read. Nested tables too: Celery 5.3+ sends
+ * `stamps` as a table whose values may be integers or lists of them.
  */
 export function typedHeaders(headers: Readonly<Record<string, unknown>>): Record<string, unknown> {
-  const retype = (v: unknown): unknown => (Number.isInteger(v) ? amqpInt(v as number) : Array.isArray(v) ? v.map(retype) : v);
+  const retype = (v: unknown): unknown => {
+    if (Number.isInteger(v)) return amqpInt(v as number);
+    if (Array.isArray(v)) return v.map(retype);
+    // A value amqplib already typed ({'!': type, value}) is left as it is; Buffers are byte arrays, not tables.
+    if (typeof v === 'object' && v !== null && !('!' in v) && !Buffer.isBuffer(v) && !(v instanceof Date)) {
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, retype(x)]));
+    }
+    return v;
+  };
   return Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, retype(v)]));
 }
 

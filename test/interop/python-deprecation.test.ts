@@ -1,10 +1,15 @@
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { runProcess } from '../support/process.js';
-import { PYTHON } from '../support/python.js';
+import { celeryVersions, PYTHON, pythonEnv } from '../support/python.js';
 
 // The golden case's generated Python bindings: images.purge (v1 of purge) is deprecated, the rest is not.
 const BINDINGS = join(process.cwd(), 'test/golden/kwargs-and-queues/expected/image-resizer-bindings/python');
+
+// Fails the run unless the interpreter imports the Celery the describe block names.
+const VERSION_CHECK = `import celery, os, re, sys
+if not re.fullmatch(os.environ['CELERY_EXPECT'], celery.__version__): sys.exit('celery ' + celery.__version__)
+`;
 
 // Sends through kombu's in-memory transport, so no broker is needed. With -W error::DeprecationWarning for the
 // caller's module (kombu 5.2 itself warns on import), a deprecated send raises because the warning points at the
@@ -35,9 +40,9 @@ with warnings.catch_warnings(record=True) as seen:
 print('points at:', seen[0].filename, seen[0].lineno)
 `;
 
-describe('Python bindings: a deprecated version warns (real Celery 5.2)', () => {
+for (const celery of celeryVersions) describe(`Python bindings: a deprecated version warns (real ${celery.name})`, () => {
   it('raises DeprecationWarning under -W error for the deprecated version only, pointing at the caller', async () => {
-    const run = await runProcess(PYTHON, ['-W', 'error::DeprecationWarning:__main__', '-c', SCRIPT], { env: { PYTHONPATH: BINDINGS } });
+    const run = await runProcess(PYTHON, ['-W', 'error::DeprecationWarning:__main__', '-c', `${VERSION_CHECK}${SCRIPT}`], { env: { ...pythonEnv(celery, [BINDINGS]), CELERY_EXPECT: celery.expect.source } });
     expect(run.code, run.stderr).to.equal(0);
     const warning = 'DeprecationWarning: images.purge is deprecated: use v2, which takes a prefix';
     expect(run.stdout.trim().split('\n')).to.deep.equal([
@@ -47,7 +52,7 @@ describe('Python bindings: a deprecated version warns (real Celery 5.2)', () => 
       `v1 apply_async: ${warning}`,
       `v1 delay: ${warning}`,
       `v1 delegate: ${warning}`,
-      `points at: <string> ${SCRIPT.split('\n').findIndex((l) => l.endsWith("# the caller's line")) + 1}`,
+      `points at: <string> ${`${VERSION_CHECK}${SCRIPT}`.split('\n').findIndex((l) => l.endsWith("# the caller's line")) + 1}`,
     ]);
   });
 });

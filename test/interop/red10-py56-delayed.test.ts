@@ -4,19 +4,25 @@ import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { queueDepth, rawBroker, recordingLogger, scratchVhost, uniqueQueue, waitFor } from '../support/broker.js';
-import { PY_DIR, PYTHON } from '../support/python.js';
+import { celeryVersions, checkCeleryVersion, PY_DIR, PYTHON } from '../support/python.js';
 import { runProcess } from '../support/process.js';
 
 const echo = (queue: string) =>
   defineTask<[n: number], Record<string, never>, number>({ name: 'red10.echo', queue, queueType: 'quorum', args: { n: Type.Number() }, result: Type.Number() });
 
-const PY56 = '/tmp/celery56';
+const celery56 = celeryVersions.find((v) => v.quorum)!;
 
 describe('red10: countdowns between Celery 5.6 and taskbus on quorum queues (native delayed delivery)', function () {
   this.timeout(120_000);
   let vhost: ReturnType<typeof scratchVhost>;
   const started: (Worker | TaskClient)[] = [];
-  before(() => (vhost = scratchVhost('red10-py56')));
+  let PY56: string;
+  before(async () => {
+    // The vendored Celery 5.6.3, extracted on first use (a clean checkout has no copy of it anywhere yet).
+    PY56 = celery56.pythonPath().join(':');
+    await checkCeleryVersion(celery56);
+    vhost = scratchVhost('red10-py56');
+  });
   afterEach(async () => {
     for (const s of started.splice(0)) await ('stop' in s ? s.stop() : s.close());
   });

@@ -15,6 +15,14 @@ describe('re-publishing deliveries', () => {
     });
   });
 
+  it("re-types integers inside nested tables (Celery 5.3+ stamps), and leaves amqplib's typed values alone", () => {
+    const stamps = { tenant: 'acme', budget: 300, route: [1, 200], deep: { n: 40000 } };
+    expect(typedHeaders({ stamps, typed: { '!': 'int', value: 5 } })).to.deep.equal({
+      stamps: { tenant: 'acme', budget: { '!': 'long', value: 300 }, route: [{ '!': 'long', value: 1 }, { '!': 'long', value: 200 }], deep: { n: { '!': 'long', value: 40000 } } },
+      typed: { '!': 'int', value: 5 },
+    });
+  });
+
   it("drops RabbitMQ's own headers (dead-lettering history, a quorum queue's delivery count) and keeps the task's", () => {
     const p = { contentType: 'application/json', headers: {} } as unknown as MessageProperties;
     const out = republishProperties(p, {

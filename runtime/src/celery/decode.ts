@@ -94,6 +94,7 @@ export function decodeDelivery(d: RawDelivery): DecodeResult {
       group: stringOrNull(h['group']),
       ignoreResult: h['ignore_result'] === true,
       origin: stringOrNull(h['origin']),
+      stamps: ownEntries(h['stamps']),
       replyTo: p.replyTo || null,
       correlationId: p.correlationId || null,
       priority: typeof p.priority === 'number' ? p.priority : null,
@@ -103,6 +104,11 @@ export function decodeDelivery(d: RawDelivery): DecodeResult {
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** A header table's own keys only: amqplib assigns a `__proto__` key, which makes it a prototype, not an entry. */
+function ownEntries(v: unknown): Readonly<Record<string, unknown>> {
+  return isRecord(v) ? Object.fromEntries(Object.entries(v)) : {};
 }
 
 function stringOrNull(v: unknown): string | null {

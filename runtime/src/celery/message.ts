@@ -14,6 +14,11 @@ export interface TaskMessage {
   readonly group: string | null;
   readonly ignoreResult: boolean;
   readonly origin: string | null;
+  /**
+   * What the caller stamped the task with (Celery 5.3+ `stamps` header, e.g. a tenant); `{}` when none.
+   * The header itself, like `stamped_headers`, travels on untouched through retries and dead letters.
+   */
+  readonly stamps: Readonly<Record<string, unknown>>;
   /** Queue name the caller wants the result on (rpc backend), if any. */
   readonly replyTo: string | null;
   readonly correlationId: string | null;

@@ -5,15 +5,17 @@ Uses the bindings module that `taskbus generate` emitted (on PYTHONPATH), and fo
 the seed's hand-written bindings.py, to show both reach the TypeScript pusher unchanged.
 """
 import json
-import os
 import sys
 import time
+import uuid
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 
-from celery import Celery
+import celery
 
-app = Celery('caller', broker=os.environ.get('AMQP_URL', 'amqp://guest:guest@127.0.0.1:5672'), backend='rpc://')
-app.conf.update(task_serializer='json', result_serializer='json', accept_content=['json'])
+from fleet import create_app
+
+app = create_app('caller')
 app.set_default()
 
 queue, scenario = sys.argv[1], sys.argv[2]
@@ -22,10 +24,12 @@ if scenario != 'seed':
 
 
 def outcome(result, timeout=20):
+    # `celery` tells the test which release really ran this caller.
+    seen = {'celery': celery.__version__, 'id': result.id}
     try:
-        return {'ok': True, 'value': result.get(timeout=timeout)}
+        return {**seen, 'ok': True, 'value': result.get(timeout=timeout)}
     except Exception as e:  # the point is to report what Celery raised
-        return {'ok': False, 'type': type(e).__name__, 'module': type(e).__module__, 'message': str(e)}
+        return {**seen, 'ok': False, 'type': type(e).__name__, 'module': type(e).__module__, 'message': str(e)}
 
 
 if scenario == 'seed':
@@ -60,11 +64,49 @@ elif scenario == 'expired':
     past = datetime.now(timezone.utc) - timedelta(seconds=30)
     r = pusher_bindings.send_to_s3.apply_async(('py/expired.json', 'never'), queue=queue, serializer='json', expires=past)
     print(json.dumps(outcome(r)))
+elif scenario == 'declare':
+    # The fleet declares the queue as its workers and callers do (quorum + topic exchange in a quorum fleet),
+    # before any TypeScript service joins it.
+    with app.connection_for_write() as conn:
+        app.amqp.queues[queue](conn.default_channel).declare()
+    print(json.dumps({'celery': celery.__version__, 'ok': True}))
 elif scenario == 'countdown':
+    # 3 s: on quorum queues Celery 5.5+ sends it through native delayed delivery (levels 1 and 0, 2 s + 1 s).
     start = time.monotonic()
-    r = pusher_bindings.send_to_s3.apply_async(('py/later.json', 'later'), queue=queue, serializer='json', countdown=1.5)
+    r = pusher_bindings.send_to_s3.apply_async(('py/later.json', 'later'), queue=queue, serializer='json', countdown=3)
     result = outcome(r)
     result['elapsed'] = time.monotonic() - start
     print(json.dumps(result))
+elif scenario == 'typed':
+    # kombu 5.3+ sends these as {"__type__": ..., "__value__": ...}; kombu 5.2 as strings. Both must reach the
+    # string arguments of the contract as the same strings.
+    r = pusher_bindings.send_to_s3.apply_async((uuid.UUID('12345678-1234-5678-1234-567812345678'), Decimal('1.10')),
+                                                queue=queue, serializer='json')
+    print(json.dumps(outcome(r)))
+elif scenario == 'stamped':
+    # Celery 5.3+ stamping: the stamps travel as headers (stamped_headers, stamps) the TypeScript worker must keep.
+    from celery.canvas import StampingVisitor
+
+    class Tenant(StampingVisitor):
+        def on_signature(self, sig, **headers):
+            return {'tenant': 'acme', 'budget': 300, 'route': [1, 200]}
+
+    @app.task(name='interop.flaky')  # signature-only: Task.apply_async is what turns stamps into headers
+    def flaky(key):
+        pass
+
+    sig = flaky.s('stamped').set(queue=queue)
+    sig.stamp(visitor=Tenant())
+    print(json.dumps(outcome(sig.apply_async(serializer='json'))))
+elif scenario == 'dlq':
+    # Reads the dead-lettered copy with py-amqp, as a Python tool would: it must decode, every header intact.
+    with app.connection_for_read() as conn:
+        conn.ensure_connection()
+        channel = conn.connection.channel()
+        headers = []
+        # Never acked: closing the channel puts them all back, so reading is harmless and can be repeated.
+        for msg in iter(lambda: channel.basic_get(queue + '.dlq', no_ack=False), None):
+            headers.append(msg.headers)
+        print(json.dumps({'celery': celery.__version__, 'headers': headers}, default=str))
 else:
     sys.exit('unknown scenario ' + scenario)

@@ -9,6 +9,7 @@ import json
 import os
 import sys
 
+import celery
 from celery import Celery
 
 app = Celery('service_c', broker=os.environ['AMQP_URL'], backend='rpc://')
@@ -30,6 +31,7 @@ def refusal(call):
 
 
 report = {
+    'celery': celery.__version__,
     'file': pusher_bindings.__file__,
     'version': importlib.metadata.version('pusher-bindings'),
     # The seed's calls, unchanged: a v1 call never names a version.

@@ -1,21 +1,18 @@
 """A Python Celery pusher modelled on the seed, used by the interop tests as a real Celery worker.
 
 Started by the tests: python3 -m celery -A pusher_app worker -Q <queue> -P solo
+INTEROP_QUEUE_TYPE=quorum configures it as a Celery 5.5+ fleet on quorum queues.
 Writes "S3 objects" as files under INTEROP_OUT so the tests can check what ran.
 """
 import hashlib
 import os
+import uuid
+from datetime import datetime, timezone
+from decimal import Decimal
 
-from celery import Celery
+from fleet import create_app
 
-app = Celery('pusher', broker=os.environ.get('AMQP_URL', 'amqp://guest:guest@127.0.0.1:5672'), backend='rpc://')
-app.conf.update(
-    task_serializer='json',
-    result_serializer='json',
-    accept_content=['json'],
-    worker_hijack_root_logger=False,
-    broker_connection_retry_on_startup=True,
-)
+app = create_app('pusher')
 OUT = os.environ.get('INTEROP_OUT', '/tmp/taskbus-interop')
 
 
@@ -51,6 +48,8 @@ def inspect(self, *args, **kwargs):
         'expires': r.expires,
         'timelimit': list(r.timelimit) if r.timelimit else None,
         'priority': (r.delivery_info or {}).get('priority'),
+        # A native delayed delivery arrives with the 28-bit delay prefix on its routing key.
+        'routing_key': (r.delivery_info or {}).get('routing_key'),
         'ignore_result': r.ignore_result,
         'root_id': r.root_id,
     }
@@ -59,3 +58,13 @@ def inspect(self, *args, **kwargs):
 @app.task(name='interop.fail')
 def fail(message):
     raise ValueError(message)
+
+
+@app.task(name='interop.typed')
+def typed():
+    """A result with values JSON has no type for: kombu 5.3+ wraps them, kombu 5.2 writes strings."""
+    return {
+        'id': uuid.UUID('12345678-1234-5678-1234-567812345678'),
+        'amount': Decimal('9.99'),
+        'at': datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc),
+    }

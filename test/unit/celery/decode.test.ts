@@ -36,9 +36,22 @@ describe('celery/decodeDelivery', () => {
   });
 
   it("unwraps kombu >= 5.3's __type__/__value__ wrappers and ignores unknown headers", () => {
-    const body = [[{ __type__: 'datetime', __value__: '2026-01-01T00:00:00' }, { __type__: 'uuid', __value__: 'u-1' }], {}, EMBED];
+    const uuid = { __type__: 'uuid', __value__: { hex: '12345678123456781234567812345678' } }; // kombu 5.6's shape
+    const unknown = { __type__: 'frozenset', __value__: [1] }; // not a kombu type: left as kombu leaves it
+    const body = [[{ __type__: 'datetime', __value__: '2026-01-01T00:00:00' }, uuid, unknown], {}, EMBED];
     const d = decodeDelivery(delivery(JSON.stringify(body), { task: 't', id: 'i', stamped_headers: null, stamps: {}, replaced_task_nesting: 0 }));
-    expect(d.ok && d.message.args).to.deep.equal(['2026-01-01T00:00:00', 'u-1']);
+    expect(d.ok && d.message.args).to.deep.equal(['2026-01-01T00:00:00', '12345678-1234-5678-1234-567812345678', unknown]);
+  });
+
+  it('reads Celery 5.3+ stamps, own keys only (a __proto__ key amqplib assigned is not an entry)', () => {
+    const stamps: Record<string, unknown> = { tenant: 'acme' };
+    stamps['__proto__'] = { polluted: true }; // what amqplib's table decoder does with such a key
+    const d = decodeDelivery(delivery(JSON.stringify([[], {}, EMBED]), { task: 't', id: 'i', stamped_headers: ['tenant'], stamps }));
+    if (!d.ok) throw new Error(d.detail);
+    expect(d.message.stamps).to.deep.equal({ tenant: 'acme' });
+    expect('polluted' in d.message.stamps).to.equal(false);
+    const none = decodeDelivery(delivery('[[], {}]'));
+    expect(none.ok && none.message.stamps).to.deep.equal({});
   });
 
   it('accepts a two-element body (no embed)', () => {
