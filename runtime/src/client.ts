@@ -105,7 +105,16 @@ interface Lane {
   readonly unconfirmed: Set<Pending>;
   /** publish() returned false: nothing more is written until the channel's 'drain'. */
   draining: boolean;
+  /** Nacks since the last confirm: a channel that only gets nacks is reopened (see nacked()). */
+  nacksInARow: number;
 }
+
+/**
+ * Nacks in a row after which the publish channel is reopened: RabbitMQ 3.10 may go on nacking every
+ * publish of a channel that began publishing to a quorum queue while it had no leader, until the old
+ * leader is back; a fresh channel finds the new one.
+ */
+const REOPEN_AFTER_NACKS = 50;
 
 /**
  * Connects a client. The first connection fails fast with a typed error (unreachable, refused login,
@@ -193,7 +202,7 @@ class AmqpTaskClient implements TaskClient {
   }
 
   private openLane(channel: ConfirmChannel): void {
-    const lane: Lane = { channel, returned: new Set(), unconfirmed: new Set(), draining: false };
+    const lane: Lane = { channel, returned: new Set(), unconfirmed: new Set(), draining: false, nacksInARow: 0 };
     channel.on('return', (msg: ConsumeMessage) => {
       const id = msg.properties.correlationId as string | undefined;
       if (id) lane.returned.add(id);
@@ -326,7 +335,10 @@ class AmqpTaskClient implements TaskClient {
       const more = lane.channel.publish(route.exchange, route.routingKey, p.encoded.content, { ...p.encoded.properties, mandatory: true }, (err) => {
         if (p.settled || p.lane !== lane) return;
         if (lane.returned.delete(p.id)) return this.unroutable(lane, p);
-        if (!err) return this.settle(p);
+        if (!err) {
+          lane.nacksInARow = 0;
+          return this.settle(p);
+        }
         // amqplib fails every unconfirmed publish when a channel closes, just before the close is reported:
         // decide once it has, so a lost channel re-sends (closeLane) and only a real nack rejects.
         setImmediate(() => {
@@ -350,6 +362,10 @@ class AmqpTaskClient implements TaskClient {
     lane.unconfirmed.delete(p);
     p.lane = null;
     if (p.nacks++ === 0) this.log.warn('publish nacked by the broker; sending it again until confirmTimeoutMs', { queue: p.queue, id: p.id, error: describeCause(err) });
+    if (++lane.nacksInARow === REOPEN_AFTER_NACKS) {
+      this.log.warn('publish channel gets only nacks; reopening it', { nacks: REOPEN_AFTER_NACKS });
+      lane.channel.close().catch(() => undefined); // its close re-sends what it holds; the keeper reopens it
+    }
     setTimeout(() => {
       if (p.settled) return;
       this.outbox.unshift(p);

@@ -97,6 +97,8 @@ export interface CeleryWorkerOptions {
   readonly celery?: CeleryVersion;
   /** How the fleet declares its queues; pusher_app reads it (quorum: Celery 5.5+ settings). */
   readonly queueType?: QueueType;
+  /** Another broker URL than AMQP_URL (a test's own virtual host). */
+  readonly amqpUrl?: string;
 }
 
 /** A real Celery worker on the given queue, running test/interop/py/pusher_app.py. */
@@ -107,7 +109,7 @@ export async function startCeleryWorker(queue: string, outDir: string, options: 
     ['-m', 'celery', '-A', 'pusher_app', 'worker', '-Q', queue, '-P', 'solo', '-n', `${queue}@%h`, '--without-gossip', '--without-mingle', '--without-heartbeat', '-l', 'INFO'],
     {
       cwd: PY_DIR,
-      env: { ...process.env, ...pythonEnv(celery), INTEROP_OUT: outDir, INTEROP_QUEUE_TYPE: options.queueType ?? 'classic' },
+      env: { ...process.env, ...pythonEnv(celery), ...(options.amqpUrl ? { AMQP_URL: options.amqpUrl } : {}), INTEROP_OUT: outDir, INTEROP_QUEUE_TYPE: options.queueType ?? 'classic' },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );

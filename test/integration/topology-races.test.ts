@@ -4,11 +4,11 @@ import { expect } from 'chai';
 import { deleteQueues, rawBroker, recordingLogger, uniqueQueue } from '../support/broker.js';
 
 const echo = (queue: string, queueType: QueueType) =>
-  defineTask<[n: number], Record<string, never>, number>({ name: 'red10.race', queue, queueType, args: { n: Type.Number() }, result: Type.Number() });
+  defineTask<[n: number], Record<string, never>, number>({ name: 'topo.race', queue, queueType, args: { n: Type.Number() }, result: Type.Number() });
 
 const outcome = (p: Promise<unknown>) => p.then(() => 'ok', (e: unknown) => (e instanceof TaskbusError ? `${e.code}: ${e.message}` : `untyped: ${String(e)}`));
 
-describe('red10: declarers racing on a missing queue', function () {
+describe('declarers racing on a missing queue', function () {
   this.timeout(120_000);
   const cleanup: string[] = [];
   const started: (Worker | TaskClient)[] = [];
@@ -19,7 +19,7 @@ describe('red10: declarers racing on a missing queue', function () {
 
   it('clients and workers of both queue types declaring at once all succeed, and the tasks run', async () => {
     for (let round = 0; round < 5; round++) {
-      const queue = uniqueQueue('red10-race');
+      const queue = uniqueQueue('topo-race');
       cleanup.push(queue);
       const types: QueueType[] = ['classic', 'quorum'];
       const clients = await Promise.all(Array.from({ length: 6 }, () => connectClient({ logger: recordingLogger() })));
@@ -42,7 +42,7 @@ describe('red10: declarers racing on a missing queue', function () {
     const raw = await rawBroker();
     try {
       for (let round = 0; round < 5; round++) {
-        const queue = uniqueQueue('red10-race-del');
+        const queue = uniqueQueue('topo-race-del');
         cleanup.push(queue);
         await raw.channel.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
         await raw.channel.assertExchange(queue, 'topic', { durable: true });

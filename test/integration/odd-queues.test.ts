@@ -4,9 +4,9 @@ import { expect } from 'chai';
 import { AMQP_URL, deleteQueues, rawBroker, recordingLogger, uniqueQueue } from '../support/broker.js';
 
 const echo = (queue: string, queueType?: QueueType) =>
-  defineTask<[n: number], Record<string, never>, number>({ name: 'red10.echo', queue, ...(queueType ? { queueType } : {}), args: { n: Type.Number() }, result: Type.Number() });
+  defineTask<[n: number], Record<string, never>, number>({ name: 'topo.echo', queue, ...(queueType ? { queueType } : {}), args: { n: Type.Number() }, result: Type.Number() });
 
-describe('red10: queues and exchanges of odd kinds that a peer declared', function () {
+describe('queues and exchanges of odd kinds that a peer declared', function () {
   this.timeout(60_000);
   let raw: Awaited<ReturnType<typeof rawBroker>>;
   const cleanup: string[] = [];
@@ -36,7 +36,7 @@ describe('red10: queues and exchanges of odd kinds that a peer declared', functi
   }
 
   it('sends to an exclusive queue that another connection owns (publishing to it is allowed)', async () => {
-    const queue = uniqueQueue('red10-excl');
+    const queue = uniqueQueue('topo-excl');
     const owner = await rawBroker();
     try {
       await owner.channel.assertQueue(queue, { exclusive: true });
@@ -56,7 +56,7 @@ describe('red10: queues and exchanges of odd kinds that a peer declared', functi
   });
 
   it('sends to and serves an auto-delete queue another connection declared', async () => {
-    const queue = uniqueQueue('red10-ad');
+    const queue = uniqueQueue('topo-ad');
     const owner = await rawBroker();
     try {
       await owner.channel.assertQueue(queue, { durable: false, autoDelete: true });
@@ -72,7 +72,7 @@ describe('red10: queues and exchanges of odd kinds that a peer declared', functi
   });
 
   it('serves a classic queue declared with x-max-priority, and keeps its priority', async () => {
-    const queue = uniqueQueue('red10-prio');
+    const queue = uniqueQueue('topo-prio');
     cleanup.push(queue);
     await raw.channel.assertQueue(queue, { durable: true, arguments: { 'x-max-priority': 10 } });
     await serve(queue);
@@ -82,7 +82,7 @@ describe('red10: queues and exchanges of odd kinds that a peer declared', functi
 
   for (const type of ['fanout', 'headers']) {
     it(`serves a queue whose same-named exchange is ${type}`, async () => {
-      const queue = uniqueQueue(`red10-${type}`);
+      const queue = uniqueQueue(`topo-${type}`);
       cleanup.push(queue);
       await raw.channel.assertExchange(queue, type, { durable: true });
       await serve(queue, { queueType: 'quorum' });
@@ -93,7 +93,7 @@ describe('red10: queues and exchanges of odd kinds that a peer declared', functi
   }
 
   it('serves a topic exchange that is not durable (a peer declared it transient)', async () => {
-    const queue = uniqueQueue('red10-transient-x');
+    const queue = uniqueQueue('topo-transient-x');
     cleanup.push(queue);
     await raw.channel.assertExchange(queue, 'topic', { durable: false });
     await raw.channel.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
@@ -103,12 +103,12 @@ describe('red10: queues and exchanges of odd kinds that a peer declared', functi
   });
 
   it('runs a first delivery on a classic queue whose message carries an x-delivery-count header (copied by a shovel, or set by its sender)', async () => {
-    const queue = uniqueQueue('red10-stale-count');
+    const queue = uniqueQueue('topo-stale-count');
     cleanup.push(queue);
     const ran: number[] = [];
     const { log } = await serve(queue, {}, ([n]) => (ran.push(n), n));
     const id = `stale-${Date.now()}`;
-    const headers = { lang: 'py', task: 'red10.echo', id, root_id: id, parent_id: null, group: null, retries: 0, eta: null, expires: null, argsrepr: '(1,)', kwargsrepr: '{}', origin: 'shovel', 'x-delivery-count': 25 };
+    const headers = { lang: 'py', task: 'topo.echo', id, root_id: id, parent_id: null, group: null, retries: 0, eta: null, expires: null, argsrepr: '(1,)', kwargsrepr: '{}', origin: 'shovel', 'x-delivery-count': 25 };
     raw.channel.sendToQueue(queue, Buffer.from(JSON.stringify([[1], {}, { callbacks: null, errbacks: null, chain: null, chord: null }])), {
       contentType: 'application/json',
       contentEncoding: 'utf-8',
@@ -122,7 +122,7 @@ describe('red10: queues and exchanges of odd kinds that a peer declared', functi
   });
 
   it('does not serve a stream as a task queue: every consumer of a stream gets every message, so two workers would both run each task', async () => {
-    const queue = uniqueQueue('red10-stream-dup');
+    const queue = uniqueQueue('topo-stream-dup');
     cleanup.push(queue);
     await raw.channel.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'stream' } });
     const ran: string[] = [];

@@ -4,9 +4,9 @@ import { expect } from 'chai';
 import { deleteQueues, rawBroker, recordingLogger, uniqueQueue, waitFor } from '../support/broker.js';
 
 const echo = (queue: string) =>
-  defineTask<[n: number], Record<string, never>, number>({ name: 'red10.poison', queue, queueType: 'quorum', args: { n: Type.Number() }, result: Type.Number() });
+  defineTask<[n: number], Record<string, never>, number>({ name: 'topo.poison', queue, queueType: 'quorum', args: { n: Type.Number() }, result: Type.Number() });
 
-describe('red10: a poison message on a quorum queue while its dead-letter queue refuses copies', function () {
+describe('a poison message on a quorum queue while its dead-letter queue refuses copies', function () {
   this.timeout(60_000);
   const started: (Worker | TaskClient)[] = [];
   let queue: string;
@@ -20,7 +20,7 @@ describe('red10: a poison message on a quorum queue while its dead-letter queue 
   });
 
   it('is never run again once it reached deliveryLimit: parking it must not reset its delivery count', async () => {
-    queue = uniqueQueue('red10-poison');
+    queue = uniqueQueue('topo-poison');
     const raw = await rawBroker();
     await raw.channel.assertQueue(queue, { durable: true, arguments: taskQueueArguments(queue, 'quorum') });
     // An operator capped the dead-letter queue: it refuses every copy for now.
@@ -45,13 +45,13 @@ describe('red10: a poison message on a quorum queue while its dead-letter queue 
   });
 
   it('a task that failed its last attempt is not run again while its dead-letter queue refuses the copy', async () => {
-    const q = uniqueQueue('red10-lastfail');
+    const q = uniqueQueue('topo-lastfail');
     const raw = await rawBroker();
     await raw.channel.assertQueue(`${q}.dlq`, { durable: true, arguments: { 'x-max-length': 0, 'x-overflow': 'reject-publish' } });
     await raw.close();
     let calls = 0;
     const log = recordingLogger();
-    const task = defineTask<[n: number], Record<string, never>, number>({ name: 'red10.lastfail', queue: q, args: { n: Type.Number() }, result: Type.Number() });
+    const task = defineTask<[n: number], Record<string, never>, number>({ name: 'topo.lastfail', queue: q, args: { n: Type.Number() }, result: Type.Number() });
     const worker = createWorker({ logger: log });
     worker.register(task, () => {
       calls++;

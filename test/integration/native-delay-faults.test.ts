@@ -4,15 +4,15 @@ import { expect } from 'chai';
 import { queueDepth, rawBroker, recordingLogger, scratchVhost, uniqueQueue, waitFor } from '../support/broker.js';
 
 const echo = (queue: string) =>
-  defineTask<[n: number], Record<string, never>, number>({ name: 'red10.echo', queue, queueType: 'quorum', args: { n: Type.Number() }, result: Type.Number() });
+  defineTask<[n: number], Record<string, never>, number>({ name: 'topo.echo', queue, queueType: 'quorum', args: { n: Type.Number() }, result: Type.Number() });
 
-describe('red10: native delayed delivery when topology changes mid-flight', function () {
+describe('native delayed delivery when topology changes mid-flight', function () {
   this.timeout(90_000);
   let vhost: ReturnType<typeof scratchVhost>;
   let raw: Awaited<ReturnType<typeof rawBroker>>;
   const started: (Worker | TaskClient)[] = [];
   before(async () => {
-    vhost = scratchVhost('red10-delay');
+    vhost = scratchVhost('topo-delay');
     raw = await rawBroker(vhost.url);
   });
   afterEach(async () => {
@@ -33,7 +33,7 @@ describe('red10: native delayed delivery when topology changes mid-flight', func
   }
 
   it('a countdown sent after the task queue was deleted and re-declared under the worker still runs (the #.<queue> bindings come back)', async () => {
-    const queue = uniqueQueue('red10-rebind');
+    const queue = uniqueQueue('topo-rebind');
     const ran: number[] = [];
     const log = await serve(queue, ran);
     const c = await connectClient({ url: vhost.url, logger: recordingLogger() });
@@ -47,7 +47,7 @@ describe('red10: native delayed delivery when topology changes mid-flight', func
   });
 
   it('a countdown sent after the delay levels were deleted (by an operator, mid-flight) still runs', async () => {
-    const queue = uniqueQueue('red10-levels');
+    const queue = uniqueQueue('topo-levels');
     const ran: number[] = [];
     await serve(queue, ran);
     const c = await connectClient({ url: vhost.url, logger: recordingLogger() });

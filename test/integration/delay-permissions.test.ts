@@ -5,17 +5,17 @@ import { execFileSync } from 'node:child_process';
 import { rawBroker, recordingLogger, scratchVhost, uniqueQueue } from '../support/broker.js';
 
 const echo = (queue: string) =>
-  defineTask<[n: number], Record<string, never>, number>({ name: 'red10.perm', queue, queueType: 'quorum', args: { n: Type.Number() }, result: Type.Number() });
+  defineTask<[n: number], Record<string, never>, number>({ name: 'topo.perm', queue, queueType: 'quorum', args: { n: Type.Number() }, result: Type.Number() });
 
-describe('red10: a user who may not touch the delay levels', function () {
+describe('a user who may not touch the delay levels', function () {
   this.timeout(90_000);
   const ctl = (...args: string[]) => execFileSync('rabbitmqctl', args, { encoding: 'utf8', timeout: 60_000 });
   let vhost: ReturnType<typeof scratchVhost>;
-  const user = uniqueQueue('red10-user');
+  const user = uniqueQueue('topo-user');
   const started: (Worker | TaskClient)[] = [];
   before(() => {
-    vhost = scratchVhost('red10-perm');
-    ctl('add_user', user, 'pw-red10-secret');
+    vhost = scratchVhost('topo-perm');
+    ctl('add_user', user, 'pw-topo-secret');
   });
   after(async () => {
     for (const s of started.splice(0)) await ('stop' in s ? s.stop() : s.close());
@@ -24,7 +24,7 @@ describe('red10: a user who may not touch the delay levels', function () {
   });
 
   it('countdowns to its quorum queue still run (sent with their eta), nothing loops, no password in the logs', async () => {
-    const queue = uniqueQueue('red10-permq');
+    const queue = uniqueQueue('topo-permq');
     const raw = await rawBroker(vhost.url);
     await raw.channel.assertExchange('celery_delayed_27', 'topic', { durable: true }); // a fleet's levels exist
     await raw.close();
@@ -32,7 +32,7 @@ describe('red10: a user who may not touch the delay levels', function () {
     ctl('set_permissions', '-p', vh, user, '^(?!celery_delayed).*', '^(?!celery_delayed).*', '^(?!celery_delayed).*');
     const url = new URL(vhost.url);
     url.username = user;
-    url.password = 'pw-red10-secret';
+    url.password = 'pw-topo-secret';
     const wlog = recordingLogger();
     const clog = recordingLogger();
     const worker = createWorker({ url: url.toString(), logger: wlog, queueType: 'quorum' });
@@ -44,7 +44,7 @@ describe('red10: a user who may not touch the delay levels', function () {
     const sent = await Promise.all([1, 2, 3].map((n) => c.send(echo(queue), [n], {}, { countdown: 1 })));
     expect(await Promise.all(sent.map((s) => s.result({ timeoutMs: 15_000 })))).to.deep.equal([1, 2, 3]);
     const all = JSON.stringify([...wlog.records, ...clog.records]);
-    expect(all).not.to.include('pw-red10-secret');
+    expect(all).not.to.include('pw-topo-secret');
     expect(wlog.records.length + clog.records.length, all).to.be.below(30);
   });
 });

@@ -4,11 +4,11 @@ import { expect } from 'chai';
 import { deleteQueues, recordingLogger, uniqueQueue } from '../support/broker.js';
 
 const slow = (queue: string) =>
-  defineTask<[n: number], Record<string, never>, number>({ name: `red10.slow.${queue}`, queue, queueType: 'quorum', args: { n: Type.Number() }, result: Type.Number() });
+  defineTask<[n: number], Record<string, never>, number>({ name: `topo.slow.${queue}`, queue, queueType: 'quorum', args: { n: Type.Number() }, result: Type.Number() });
 
 describe('per-consumer prefetch on a worker of several queues', function () {
   this.timeout(60_000);
-  const queues = [uniqueQueue('red10-pf-a'), uniqueQueue('red10-pf-b'), uniqueQueue('red10-pf-c')];
+  const queues = [uniqueQueue('topo-pf-a'), uniqueQueue('topo-pf-b'), uniqueQueue('topo-pf-c')];
   const started: (Worker | TaskClient)[] = [];
   after(async () => {
     for (const s of started.splice(0)) await ('stop' in s ? s.stop() : s.close());
