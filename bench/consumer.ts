@@ -2,7 +2,7 @@
 // `taskbus` (a worker, arguments validated). Prints "ready", then "done <epoch ms>" after N deliveries.
 import { createWorker, silentLogger } from '@taskbus/runtime';
 import amqp from 'amqplib';
-import { benchTask, PREFETCH, URL } from './shared.js';
+import { benchTask, PREFETCH, rawQueueOptions, URL } from './shared.js';
 
 const [mode, queue, count] = process.argv.slice(2) as [string, string, string];
 const n = Number(count);
@@ -12,7 +12,7 @@ const finish = () => process.stdout.write(`done ${Date.now()}\n`);
 if (mode === 'raw') {
   const conn = await amqp.connect(URL, { noDelay: true });
   const ch = await conn.createChannel();
-  await ch.assertQueue(queue, { durable: true });
+  await ch.assertQueue(queue, rawQueueOptions(queue));
   await ch.prefetch(PREFETCH);
   await ch.consume(queue, (m) => {
     if (!m) return;

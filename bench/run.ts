@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import amqp from 'amqplib';
 import { connectClient, createWorker, silentLogger } from '@taskbus/runtime';
-import { benchTask, PAYLOAD, URL } from './shared.js';
+import { benchTask, PAYLOAD, QUEUE_TYPE, rawQueueOptions, URL } from './shared.js';
 
 const N = Number(process.env['BENCH_N'] ?? 20_000);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 500);
@@ -77,7 +77,7 @@ function stats(samples: number[]): { p50: number; p99: number; mean: number } {
 async function rawLatency(queue: string): Promise<number[]> {
   const conn = await amqp.connect(URL, { noDelay: true });
   const ch = await conn.createConfirmChannel();
-  await ch.assertQueue(queue, { durable: true });
+  await ch.assertQueue(queue, rawQueueOptions(queue));
   const { queue: replies } = await ch.assertQueue('', { exclusive: true });
   await ch.consume(queue, (m) => {
     if (!m) return;
@@ -140,7 +140,7 @@ const rawRate = median(rates.raw);
 const busRate = median(rates.taskbus);
 const p50 = (xs: ReturnType<typeof stats>[]) => median(xs.map((x) => x.p50));
 const p99 = (xs: ReturnType<typeof stats>[]) => median(xs.map((x) => x.p99));
-console.log(`throughput, ${N} tasks of ~900 bytes, confirms + manual acks, publisher and consumer processes, end to end (median of ${TRIALS})`);
+console.log(`throughput, ${N} tasks of ~900 bytes, ${QUEUE_TYPE} queue, confirms + manual acks, publisher and consumer processes, end to end (median of ${TRIALS})`);
 console.log(`  raw amqplib  ${Math.round(rawRate)} msgs/s   trials ${rates.raw.map(Math.round).join(', ')}`);
 console.log(`  taskbus      ${Math.round(busRate)} tasks/s  trials ${rates.taskbus.map(Math.round).join(', ')}   ratio ${f(busRate / rawRate)}x (validation on)`);
 console.log(`request/response, concurrency 1, ${ROUNDS} rounds per trial, confirmed persistent request (ms, median of ${TRIALS})`);

@@ -76,6 +76,7 @@ describe('failover between cluster nodes: kill -9 of the quorum queue leader', f
       const t = tally(`quorum leader tb${leader} killed, worker and client on tb${first}`, sent, published, worker.handled());
       figures['nacked (PublishError)'] = published.rejected.size;
       figures['of them sent after the node was back'] = published.after.filter((id) => published.rejected.has(id)).length;
+      figures['publish channel reopened after nacks'] = log.records.filter((r) => r.message === 'publish channel gets only nacks; reopening it').length;
       process.stdout.write(`      ${Object.entries(figures).map(([k, v]) => `${k}: ${v}`).join(', ')}\n`);
       const reconnects = log.records.filter((r) => /^broker connection re-established$/.test(r.message)).map((r) => r.fields['broker']);
       if (onLeader) expect(reconnects[0]).to.be.a('string').and.not.equal(safeUrl(c.url(leader))); // moved on to another node
