@@ -48,7 +48,8 @@ export class Reconnector {
         throw new ClosedError('connection (closed while it was being opened)');
       }
       await this.open(opened);
-      this.log.info('broker connected', { broker: opened.broker.display });
+      // Which node answered matters only with a list; a one-line CLI call stays quiet otherwise.
+      if (this.brokers.length > 1) this.log.info('broker connected', { broker: opened.broker.display });
     } catch (e) {
       await this.close();
       throw e;
