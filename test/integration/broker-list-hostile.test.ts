@@ -1,0 +1,99 @@
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { Type } from '@sinclair/typebox';
+import { connectClient, createWorker, defineTask, safeUrl, TaskbusError, type TaskClient, type Worker } from '@taskbus/runtime';
+import { expect } from 'chai';
+import { AMQP_URL, deleteQueues, recordingLogger, uniqueQueue, VHOST, waitFor, type LogRecord } from '../support/broker.js';
+import { Forwarder } from '../support/forwarder.js';
+
+// Hostile AMQP_URL lists (issue 10, item 5): each case failed on main before its fix.
+
+/** Ports this suite may listen on (broker-list.test.ts uses 5340-5359). */
+const PORTS = Array.from({ length: 10 }, (_, i) => 5360 + i);
+const broker = new URL(AMQP_URL);
+const ctl = (...args: string[]) => execFileSync('rabbitmqctl', args, { encoding: 'utf8', timeout: 60_000 });
+const urlAt = (port: number, vhostPath = broker.pathname) =>
+  `amqp://${broker.username}:${broker.password}@127.0.0.1:${port}${vhostPath}`;
+
+async function failure(p: Promise<unknown>): Promise<TaskbusError> {
+  try {
+    const opened = await p;
+    await (opened as TaskClient).close?.();
+  } catch (e) {
+    if (e instanceof TaskbusError) return e;
+    throw e;
+  }
+  throw new Error('connected, but it must fail');
+}
+
+const connectedTo = (records: readonly LogRecord[]) =>
+  records.filter((r) => /^broker (connected|connection re-established)$/.test(r.message)).map((r) => r.fields['broker']);
+
+describe('AMQP_URL lists, hostile cases', function () {
+  this.timeout(60_000);
+  const queue = uniqueQueue('broker-list-hostile');
+  const double = defineTask<[n: number], Record<string, never>, number>({ name: 'hostile.double', queue, args: { n: Type.Integer() }, result: Type.Integer() });
+  const opened: Array<TaskClient | Worker> = [];
+  const track = <T extends TaskClient | Worker>(x: T): T => (opened.push(x), x);
+  afterEach(async () => {
+    for (const x of opened.splice(0)) await ('stop' in x ? x.stop() : x.close());
+  });
+  after(() => deleteQueues(queue));
+
+  it('a non-ASCII password logs in (amqplib would unescape() its UTF-8 as Latin-1)', async () => {
+    const user = `taskbus-uni-${randomUUID().slice(0, 8)}`;
+    const password = 'pässwörd-€-секрет';
+    ctl('add_user', user, password);
+    try {
+      ctl('set_permissions', '-p', VHOST, user, '.*', '.*', '.*');
+      for (const pw of [password, encodeURIComponent(password)]) {
+        const url = `amqp://${user}:${pw}@${broker.host}${broker.pathname}`;
+        const other = `amqp://${user}:${pw}@127.0.0.1:1${broker.pathname}`;
+        track(await connectClient({ url: `${other};${url}`, logger: recordingLogger() }));
+      }
+    } finally {
+      for (const x of opened.splice(0)) await ('stop' in x ? x.stop() : x.close());
+      ctl('delete_user', user);
+    }
+  });
+
+  it('an empty entry (";;" or a trailing ";") is E_BAD_URL, not a vhost ending in ";"', async () => {
+    for (const list of [`${AMQP_URL};`, `${AMQP_URL};;${AMQP_URL}`, `${AMQP_URL}; ;${AMQP_URL}`]) {
+      const error = await failure(connectClient({ url: list, logger: recordingLogger() }));
+      expect(error.code, list).to.equal('E_BAD_URL');
+      expect(error.message).to.include('empty entry');
+      if (broker.password.length >= 4) expect(error.message).not.to.include(broker.password);
+    }
+  });
+
+  it('a password holding digits then ";amqp://" is not printed in part', async () => {
+    const list = 'amqp://u:8080;amqp://Hunter@127.0.0.1:1/v;amqp://u:x@127.0.0.1:2/v';
+    const error = await failure(connectClient({ url: list, logger: recordingLogger(), connectTimeoutMs: 2000 }));
+    expect(error.message).not.to.include('8080');
+    for (const u of (error as { urls?: string[] }).urls ?? []) expect(u).not.to.include('8080');
+  });
+
+  it('after a loss, a node that refuses the vhost is skipped: the worker and client go on with the next node', async () => {
+    const a = new Forwarder();
+    await a.openAnyOf(PORTS);
+    const port = Number(broker.port || 5672);
+    const missing = `/${encodeURIComponent(`no-such-vhost-${randomUUID().slice(0, 8)}`)}`;
+    try {
+      const list = [urlAt(a.port), urlAt(port, missing), urlAt(port)].join(';');
+      const workerLog = recordingLogger();
+      const clientLog = recordingLogger();
+      const w = track(createWorker({ url: list, logger: workerLog, reconnect: { initialMs: 50, maxMs: 500 } }));
+      w.register(double, ([n]) => n * 2);
+      await w.start();
+      const client = track(await connectClient({ url: list, logger: clientLog, reconnect: { initialMs: 50, maxMs: 500 } }));
+      expect(await (await client.send(double, [1], {})).result({ timeoutMs: 10_000 })).to.equal(2);
+      a.cut();
+      await waitFor('client and worker on the third node', () =>
+        [clientLog, workerLog].every((l) => connectedTo(l.records).at(-1) === safeUrl(urlAt(port))) ? true : undefined,
+      );
+      expect(await (await client.send(double, [2], {})).result({ timeoutMs: 10_000 })).to.equal(4);
+    } finally {
+      await a.shut();
+    }
+  });
+});
