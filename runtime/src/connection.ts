@@ -83,7 +83,11 @@ export function brokersOf(options: ConnectOptions): readonly BrokerUrl[] {
 function connectTo(broker: BrokerUrl, options: ConnectOptions): Promise<ChannelModel> {
   const withHeartbeat = new URL(broker.url);
   if (!withHeartbeat.searchParams.has('heartbeat')) withHeartbeat.searchParams.set('heartbeat', String(options.heartbeat ?? 15));
-  return amqp.connect(withHeartbeat.toString(), socketOptions(options));
+  // The credentials go as decoded here: amqplib would unescape() them, which reads the UTF-8 of a
+  // non-ASCII password as Latin-1, so the broker refuses a password it holds.
+  const { username, password } = broker.url;
+  const credentials = username === '' && password === '' ? {} : { credentials: amqp.credentials.plain(decodeURIComponent(username), decodeURIComponent(password)) };
+  return amqp.connect(withHeartbeat.toString(), { ...socketOptions(options), ...credentials });
 }
 
 export interface BrokerConnection {
