@@ -101,19 +101,28 @@ export interface BrokerConnection {
  * Tries the brokers once each, in `order`, and returns the first connection. A refused login or a TLS
  * failure stops at once (the others share the credentials and certificates); if every broker is
  * unreachable, the error names each one. Errors never carry a password.
+ *
+ * `afterLoss`: a reconnect, after a connection that worked. One node refusing then (its vhost down, a
+ * connection limit reached) is skipped like an unreachable one, and the round gives up for good only when
+ * every node refused: a process that was running is not stopped by one node while another takes it.
  */
-export async function connectFirst(brokers: readonly BrokerUrl[], order: readonly number[], options: ConnectOptions): Promise<BrokerConnection> {
+export async function connectFirst(brokers: readonly BrokerUrl[], order: readonly number[], options: ConnectOptions, afterLoss = false): Promise<BrokerConnection> {
   const unreachable: UnreachableBroker[] = [];
+  let refused: TaskbusError | null = null;
   for (const index of order) {
     const broker = brokers[index]!;
     try {
       return { connection: await connectTo(broker, options), index, broker };
     } catch (e) {
       const failure = connectError(broker, e);
-      if (failure instanceof TaskbusError) throw failure;
-      unreachable.push(failure);
+      if (failure instanceof TaskbusError) {
+        if (!afterLoss) throw failure;
+        refused ??= failure;
+        unreachable.push({ url: broker.display, cause: failure });
+      } else unreachable.push(failure);
     }
   }
+  if (refused && unreachable.every((u) => u.cause instanceof TaskbusError)) throw refused;
   throw new BrokerUnreachableError(unreachable);
 }
 

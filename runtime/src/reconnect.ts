@@ -57,8 +57,8 @@ export class Reconnector {
   }
 
   /** One round over the brokers, starting after the one last lost. */
-  private connect(): Promise<BrokerConnection> {
-    return connectFirst(this.brokers, this.rotation.round(), this.options);
+  private connect(afterLoss = false): Promise<BrokerConnection> {
+    return connectFirst(this.brokers, this.rotation.round(), this.options, afterLoss);
   }
 
   private async open({ connection, index, broker }: BrokerConnection): Promise<void> {
@@ -96,7 +96,7 @@ export class Reconnector {
     if (this.closing) return;
     let opened: BrokerConnection;
     try {
-      opened = await this.connect();
+      opened = await this.connect(true);
     } catch (e) {
       if (isFatalConnectError(e)) {
         this.log.error('giving up reconnecting', { error: describeCause(e) });
