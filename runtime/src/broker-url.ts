@@ -69,8 +69,12 @@ export function splitBrokerList(raw: string): string[] {
  * bad one is a BadUrlError; an empty list too.
  */
 export function parseBrokerList(raw: string): readonly BrokerUrl[] {
-  const secrets = secretsOf(raw);
   const pieces = splitBrokerList(raw);
-  if (pieces.length === 0 || pieces.some((p) => p === '')) throw new BadUrlError(scrubSecrets(redactUrl(raw), secrets), 'the list has an empty entry');
+  const secrets = secretsOf(raw);
+  // A piece ending in `;` is followed by an empty entry (`;;`, a trailing `;`); it would go out as a vhost ending in `;`.
+  if (pieces.length === 0 || pieces.some((p) => p === '' || p.endsWith(';'))) {
+    throw new BadUrlError(scrubSecrets(redactUrl(raw), secrets), 'the list has an empty entry (";;" or a trailing ";"; write a ";" in a vhost as %3B)');
+  }
   return pieces.map((p) => parseBrokerUrl(p, secrets));
 }
+
