@@ -70,7 +70,7 @@ export function splitBrokerList(raw: string): string[] {
  */
 export function parseBrokerList(raw: string): readonly BrokerUrl[] {
   const pieces = splitBrokerList(raw);
-  const secrets = secretsOf(raw);
+  const secrets = [...secretsOf(raw), ...passwordHeads(pieces)].sort((a, b) => b.length - a.length);
   // A piece ending in `;` is followed by an empty entry (`;;`, a trailing `;`); it would go out as a vhost ending in `;`.
   if (pieces.length === 0 || pieces.some((p) => p === '' || p.endsWith(';'))) {
     throw new BadUrlError(scrubSecrets(redactUrl(raw), secrets), 'the list has an empty entry (";;" or a trailing ";"; write a ";" in a vhost as %3B)');
@@ -78,3 +78,21 @@ export function parseBrokerList(raw: string): readonly BrokerUrl[] {
   return pieces.map((p) => parseBrokerUrl(p, secrets));
 }
 
+/**
+ * `amqp://u:8080;amqp://x@host` is two URLs (host u, port 8080; user x without a password) or one whose
+ * password is `8080;amqp://x`, as a password of digits before `;amqp://` reads: the second reading is kept
+ * for what is shown, so `8080` is a secret. Only when the next URL has a user without a password, which
+ * a real list hardly holds (`amqp://h1:5681;amqps://u:secret@h2` still shows its port).
+ */
+function passwordHeads(pieces: readonly string[]): string[] {
+  const heads: string[] = [];
+  for (const [i, piece] of pieces.entries()) {
+    const next = pieces[i + 1];
+    const nextInfo = next?.slice(next.indexOf('://') + 3, next.lastIndexOf('@'));
+    if (piece.includes('@') || next === undefined || !next.includes('@') || nextInfo === undefined || nextInfo.includes(':')) continue;
+    const authority = piece.slice(piece.indexOf('://') + 3);
+    const colon = authority.indexOf(':');
+    if (colon >= 0 && authority.length - colon - 1 >= 4) heads.push(authority.slice(colon + 1));
+  }
+  return heads;
+}
