@@ -1,5 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { connect, createServer, type Socket } from 'node:net';
 import { Type } from '@sinclair/typebox';
 import { connectClient, createWorker, defineTask, safeUrl, TaskbusError, type TaskClient, type Worker } from '@taskbus/runtime';
 import { expect } from 'chai';
@@ -94,6 +96,33 @@ describe('AMQP_URL lists, hostile cases', function () {
       expect(await (await client.send(double, [2], {})).result({ timeoutMs: 10_000 })).to.equal(4);
     } finally {
       await a.shut();
+    }
+  });
+
+  it('a node that takes connections and drops each soon after is not reconnected to in a tight loop', async () => {
+    // Accepts, lets the handshake and set-up through, and cuts every connection 400 ms after it opened
+    // (a node shutting down, a proxy with a short idle timeout, a partitioned node closing clients).
+    const sockets = new Set<Socket>();
+    const server = createServer((client) => {
+      const upstream = connect(Number(broker.port || 5672), broker.hostname);
+      for (const s of [client, upstream]) sockets.add(s.on('error', () => undefined).on('close', () => sockets.delete(s)));
+      client.pipe(upstream).pipe(client);
+      setTimeout(() => (client.destroy(), upstream.destroy()), 400);
+    });
+    server.listen(PORTS[9], '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const log = recordingLogger();
+      track(await connectClient({ url: urlAt(PORTS[9]!), logger: log, reconnect: { initialMs: 200, maxMs: 10_000 } }));
+      await new Promise((r) => setTimeout(r, 8000));
+      const reconnects = log.records.filter((r) => r.message === 'broker connection re-established').length;
+      // A stable connection resets the backoff; one that dies within seconds must not: ~16 reconnects
+      // in 8 s without backoff, ~5 with it.
+      expect(reconnects).to.be.below(10);
+    } finally {
+      for (const x of opened.splice(0)) await ('stop' in x ? x.stop() : x.close());
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
     }
   });
 });
