@@ -12,6 +12,9 @@ export function backoffDelay(attempt: number, b: BackoffOptions = {}, random: ()
   return Math.round(random() * Math.min(cap, (b.initialMs ?? 100) * 2 ** attempt));
 }
 
+/** A connection that lived this long was healthy: the next loss reconnects from the shortest delay again. */
+const STABLE_MS = 10_000;
+
 /**
  * Keeps one connection up, to one broker of the list at a time. The first connect tries each broker once,
  * then fails fast with a typed error; after that a lost connection is re-opened on the next broker in
@@ -65,12 +68,17 @@ export class Reconnector {
     this.connection = connection;
     this.rotation.connected(index);
     let ready = false;
+    let readyAt = 0;
     connection.on('error', (e: unknown) => this.log.warn('broker connection error', { error: describeCause(e) }));
     connection.once('close', () => {
       if (this.closing) return;
       this.connection = null;
       this.rotation.lost();
       if (!ready) return; // a failed set-up is reported by whoever called open()
+      // A connection that dies soon after it opened (a node shutting down, a proxy cutting it) counts as
+      // a failure: the backoff grows instead of reconnecting to it in a tight loop.
+      if (Date.now() - readyAt >= STABLE_MS) this.failures = 0;
+      else this.failures++;
       this.log.warn('broker connection lost; reconnecting', { broker: broker.display });
       this.onLost();
       this.schedule();
@@ -83,7 +91,7 @@ export class Reconnector {
       throw e;
     }
     ready = true;
-    this.failures = 0;
+    readyAt = Date.now();
   }
 
   private schedule(): void {
