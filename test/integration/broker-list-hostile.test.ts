@@ -6,7 +6,9 @@ import { Type } from '@sinclair/typebox';
 import { connectClient, createWorker, defineTask, safeUrl, TaskbusError, type TaskClient, type Worker } from '@taskbus/runtime';
 import { expect } from 'chai';
 import { AMQP_URL, deleteQueues, recordingLogger, uniqueQueue, VHOST, waitFor, type LogRecord } from '../support/broker.js';
+import { TASKBUS_BIN } from '../support/cli.js';
 import { Forwarder } from '../support/forwarder.js';
+import { runProcess } from '../support/process.js';
 
 // Hostile AMQP_URL lists (issue 10, item 5): each case failed on main before its fix.
 
@@ -124,5 +126,14 @@ describe('AMQP_URL lists, hostile cases', function () {
       for (const s of sockets) s.destroy();
       await new Promise((r) => server.close(r));
     }
+  });
+
+  it('taskbus export asyncapi reads AMQP_URL as the runtime does: no empty entry as a vhost, no password head as a host', async () => {
+    const exportWith = (url: string) => runProcess(process.execPath, [TASKBUS_BIN, 'export', 'asyncapi'], { cwd: process.cwd(), env: { AMQP_URL: url } });
+    const trailing = await exportWith('amqp://deployer:pa55-w0rd@rabbit-1:5672/prod;');
+    expect(trailing.code, trailing.stdout.slice(-300)).to.equal(2);
+    expect(trailing.stderr).to.include('empty entry');
+    const head = await exportWith('amqp://deployer:8080;amqp://Hunter@rabbit-1:5672/prod;amqp://deployer:x@rabbit-2:5672/prod');
+    expect(head.stdout + head.stderr).not.to.include('8080');
   });
 });
