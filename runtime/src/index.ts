@@ -1,6 +1,6 @@
 // Public types use Buffer: kept in the declarations (preserve) so a consumer's `types: []` still finds Node's.
 /// <reference types="node" preserve="true" />
-export { splitBrokerList } from './broker-url.js';
+export { parseBrokerList, splitBrokerList, type BrokerUrl } from './broker-url.js';
 export { connectClient, type ClientOptions, type SentTask, type TaskClient } from './client.js';
 export {
   DEFAULT_AMQP_URL,
