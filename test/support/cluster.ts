@@ -11,8 +11,16 @@ import { waitFor } from './broker.js';
 
 const SERVER = existsSync('/usr/lib/rabbitmq/bin/rabbitmq-server') ? '/usr/lib/rabbitmq/bin/rabbitmq-server' : 'rabbitmq-server';
 const NODES = [1, 2, 3] as const;
-const amqpPort = (i: number) => 5680 + i;
-const nodeName = (i: number) => `tb${i}@localhost`;
+/**
+ * Node names and ports: tb1..tb3 on 5681-5683 (distribution 25681-25683) unless TB_CLUSTER_NAME and
+ * TB_CLUSTER_PORT_BASE say otherwise (e.g. `rt` and 5690: rt1..rt3 on 5691-5693 and 25691-25693), so a
+ * second cluster can run beside one that CI has started.
+ */
+const PREFIX = process.env['TB_CLUSTER_NAME'] ?? 'tb';
+const PORT_BASE = Number(process.env['TB_CLUSTER_PORT_BASE'] ?? 5680);
+const amqpPort = (i: number) => PORT_BASE + i;
+const distPort = (i: number) => 20_000 + PORT_BASE + i;
+const nodeName = (i: number) => `${PREFIX}${i}@localhost`;
 /** How long a node may take to boot (about 10 s here; CI machines are slower). */
 const BOOT_MS = 120_000;
 
@@ -70,7 +78,7 @@ const retry = (what: string, command: () => Promise<unknown>, ms: number): Promi
 async function assertFree(port: number): Promise<void> {
   const server = createServer().listen(port, '127.0.0.1');
   const [error] = (await Promise.race([once(server, 'listening').then(() => [undefined]), once(server, 'error')])) as [Error | undefined];
-  if (error) throw new Error(`cluster: port ${port} is in use (${error.message}); the cluster test needs 5681-5683 and 25681-25683`);
+  if (error) throw new Error(`cluster: port ${port} is in use (${error.message}); the cluster test needs ${NODES.map(amqpPort).join(', ')} and ${NODES.map(distPort).join(', ')}`);
   await new Promise((r) => server.close(r));
 }
 
@@ -94,13 +102,13 @@ export class RabbitCluster {
     try {
       for (const i of NODES) if (killAll(i)) process.stderr.write(`cluster: killed a stale ${nodeName(i)} from an earlier run\n`);
       await sleep(500); // let epmd forget the killed names
-      for (const i of NODES) for (const port of [amqpPort(i), 25680 + i]) await assertFree(port);
+      for (const i of NODES) for (const port of [amqpPort(i), distPort(i)]) await assertFree(port);
       chmodSync(cluster.base, 0o755);
       for (const i of NODES) cluster.prepare(i);
       await Promise.all(NODES.map((i) => cluster.boot(i)));
       for (const i of NODES.slice(1)) {
         await ctl(i, 'stop_app');
-        await retry(`${nodeName(i)} joining tb1`, () => ctl(i, 'join_cluster', nodeName(1)), 60_000);
+        await retry(`${nodeName(i)} joining ${nodeName(1)}`, () => ctl(i, 'join_cluster', nodeName(1)), 60_000);
         await ctl(i, 'start_app');
       }
       await retry('all three nodes running', async () => {
@@ -116,7 +124,7 @@ export class RabbitCluster {
   }
 
   private dir(i: number): string {
-    return join(this.base, `tb${i}`);
+    return join(this.base, `${PREFIX}${i}`);
   }
 
   private prepare(i: number): void {
@@ -136,7 +144,7 @@ export class RabbitCluster {
     const env = {
       RABBITMQ_NODENAME: nodeName(i),
       RABBITMQ_CONFIG_FILE: join(d, 'rabbitmq.conf'),
-      RABBITMQ_DIST_PORT: String(25680 + i),
+      RABBITMQ_DIST_PORT: String(distPort(i)),
       RABBITMQ_MNESIA_BASE: join(d, 'mnesia'),
       RABBITMQ_LOG_BASE: join(d, 'log'),
       RABBITMQ_PID_FILE: join(d, 'pid'),
