@@ -57,43 +57,35 @@ export async function exchangeTypeOf(open: OpenChannel, name: string): Promise<s
   }
 }
 
-/**
- * The type of an existing queue, learnt the same way: each candidate argument set is declared until one is
- * equivalent, or the broker's refusal names the queue's `x-queue-type`. Null when the queue has arguments
- * none of the candidates match (a custom classic queue, say). Only called on a queue known to exist.
- */
-export async function queueTypeOf(open: OpenChannel, name: string, candidates: readonly (readonly [QueueType, Record<string, unknown>])[]): Promise<QueueType | 'stream' | null> {
-  for (const [type, args] of candidates) {
-    try {
-      await onChannel(open, async (ch) => void (await ch.assertQueue(name, { durable: true, arguments: args })));
-      return type;
-    } catch (e) {
-      const i = inequivalence(e);
-      if (!i) {
-        if (replyCode(e) === 403 || replyCode(e) === 405) return null; // not ours to configure (permissions, or exclusive to another connection): type unknown
-        throw e;
-      }
-      if (i.arg !== 'x-queue-type') continue;
-      if (i.current === null || i.current === 'classic') return 'classic';
-      if (i.current === 'quorum' || i.current === 'stream') return i.current;
-      return null;
-    }
-  }
-  return null;
+/** What an existing queue was recognised as: its type, and the argument set it is equivalent to (null when none). */
+export interface RecognisedQueue {
+  readonly type: QueueType | 'stream' | null;
+  readonly arguments: Record<string, unknown> | null;
 }
 
 /**
- * The first argument set an existing queue is equivalent to (a declaration with it succeeds), or null:
- * what to declare the queue with if it must be created again, as its declarer had it.
+ * An existing queue recognised the same way, in one pass: each candidate argument set is declared until one
+ * is equivalent (its type and arguments), while a refusal naming the queue's `x-queue-type` tells its type
+ * even when no candidate matches. A stream, or a queue not ours to configure (403, 405), ends the search.
+ * Only called on a queue known to exist.
  */
-export async function equivalentArguments(open: OpenChannel, name: string, candidates: readonly (readonly [QueueType, Record<string, unknown>])[]): Promise<Record<string, unknown> | null> {
-  for (const [, args] of candidates) {
+export async function recogniseQueue(open: OpenChannel, name: string, candidates: readonly (readonly [QueueType, Record<string, unknown>])[]): Promise<RecognisedQueue> {
+  let type: QueueType | 'stream' | null = null;
+  for (const [candidate, args] of candidates) {
     try {
       await onChannel(open, async (ch) => void (await ch.assertQueue(name, { durable: true, arguments: args })));
-      return args;
+      return { type: candidate, arguments: args };
     } catch (e) {
-      if (!inequivalence(e)) return null; // not ours to configure (403, 405), or gone: unknown
+      const i = inequivalence(e);
+      if (!i) {
+        if (replyCode(e) === 403 || replyCode(e) === 405) return { type, arguments: null }; // not ours to configure (permissions, or exclusive to another connection)
+        throw e;
+      }
+      if (i.arg !== 'x-queue-type') continue;
+      if (i.current === null || i.current === 'classic') type = 'classic';
+      else if (i.current === 'quorum') type = 'quorum';
+      else return { type: i.current === 'stream' ? 'stream' : null, arguments: null };
     }
   }
-  return null;
+  return { type, arguments: null };
 }

@@ -1,7 +1,7 @@
 import { TopologyError } from '../errors.js';
 import type { OpenChannel } from './declarer.js';
 import { onChannel, replyCode } from './declarer.js';
-import { declareIfMissing, equivalentArguments, exchangeTypeOf, queueTypeOf } from './probe.js';
+import { declareIfMissing, exchangeTypeOf, recogniseQueue } from './probe.js';
 import { taskExchangeType, taskQueueArguments, type QueueType } from './queue-type.js';
 
 /** A task queue as found (or created) on the broker. */
@@ -52,10 +52,9 @@ async function ensureOnce(open: OpenChannel, queue: string, type: QueueType, arg
       if (replyCode(e) !== 405) throw e; // exclusive to another connection: only its owner may bind it; publishing still works
     });
     const createdType: QueueType = args['x-queue-type'] === 'quorum' ? 'quorum' : 'classic';
-    const found = queueCreated ? createdType : await queueTypeOf(open, queue, candidates(queue, type));
+    const found = queueCreated ? { type: createdType, arguments: args } : await recogniseQueue(open, queue, candidates(queue, type));
     const exchangeType = exchangeCreated ? taskExchangeType(type) : await exchangeTypeOf(open, queue);
-    const known = queueCreated ? args : found === 'classic' || found === 'quorum' ? await equivalentArguments(open, queue, candidates(queue, type)) : null;
-    return { name: queue, type: found, exchangeType, nativeDelay: found === 'quorum' && exchangeType === 'topic', arguments: known };
+    return { name: queue, type: found.type, exchangeType, nativeDelay: found.type === 'quorum' && exchangeType === 'topic', arguments: found.arguments };
   } catch (e) {
     throw new TopologyError(queue, e);
   }
