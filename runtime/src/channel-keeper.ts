@@ -2,10 +2,8 @@ import type { Channel, ChannelModel } from 'amqplib';
 import { describeCause } from './errors.js';
 import type { Logger } from './logger.js';
 import type { BackoffOptions } from './connect-options.js';
-import { backoffDelay } from './reconnect.js';
+import { backoffDelay, STABLE_MS } from './reconnect.js';
 
-/** A channel that lived this long was healthy: the backoff starts again from the shortest delay. */
-const STABLE_MS = 10_000;
 
 export interface KeeperOptions<C extends Channel> {
   /** For logs: `worker consume channel`, `client reply channel`, ... */

@@ -12,8 +12,11 @@ export function backoffDelay(attempt: number, b: BackoffOptions = {}, random: ()
   return Math.round(random() * Math.min(cap, (b.initialMs ?? 100) * 2 ** attempt));
 }
 
-/** A connection that lived this long was healthy: the next loss reconnects from the shortest delay again. */
-const STABLE_MS = 10_000;
+/**
+ * A connection or channel that lived this long was healthy: after its loss the backoff starts again from
+ * the shortest delay. One that dies sooner counts as a failure, so nothing reconnects in a tight loop.
+ */
+export const STABLE_MS = 10_000;
 
 /**
  * Keeps one connection up, to one broker of the list at a time. The first connect tries each broker once,
