@@ -115,12 +115,13 @@ function refusal(queue: string, doing: string, e: unknown): TaskbusError {
 function toDeadLetter(m: GetMessage, queue: string): DeadLetter {
   const h = (m.properties.headers ?? {}) as Record<string, unknown>;
   const text = (k: string, fallback = '') => (typeof h[k] === 'string' ? (h[k] as string) : fallback);
+  const death = brokerDeath(h);
   return {
     id: text('id', String(m.properties.correlationId ?? '')),
     task: text('task', '(no task header)'),
-    reason: text(DLQ_HEADERS.reason) || brokerDeath(h)?.reason || '(unknown)',
-    error: text(DLQ_HEADERS.error) || brokerDeath(h)?.error || '',
-    failedAt: text(DLQ_HEADERS.failedAt) || (brokerDeath(h)?.time ?? ''),
+    reason: text(DLQ_HEADERS.reason) || death?.reason || '(unknown)',
+    error: text(DLQ_HEADERS.error) || death?.error || '',
+    failedAt: text(DLQ_HEADERS.failedAt) || (death?.time ?? ''),
     queue: text(DLQ_HEADERS.queue, queue),
     contentType: String(m.properties.contentType ?? ''),
     headers: h,
