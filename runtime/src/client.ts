@@ -248,7 +248,7 @@ class AmqpTaskClient implements TaskClient {
           id,
           queue,
           queueType: spec.queueType,
-          dueAt: options.eta?.getTime() ?? (options.countdown !== undefined ? Date.now() + options.countdown * 1000 : null),
+          dueAt: encoded.eta?.getTime() ?? null,
           encoded,
           resolve,
           reject,

@@ -3,6 +3,8 @@ import { EMPTY_EMBED, type CallOptions } from './message.js';
 /** What the publisher needs to put a task on the wire (maps 1:1 onto amqplib's publish options). */
 export interface EncodedTask {
   readonly content: Buffer;
+  /** When the task is due (its `eta` header), from `eta` or `countdown`; null to run at once. */
+  readonly eta: Date | null;
   readonly properties: {
     readonly contentType: 'application/json';
     readonly contentEncoding: 'utf-8';
@@ -61,6 +63,7 @@ export function encodeTask(t: TaskToEncode, now: Date = new Date()): EncodedTask
   const body = `[${argsrepr},${kwargsrepr},${EMBED_JSON}]`;
   return {
     content: Buffer.from(body, 'utf8'),
+    eta,
     properties: {
       contentType: 'application/json',
       contentEncoding: 'utf-8',
