@@ -1,32 +1,56 @@
-// The consuming side of the throughput bench, in its own process: `raw` (amqplib, manual acks) or
-// `taskbus` (a worker, arguments validated). Prints "ready", then "done <epoch ms>" after N deliveries.
-import { createWorker, silentLogger } from '@taskbus/runtime';
+// The consuming side of the benches, in a process of its own:
+//   consumer.ts <mode> <queue> [latency]
+// Prints "ready" once consuming. On each "report" line on stdin it prints one JSON line: deliveries seen,
+// when the last one was handled, CPU used since ready (us), RSS, and with `latency` the p50/p99 of
+// (handled - sent) where the task's number is its send time in us. Every 100,000 deliveries it prints
+// an "rss" JSON line (the soak reads them).
+import { createInterface } from 'node:readline';
 import amqp from 'amqplib';
-import { benchTask, PREFETCH, rawQueueOptions, URL } from './shared.js';
+import { createWorker, silentLogger } from '@taskbus/runtime';
+import { benchTask, cpuSince, MODES, nowUs, PREFETCH, rawQueueOptions, URL, type Mode } from './shared.js';
+import { percentiles } from './stats.js';
 
-const [mode, queue, count] = process.argv.slice(2) as [string, string, string];
-const n = Number(count);
+const [mode, queue, flag] = process.argv.slice(2) as [Mode, string, string | undefined];
+if (!MODES.includes(mode)) throw new Error(`mode must be one of ${MODES.join(', ')}`);
+const latency = flag === 'latency';
+const samples: number[] = [];
 let seen = 0;
-const finish = () => process.stdout.write(`done ${Date.now()}\n`);
+let lastAt = 0;
+let cpu: NodeJS.CpuUsage;
 
-if (mode === 'raw') {
+function handled(n: number): void {
+  seen++;
+  lastAt = Date.now();
+  if (latency) samples.push(nowUs() - n);
+  if (seen % 100_000 === 0) process.stdout.write(JSON.stringify({ rss: process.memoryUsage().rss, seen }) + '\n');
+}
+
+if (mode === 'taskbus') {
+  const worker = createWorker({ logger: silentLogger, prefetch: PREFETCH });
+  worker.register(benchTask(queue), ([, n]) => {
+    handled(n);
+    return n;
+  });
+  await worker.start();
+} else {
   const conn = await amqp.connect(URL, { noDelay: true });
   const ch = await conn.createChannel();
   await ch.assertQueue(queue, rawQueueOptions(queue));
   await ch.prefetch(PREFETCH);
   await ch.consume(queue, (m) => {
     if (!m) return;
-    JSON.parse(m.content.toString('utf8'));
+    // The least a consumer does: read the body; a Celery consumer also looks at its task header.
+    const [args] = JSON.parse(m.content.toString('utf8')) as [[string, number]];
+    if (mode === 'raw-celery' && m.properties.headers?.['task'] !== 'bench.echo') throw new Error('not a bench.echo task');
     ch.ack(m);
-    if (++seen === n) finish();
+    handled(args[1]);
   });
-} else {
-  const worker = createWorker({ logger: silentLogger, prefetch: PREFETCH });
-  worker.register(benchTask(queue), ([, i]) => {
-    if (++seen === n) finish();
-    return i;
-  });
-  await worker.start();
 }
+cpu = process.cpuUsage();
 process.stdout.write('ready\n');
+createInterface({ input: process.stdin }).on('line', (line) => {
+  if (line !== 'report') return;
+  const report = { seen, lastAt, cpuUs: cpuSince(cpu), rss: process.memoryUsage().rss, ...(latency ? percentiles(samples) : {}) };
+  process.stdout.write(JSON.stringify(report) + '\n');
+});
 process.once('SIGTERM', () => process.exit(0));

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
+import { publishEncoded } from './amqp/publish.js';
 import { encodeTask, type EncodedTask } from './celery/encode.js';
 import type { CallOptions } from './celery/message.js';
 import {
@@ -332,7 +333,9 @@ class AmqpTaskClient implements TaskClient {
     p.lane = lane;
     lane.unconfirmed.add(p);
     try {
-      const more = lane.channel.publish(route.exchange, route.routingKey, p.encoded.content, { ...p.encoded.properties, mandatory: true }, (err) => {
+      const e = p.encoded;
+      const message = { exchange: route.exchange, routingKey: route.routingKey, mandatory: true, properties: e.properties, headers: e.wireHeaders, content: e.content };
+      const more = publishEncoded(lane.channel, message, (err) => {
         if (p.settled || p.lane !== lane) return;
         if (lane.returned.delete(p.id)) return this.unroutable(lane, p);
         if (!err) {

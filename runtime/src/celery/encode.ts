@@ -1,6 +1,8 @@
+import { constantEntries, type FieldValue } from '../amqp/frame-writer.js';
+import type { PublishHeaders } from '../amqp/publish-frames.js';
 import { EMPTY_EMBED, type CallOptions } from './message.js';
 
-/** What the publisher needs to put a task on the wire (maps 1:1 onto amqplib's publish options). */
+/** What the publisher needs to put a task on the wire. */
 export interface EncodedTask {
   readonly content: Buffer;
   /** When the task is due (its `eta` header), from `eta` or `countdown`; null to run at once. */
@@ -13,8 +15,11 @@ export interface EncodedTask {
     readonly persistent: true;
     readonly priority?: number;
     readonly expiration?: string;
-    readonly headers: Readonly<Record<string, unknown>>;
+    /** The Celery headers as one object (assembled when read: the publisher uses wireHeaders). */
+    readonly headers: Readonly<Record<string, FieldValue>>;
   };
+  /** The same headers split for the frame encoder: entries the same for every call of this task, and the rest. */
+  readonly wireHeaders: PublishHeaders;
 }
 
 export interface TaskToEncode {
@@ -42,22 +47,17 @@ export function encodeTask(t: TaskToEncode, now: Date = new Date()): EncodedTask
   // Serialised once: the body is assembled from the same text the reprs show.
   const argsrepr = JSON.stringify(t.args);
   const kwargsrepr = JSON.stringify(t.kwargs);
-  const headers: Record<string, unknown> = {
-    lang: 'py',
-    task: t.task,
+  const constant = constantHeaders(t.task, t.origin);
+  const varying: Record<string, FieldValue> = {
     id: t.id,
-    shadow: null,
     eta: eta && celeryTime(eta),
     expires: expires && celeryTime(expires),
-    group: null,
-    group_index: null,
     retries: amqpInt(o.retries ?? 0),
     timelimit: [amqpIntOrNull(o.timeLimit), amqpIntOrNull(o.softTimeLimit)],
     root_id: t.rootId ?? t.id,
     parent_id: t.parentId ?? null,
     argsrepr: truncate(argsrepr),
     kwargsrepr: truncate(kwargsrepr),
-    origin: t.origin,
     ignore_result: o.ignoreResult ?? false,
   };
   const body = `[${argsrepr},${kwargsrepr},${EMBED_JSON}]`;
@@ -70,11 +70,36 @@ export function encodeTask(t: TaskToEncode, now: Date = new Date()): EncodedTask
       correlationId: t.id,
       replyTo: t.replyTo,
       persistent: true,
-      headers,
+      get headers() {
+        return { ...constant.entries, ...varying };
+      },
       ...(o.priority !== undefined ? { priority: o.priority } : {}),
       ...(expires ? { expiration: String(Math.max(0, Math.ceil(expires.getTime() - now.getTime()))) } : {}),
     },
+    wireHeaders: { constant: constant.bytes, varying },
   };
+}
+
+interface ConstantHeaders {
+  readonly entries: Readonly<Record<string, FieldValue>>;
+  readonly bytes: Buffer;
+}
+
+/** Per task name and origin; bounded, as callers of untyped tasks may use any number of names. */
+const constants = new Map<string, ConstantHeaders>();
+const MAX_CONSTANTS = 1000;
+
+/** The headers that are the same on every call of a task from one process, encoded once. */
+function constantHeaders(task: string, origin: string): ConstantHeaders {
+  const key = `${task}\n${origin}`;
+  let c = constants.get(key);
+  if (!c) {
+    const entries = { lang: 'py', task, shadow: null, group: null, group_index: null, origin };
+    c = { entries, bytes: constantEntries(entries) };
+    if (constants.size >= MAX_CONSTANTS) constants.clear();
+    constants.set(key, c);
+  }
+  return c;
 }
 
 /**

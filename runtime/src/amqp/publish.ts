@@ -1,0 +1,65 @@
+import type { ConfirmChannel } from 'amqplib';
+import { encodePublish, type PublishHeaders, type PublishProperties } from './publish-frames.js';
+
+/** A message to publish, its headers split as the frame encoder takes them. */
+export interface OutgoingMessage {
+  readonly exchange: string;
+  readonly routingKey: string;
+  readonly mandatory: boolean;
+  /** With the headers as one object, for amqplib's own encoder. */
+  readonly properties: PublishProperties & { readonly headers: Readonly<Record<string, unknown>> };
+  readonly headers: PublishHeaders;
+  readonly content: Buffer;
+}
+
+type ConfirmCallback = (err: unknown, ok: unknown) => void;
+
+/** The parts of amqplib 0.10's channel and connection that writing encoded frames relies on. */
+interface ChannelInternals {
+  readonly ch: number;
+  readonly connection: ConnectionInternals;
+  pushConfirmCallback(cb: ConfirmCallback): void;
+  /** Throws once the channel is closing or closed. */
+  sendMessage(fields: unknown, properties: unknown, content: Buffer): boolean;
+}
+interface ConnectionInternals {
+  readonly frameMax: number;
+  readonly channels: readonly ({ readonly buffer: { write(b: Buffer): boolean } } | undefined)[];
+  sentSinceLastCheck: boolean;
+  sendMessage(channel: number, method: unknown, fields: unknown, propsClass: unknown, props: unknown, content: Buffer): boolean;
+}
+
+/** Marks a sendMessage whose content is already the encoded frames. */
+const ENCODED = Symbol('taskbus encoded frames');
+const patched = new WeakSet<ConnectionInternals>();
+
+/**
+ * amqplib encodes a message's header table field by field at every publish, which costs more than all of
+ * a Celery task's other publishing work; here the frames are encoded by publish-frames (constant header
+ * entries copied) and handed to amqplib's own write path, so flow control, confirms and the closing of
+ * channels stay amqplib's. An amqplib whose internals differ gets its own publish.
+ */
+export function publishEncoded(channel: ConfirmChannel, m: OutgoingMessage, cb: ConfirmCallback): boolean {
+  const internals = channel as unknown as ChannelInternals;
+  if (!writesEncoded(internals)) {
+    return channel.publish(m.exchange, m.routingKey, m.content, { ...m.properties, mandatory: m.mandatory }, cb);
+  }
+  const frames = encodePublish({ ...m, channel: internals.ch, frameMax: internals.connection.frameMax });
+  internals.pushConfirmCallback(cb);
+  return internals.sendMessage(ENCODED, ENCODED, frames);
+}
+
+function writesEncoded(ch: ChannelInternals): boolean {
+  const c = ch.connection;
+  if (patched.has(c)) return true;
+  if (typeof ch.ch !== 'number' || typeof ch.pushConfirmCallback !== 'function' || typeof ch.sendMessage !== 'function') return false;
+  if (!c || typeof c.frameMax !== 'number' || !Array.isArray(c.channels) || typeof c.sendMessage !== 'function') return false;
+  const original = c.sendMessage;
+  c.sendMessage = function (this: ConnectionInternals, channel, method, fields, propsClass, props, content) {
+    if (fields !== ENCODED) return original.call(this, channel, method, fields, propsClass, props, content);
+    this.sentSinceLastCheck = true;
+    return this.channels[channel]!.buffer.write(content);
+  };
+  patched.add(c);
+  return true;
+}
