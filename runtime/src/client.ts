@@ -87,7 +87,8 @@ interface Pending {
   readonly encoded: EncodedTask;
   readonly resolve: () => void;
   readonly reject: (e: Error) => void;
-  readonly timer: NodeJS.Timeout;
+  /** When it rejects unconfirmed (ms since the epoch): sent plus confirmTimeoutMs, so pending is in deadline order. */
+  readonly deadline: number;
   /** The channel it was last written on, while unconfirmed there. */
   lane: Lane | null;
   settled: boolean;
@@ -139,6 +140,8 @@ class AmqpTaskClient implements TaskClient {
   /** Everything not yet confirmed (outbox and written): what maxBuffered and maxBufferedBytes bound. */
   private readonly pending = new Set<Pending>();
   private pendingBytes = 0;
+  /** One timer for the earliest deadline in pending, rather than one per publish. */
+  private deadlineTimer: NodeJS.Timeout | null = null;
   private lane: Lane | null = null;
   /** The queues learnt on the current connection: once known, written to without yielding, so a burst goes out in one tick. */
   private routes: PublishRoutes | null = null;
@@ -257,9 +260,10 @@ class AmqpTaskClient implements TaskClient {
           settled: false,
           redeclared: false,
           nacks: 0,
-          timer: setTimeout(() => this.settle(p, p.nacks ? new PublishError(id, `the broker nacked it ${p.nacks} times in ${timeoutMs} ms (queue full, or without a leader)`) : new PublishTimeoutError(id, timeoutMs)), timeoutMs),
+          deadline: Date.now() + timeoutMs,
         };
         this.pending.add(p);
+        this.armDeadline();
         this.pendingBytes += bytes;
         this.outbox.push(p);
         void this.flush();
@@ -290,14 +294,38 @@ class AmqpTaskClient implements TaskClient {
   private settle(p: Pending, error?: Error): void {
     if (p.settled) return;
     p.settled = true;
-    clearTimeout(p.timer);
     this.pending.delete(p);
+    if (this.pending.size === 0 && this.deadlineTimer) {
+      clearTimeout(this.deadlineTimer);
+      this.deadlineTimer = null;
+    }
     this.pendingBytes -= p.encoded.content.length;
     p.lane?.unconfirmed.delete(p);
     const i = this.outbox.indexOf(p);
     if (i >= 0) this.outbox.splice(i, 1);
     if (error) p.reject(error);
     else p.resolve();
+  }
+
+  private armDeadline(): void {
+    if (this.deadlineTimer) return;
+    const first = this.pending.values().next();
+    if (first.done) return;
+    this.deadlineTimer = setTimeout(() => {
+      this.deadlineTimer = null;
+      this.expire();
+    }, first.value.deadline - Date.now());
+  }
+
+  /** Publishes still unconfirmed at their deadline reject: PublishError if the broker nacked them, else a timeout. */
+  private expire(): void {
+    const now = Date.now();
+    const { confirmTimeoutMs: ms } = this.limits;
+    for (const p of this.pending) {
+      if (p.deadline > now) break;
+      this.settle(p, p.nacks ? new PublishError(p.id, `the broker nacked it ${p.nacks} times in ${ms} ms (queue full, or without a leader)`) : new PublishTimeoutError(p.id, ms));
+    }
+    this.armDeadline();
   }
 
   /** Writes the outbox in order while there is an open, unblocked channel that is not draining. */

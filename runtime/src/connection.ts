@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import amqp, { type ChannelModel } from 'amqplib';
+import { coalesceWrites } from './amqp/coalesce.js';
 import { parseBrokerList, type BrokerUrl } from './broker-url.js';
 import { classifyConnectError } from './connect-failure.js';
 import { BrokerAccessRefusedError, BrokerTlsError, BrokerUnreachableError, TaskbusError, type UnreachableBroker } from './errors.js';
@@ -87,7 +88,7 @@ function connectTo(broker: BrokerUrl, options: ConnectOptions): Promise<ChannelM
   // non-ASCII password as Latin-1, so the broker refuses a password it holds.
   const { username, password } = broker.url;
   const credentials = username === '' && password === '' ? {} : { credentials: amqp.credentials.plain(decodeURIComponent(username), decodeURIComponent(password)) };
-  return amqp.connect(withHeartbeat.toString(), { ...socketOptions(options), ...credentials });
+  return amqp.connect(withHeartbeat.toString(), { ...socketOptions(options), ...credentials }).then(coalesceWrites);
 }
 
 export interface BrokerConnection {

@@ -1,7 +1,8 @@
 import { Type } from '@sinclair/typebox';
 import { connectClient, defineTask, PublishError, TaskbusError, type ClientOptions, type TaskClient } from '@taskbus/runtime';
 import { expect } from 'chai';
-import { deleteQueues, queueDepth, rawBroker, recordingLogger, scratchVhost, uniqueQueue, waitFor } from '../support/broker.js';
+import { Forwarder } from '../support/forwarder.js';
+import { AMQP_URL, deleteQueues, queueDepth, rawBroker, recordingLogger, scratchVhost, uniqueQueue, waitFor } from '../support/broker.js';
 
 const job = (queue: string) => defineTask<[n: number], Record<string, never>, null>({ name: 'client.job', queue, args: { n: Type.Integer() }, result: Type.Null() });
 const blob = (queue: string) => defineTask<[s: string], Record<string, never>, null>({ name: 'client.blob', queue, args: { s: Type.String() }, result: Type.Null() });
@@ -117,6 +118,29 @@ describe('client publish channel on the real broker', () => {
       expect(String(e)).to.match(/nacked it \d+ times/);
     } finally {
       await raw.close();
+    }
+  });
+
+  it('publishes the broker never confirms reject with PublishTimeoutError, each at its own confirm timeout', async function () {
+    this.timeout(20_000);
+    const forwarder = new Forwarder();
+    await forwarder.openAnyOf([5821, 5822, 5823]);
+    const c = await client({ logger: recordingLogger(), url: AMQP_URL.replace(/:\d+(?=\/|$)/, `:${forwarder.port}`), confirmTimeoutMs: 1000 });
+    const spec = job(queue('client-hang'));
+    try {
+      await c.send(spec, [0], {}, { ignoreResult: true }); // declared while the broker answers
+      forwarder.freeze();
+      const settledAt: Record<string, number> = {};
+      const t0 = Date.now();
+      const settle = (name: string, p: Promise<unknown>) => outcome(p).then((o) => ((settledAt[name] = Date.now() - t0), o));
+      const first = settle('first', c.send(spec, [1], {}, { ignoreResult: true }));
+      await new Promise((r) => setTimeout(r, 500));
+      const second = settle('second', c.send(spec, [2], {}, { ignoreResult: true }));
+      expect(await Promise.all([first, second])).to.deep.equal(['E_PUBLISH_TIMEOUT', 'E_PUBLISH_TIMEOUT']);
+      expect(settledAt['first']).to.be.within(950, 5000);
+      expect(settledAt['second']! - settledAt['first']!, 'the second waited its own full timeout').to.be.at.least(400);
+    } finally {
+      await forwarder.shut();
     }
   });
 

@@ -6,6 +6,7 @@ import { AMQP_URL } from './broker.js';
 export class Forwarder {
   private server: Server | null = null;
   private readonly sockets = new Set<Socket>();
+  private readonly pairs = new Set<[Socket, Socket]>();
   port = 0;
 
   async open(port: number): Promise<void> {
@@ -16,6 +17,9 @@ export class Forwarder {
         this.sockets.add(s);
         s.on('error', () => undefined).on('close', () => this.sockets.delete(s));
       }
+      const pair: [Socket, Socket] = [client, upstream];
+      this.pairs.add(pair);
+      client.on('close', () => this.pairs.delete(pair));
       client.pipe(upstream).pipe(client);
     });
     server.listen(port, '127.0.0.1');
@@ -27,6 +31,11 @@ export class Forwarder {
   async openAnyOf(ports: readonly number[]): Promise<void> {
     for (const port of ports) if (await this.open(port).then(() => true, () => false)) return;
     throw new Error(`none of the ports ${ports.join(', ')} is free`);
+  }
+
+  /** Stops passing what clients send (the connections stay open): the broker seems to hang. */
+  freeze(): void {
+    for (const [client, upstream] of this.pairs) client.unpipe(upstream);
   }
 
   /** Cuts every connection but keeps listening: the broker looks restarted, up again at once. */

@@ -19,15 +19,12 @@ export interface PublishHeaders {
 }
 
 export interface PublishFrame {
-  readonly channel: number;
   readonly exchange: string;
   readonly routingKey: string;
   readonly mandatory: boolean;
   readonly properties: PublishProperties;
   readonly headers: PublishHeaders;
   readonly content: Buffer;
-  /** The connection's negotiated frame size; the body is split into frames of at most this size. */
-  readonly frameMax: number;
 }
 
 const FRAME_METHOD = 1;
@@ -43,11 +40,12 @@ const writer = new FrameWriter();
 
 /**
  * A basic.publish as the bytes amqplib would write for it (method, content header and body frames, in one
- * buffer), with the constant header entries copied instead of encoded again.
+ * buffer), with the constant header entries copied instead of encoded again. `frameMax` is the
+ * connection's negotiated frame size: the body is split into frames of at most that size.
  */
-export function encodePublish(f: PublishFrame): Buffer {
+export function encodePublish(f: PublishFrame, channel: number, frameMax: number): Buffer {
   const w = writer.reset();
-  let sizeAt = open(w, FRAME_METHOD, f.channel);
+  let sizeAt = open(w, FRAME_METHOD, channel);
   w.u16(BASIC);
   w.u16(BASIC_PUBLISH);
   w.u16(0); // ticket
@@ -55,13 +53,13 @@ export function encodePublish(f: PublishFrame): Buffer {
   w.shortstr(f.routingKey, 'routingKey');
   w.u8(f.mandatory ? 1 : 0); // immediate is never set: RabbitMQ refuses it
   close(w, sizeAt);
-  sizeAt = open(w, FRAME_HEADER, f.channel);
+  sizeAt = open(w, FRAME_HEADER, channel);
   w.u16(BASIC);
   w.u16(0); // weight
   w.i64(f.content.length);
   properties(w, f.properties, f.headers);
   close(w, sizeAt);
-  const max = f.frameMax > 0 ? f.frameMax - FRAME_OVERHEAD : f.content.length;
+  const max = frameMax > 0 ? frameMax - FRAME_OVERHEAD : f.content.length;
   const bodyFrames = f.content.length === 0 ? 0 : Math.ceil(f.content.length / max);
   const head = w.at;
   const out = w.take(f.content.length + bodyFrames * FRAME_OVERHEAD);
@@ -69,7 +67,7 @@ export function encodePublish(f: PublishFrame): Buffer {
   for (let from = 0; from < f.content.length; from += max) {
     const chunk = Math.min(max, f.content.length - from);
     out[at] = FRAME_BODY;
-    out.writeUInt16BE(f.channel, at + 1);
+    out.writeUInt16BE(channel, at + 1);
     out.writeUInt32BE(chunk, at + 3);
     at += 7 + f.content.copy(out, at + 7, from, from + chunk);
     out[at++] = FRAME_END;

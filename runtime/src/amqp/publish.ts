@@ -1,15 +1,10 @@
 import type { ConfirmChannel } from 'amqplib';
-import { encodePublish, type PublishHeaders, type PublishProperties } from './publish-frames.js';
+import { encodePublish, type PublishFrame, type PublishProperties } from './publish-frames.js';
 
 /** A message to publish, its headers split as the frame encoder takes them. */
-export interface OutgoingMessage {
-  readonly exchange: string;
-  readonly routingKey: string;
-  readonly mandatory: boolean;
+export interface OutgoingMessage extends PublishFrame {
   /** With the headers as one object, for amqplib's own encoder. */
   readonly properties: PublishProperties & { readonly headers: Readonly<Record<string, unknown>> };
-  readonly headers: PublishHeaders;
-  readonly content: Buffer;
 }
 
 type ConfirmCallback = (err: unknown, ok: unknown) => void;
@@ -44,7 +39,7 @@ export function publishEncoded(channel: ConfirmChannel, m: OutgoingMessage, cb: 
   if (!writesEncoded(internals)) {
     return channel.publish(m.exchange, m.routingKey, m.content, { ...m.properties, mandatory: m.mandatory }, cb);
   }
-  const frames = encodePublish({ ...m, channel: internals.ch, frameMax: internals.connection.frameMax });
+  const frames = encodePublish(m, internals.ch, internals.connection.frameMax);
   internals.pushConfirmCallback(cb);
   return internals.sendMessage(ENCODED, ENCODED, frames);
 }

@@ -58,7 +58,7 @@ describe('amqp/encodePublish', () => {
         [1, '', 'pusher', true, 131_072],
         [65_535, 'celery_delayed_27', '0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.1.1.1.0.pusher', false, 4096],
       ] as const) {
-        const ours = encodePublish({ channel, exchange, routingKey, mandatory, properties: t.properties, headers: t.wireHeaders, content: t.content, frameMax });
+        const ours = encodePublish({ exchange, routingKey, mandatory, properties: t.properties, headers: t.wireHeaders, content: t.content }, channel, frameMax);
         expect(ours.equals(amqplibFrames(channel, exchange, routingKey, mandatory, t, frameMax)), `channel ${channel}`).to.equal(true);
       }
     });
@@ -66,7 +66,7 @@ describe('amqp/encodePublish', () => {
 
   it('refuses a routing key over 255 bytes, as amqplib does', () => {
     const t = encodeTask(base, now);
-    expect(() => encodePublish({ channel: 1, exchange: '', routingKey: 'q'.repeat(256), mandatory: true, properties: t.properties, headers: t.wireHeaders, content: t.content, frameMax: 131_072 })).to.throw(TypeError, /routingKey/);
+    expect(() => encodePublish({ exchange: '', routingKey: 'q'.repeat(256), mandatory: true, properties: t.properties, headers: t.wireHeaders, content: t.content }, 1, 131_072)).to.throw(TypeError, /routingKey/);
   });
 
   it('grows its buffer for headers bigger than it', () => {
