@@ -37,7 +37,7 @@ function lines(child: ChildProcess, name: string): { output: () => string; until
         else reject(result);
       };
       const check = () => {
-        const line = output.split('\n').find(test);
+        const line = output.split('\n').slice(0, -1).find(test); // complete lines only
         if (line !== undefined) finish(line);
         else if (child.exitCode !== null || child.signalCode !== null) finish(new Error(`${name} exited (${child.exitCode ?? child.signalCode}):\n${output.slice(-4000)}`));
       };
@@ -53,7 +53,7 @@ async function stopWorker(worker: ChildProcess): Promise<void> {
   if (worker.exitCode === null && worker.signalCode === null) {
     const exited = new Promise((r) => worker.once('exit', r));
     worker.kill('SIGTERM');
-    await Promise.race([exited, sleep(15_000)]);
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000).unref())]);
   }
   try {
     process.kill(-pid, 'SIGKILL');

@@ -65,9 +65,9 @@ export async function flow(o: FlowOptions): Promise<FlowResult> {
   for (let i = 0; i < consumers; i++) {
     cons.push(
       await start('consumer.ts', [o.mode, queue, ...(o.latency ? ['latency'] : [])], (line) => {
-        const r = JSON.parse(line) as { rss?: number; seen: number; lastAt: number; cpuUs: number };
+        const r = JSON.parse(line) as { rss: number; seen: number } | { seen: number; lastAt: number; cpuUs: number; p50?: number; p99?: number };
         if ('lastAt' in r) reports.set(i, r);
-        else if (r.rss !== undefined) o.onRss?.({ rss: r.rss, seen: r.seen });
+        else o.onRss?.(r);
       }),
     );
   }

@@ -1,148 +1,144 @@
-// Throughput and request/response latency of taskbus against raw amqplib doing the same work (durable
-// queue, persistent messages, publisher confirms, manual acks), measured in the same run on the same
-// broker; for throughput the consumer is a process of its own (bench/consumer.ts). Run with
-// `npm run bench` (BENCH_N sets the message count). Reports ratios; asserts nothing.
-import { spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
-import amqp from 'amqplib';
-import { connectClient, createWorker, silentLogger } from '@taskbus/runtime';
-import { benchTask, PAYLOAD, QUEUE_TYPE, rawQueueOptions, URL } from './shared.js';
+// taskbus against raw amqplib on the same broker in the same run: throughput and CPU per task, request/
+// response, latency at a fixed offered rate, scaling over processes, Python Celery as a peer, the code
+// generator, and (on request) a worker's memory over a long soak. Prints a table, then one JSON line.
+//   npm run bench                       the default run, a few minutes
+//   BENCH_N=20000 BENCH_TRIALS=3        tasks per throughput run, alternating trials (medians kept)
+//   BENCH_ROUNDS=500                    request/response rounds per trial
+//   BENCH_SOAK=1000000                  also the RSS soak over that many tasks (long)
+//   BENCH_ONLY=throughput,rpc,...       sections: throughput rpc latency scaling celery generate soak
+//   BENCH_QUEUE_TYPE=quorum             both sides on quorum queues
+//   BENCH_CPU_PROF=<dir>                V8 CPU profiles of every publisher and consumer (bench/profile.ts reads them)
+import { execFileSync } from 'node:child_process';
+import { cpus } from 'node:os';
+import { measureCeleryPeer } from './celery-peer.js';
+import { flow, type FlowResult } from './flow.js';
+import { measureGenerate } from './generate.js';
+import { rawRoundTrips, taskbusRoundTrips } from './rpc.js';
+import { MODES, QUEUE_TYPE, type Mode } from './shared.js';
+import { median, percentiles } from './stats.js';
 
-const N = Number(process.env['BENCH_N'] ?? 20_000);
-const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 500);
-const WINDOW = 1000;
+const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+const N = env('BENCH_N', 20_000);
+const TRIALS = env('BENCH_TRIALS', 3);
+const ROUNDS = env('BENCH_ROUNDS', 500);
+const SOAK = env('BENCH_SOAK', 0);
+const SECTIONS = new Set((process.env['BENCH_ONLY'] ?? 'throughput,rpc,latency,scaling,celery,generate,soak').split(','));
+const report: Record<string, unknown> = {};
 
-/** Starts the consumer process and resolves with a function that waits for its "done <ms>" line. */
-async function consumer(mode: 'raw' | 'taskbus', queue: string): Promise<{ finished: Promise<number>; stop: () => void }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/consumer.ts', mode, queue, String(N)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  let ready!: () => void;
-  let done!: (at: number) => void;
-  const isReady = new Promise<void>((r) => (ready = r));
-  const finished = new Promise<number>((r) => (done = r));
-  child.stdout.on('data', (d: Buffer) => {
-    out += d.toString();
-    if (out.includes('ready')) ready();
-    const m = /done (\d+)/.exec(out);
-    if (m) done(Number(m[1]));
-  });
-  await isReady;
-  return { finished, stop: () => child.kill('SIGTERM') };
+const f1 = (n: number) => n.toFixed(1);
+const f2 = (n: number) => n.toFixed(2);
+const int = (n: number) => Math.round(n).toLocaleString('en-US');
+const row = (cells: readonly string[]) => console.log(`| ${cells.join(' | ')} |`);
+const table = (head: readonly string[]) => (row(head), row(head.map(() => '---')));
+
+function brokerVersion(): string {
+  try {
+    return /RabbitMQ version: (\S+)/.exec(execFileSync('rabbitmqctl', ['status'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))?.[1] ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+report['machine'] = { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version, rabbitmq: brokerVersion(), queueType: QUEUE_TYPE };
+console.log(`${cpus().length} x ${cpus()[0]?.model}, Node ${process.version}, RabbitMQ ${String((report['machine'] as { rabbitmq: string }).rabbitmq)}, ${QUEUE_TYPE} queues`);
+
+/** Medians over the trials of each measure. */
+function medians(runs: readonly FlowResult[]): FlowResult {
+  const m = (pick: (r: FlowResult) => number | undefined) => median(runs.map(pick).filter((x): x is number => x !== undefined));
+  const latency = runs[0]?.p50Ms === undefined ? {} : { p50Ms: m((r) => r.p50Ms), p99Ms: m((r) => r.p99Ms) };
+  return { rate: m((r) => r.rate), publisherUs: m((r) => r.publisherUs), consumerUs: m((r) => r.consumerUs), ...latency };
 }
 
-/** Publishes N messages with confirms in windows, while a consumer process takes them; end-to-end rate. */
-async function throughput(mode: 'raw' | 'taskbus', queue: string): Promise<number> {
-  const sink = await consumer(mode, queue);
-  const started = Date.now();
-  if (mode === 'raw') {
-    const conn = await amqp.connect(URL, { noDelay: true });
-    const pub = await conn.createConfirmChannel();
-    for (let i = 0; i < N; i += WINDOW) {
-      for (let j = i; j < Math.min(N, i + WINDOW); j++) {
-        pub.publish('', queue, Buffer.from(JSON.stringify([[PAYLOAD, j], {}, {}])), { persistent: true, contentType: 'application/json' });
-      }
-      await pub.waitForConfirms();
+let maxRate = 0;
+if (SECTIONS.has('throughput')) {
+  const runs: Record<Mode, FlowResult[]> = { 'raw-plain': [], 'raw-celery': [], taskbus: [] };
+  for (let trial = 0; trial < TRIALS; trial++) for (const mode of MODES) runs[mode].push(await flow({ mode, count: N }));
+  const m = Object.fromEntries(MODES.map((mode) => [mode, medians(runs[mode])])) as Record<Mode, FlowResult>;
+  const cpu = (r: FlowResult) => r.publisherUs + r.consumerUs;
+  console.log(`\nThroughput: ${int(N)} tasks of ~900 bytes, 1 publisher and 1 consumer process, confirms, manual acks, prefetch 100 (median of ${TRIALS})`);
+  table(['sender -> consumer', 'tasks/s', 'trials', 'CPU us/task (publisher + consumer)', 'vs raw Celery message', 'vs raw plain']);
+  const label: Record<Mode, string> = { 'raw-plain': 'raw amqplib, plain JSON, no headers', 'raw-celery': 'raw amqplib, the Celery message', taskbus: 'taskbus bindings -> taskbus worker' };
+  for (const mode of MODES) {
+    const r = m[mode];
+    row([label[mode], int(r.rate), runs[mode].map((x) => int(x.rate)).join(', '), `${f1(cpu(r))} (${f1(r.publisherUs)} + ${f1(r.consumerUs)})`, `${f2(r.rate / m['raw-celery'].rate)}x rate, ${f2(cpu(r) / cpu(m['raw-celery']))}x CPU`, `${f2(r.rate / m['raw-plain'].rate)}x rate, ${f2(cpu(r) / cpu(m['raw-plain']))}x CPU`]);
+  }
+  maxRate = m.taskbus.rate;
+  report['throughput'] = { n: N, trials: TRIALS, ...m, ratios: { vsRawCelery: m.taskbus.rate / m['raw-celery'].rate, cpuVsRawCelery: cpu(m.taskbus) / cpu(m['raw-celery']), vsRawPlain: m.taskbus.rate / m['raw-plain'].rate } };
+}
+
+if (SECTIONS.has('rpc')) {
+  const raw: number[][] = [];
+  const bus: number[][] = [];
+  for (let trial = 0; trial < TRIALS; trial++) {
+    raw.push(await rawRoundTrips(ROUNDS));
+    bus.push(await taskbusRoundTrips(ROUNDS));
+  }
+  const p = (runs: number[][]) => ({ p50: median(runs.map((r) => percentiles(r).p50)), p99: median(runs.map((r) => percentiles(r).p99)) });
+  const [r, b] = [p(raw), p(bus)];
+  console.log(`\nRequest/response, concurrency 1: a confirmed persistent request and its reply, ${ROUNDS} rounds (ms, median of ${TRIALS})`);
+  table(['', 'p50', 'p99']);
+  row(['raw amqplib', f2(r.p50), f2(r.p99)]);
+  row(['taskbus send + result()', f2(b.p50), f2(b.p99)]);
+  row(['ratio', `${f2(b.p50 / r.p50)}x`, `${f2(b.p99 / r.p99)}x`]);
+  report['rpc'] = { rounds: ROUNDS, raw: r, taskbus: b, p50Ratio: b.p50 / r.p50 };
+}
+
+if (SECTIONS.has('latency')) {
+  // Half of what taskbus sustained flat out (measured above, else now), offered evenly to both sides.
+  maxRate ||= (await flow({ mode: 'taskbus', count: N })).rate;
+  const rate = Math.round(maxRate / 2);
+  const count = Math.max(2000, Math.min(N, rate * 5));
+  const runs: Record<'raw-celery' | 'taskbus', FlowResult[]> = { 'raw-celery': [], taskbus: [] };
+  for (let trial = 0; trial < TRIALS; trial++) for (const mode of ['raw-celery', 'taskbus'] as const) runs[mode].push(await flow({ mode, count, rate, latency: true }));
+  const [r, b] = [medians(runs['raw-celery']), medians(runs.taskbus)];
+  console.log(`\nLatency at a steady ${int(rate)} tasks/s (half of taskbus's maximum), ${int(count)} tasks, publish to handler (ms, median of ${TRIALS})`);
+  table(['', 'p50', 'p99']);
+  row(['raw amqplib, the Celery message', f2(r.p50Ms!), f2(r.p99Ms!)]);
+  row(['taskbus', f2(b.p50Ms!), f2(b.p99Ms!)]);
+  report['latency'] = { rate, count, rawCelery: { p50: r.p50Ms, p99: r.p99Ms }, taskbus: { p50: b.p50Ms, p99: b.p99Ms } };
+}
+
+if (SECTIONS.has('scaling')) {
+  console.log(`\nScaling: taskbus, ${int(N)} tasks, worker and publisher processes on the same ${cpus().length} cores as the broker`);
+  table(['worker processes', '1 publisher: tasks/s', '4 publishers: tasks/s']);
+  const results: { workers: number; publishers: number; rate: number }[] = [];
+  for (const workers of [1, 2, 4]) {
+    const rates = [];
+    for (const publishers of [1, 4]) {
+      const { rate } = await flow({ mode: 'taskbus', count: N, consumers: workers, publishers });
+      results.push({ workers, publishers, rate });
+      rates.push(int(rate));
     }
-    await conn.close();
-  } else {
-    const client = await connectClient({ logger: silentLogger });
-    const task = benchTask(queue);
-    for (let i = 0; i < N; i += WINDOW) {
-      const batch: Promise<unknown>[] = [];
-      for (let j = i; j < Math.min(N, i + WINDOW); j++) batch.push(client.send(task, [PAYLOAD, j], {}, { ignoreResult: true }));
-      await Promise.all(batch);
-    }
-    await client.close();
+    row([String(workers), ...rates]);
   }
-  const rate = N / ((await sink.finished) - started) * 1000;
-  sink.stop();
-  await cleanup(queue);
-  return rate;
+  report['scaling'] = results;
 }
 
-async function cleanup(queue: string): Promise<void> {
-  const conn = await amqp.connect(URL);
-  const ch = await conn.createChannel();
-  await ch.deleteQueue(queue);
-  await ch.deleteQueue(`${queue}.dlq`);
-  await ch.deleteExchange(queue);
-  await conn.close();
-}
-
-function stats(samples: number[]): { p50: number; p99: number; mean: number } {
-  const s = [...samples].sort((a, b) => a - b);
-  return { p50: s[Math.floor(s.length / 2)]!, p99: s[Math.floor(s.length * 0.99)]!, mean: s.reduce((a, b) => a + b, 0) / s.length };
-}
-
-async function rawLatency(queue: string): Promise<number[]> {
-  const conn = await amqp.connect(URL, { noDelay: true });
-  const ch = await conn.createConfirmChannel();
-  await ch.assertQueue(queue, rawQueueOptions(queue));
-  const { queue: replies } = await ch.assertQueue('', { exclusive: true });
-  await ch.consume(queue, (m) => {
-    if (!m) return;
-    ch.publish('', m.properties.replyTo as string, m.content, { correlationId: m.properties.correlationId as string });
-    ch.ack(m);
-  });
-  const waiting = new Map<string, () => void>();
-  await ch.consume(replies, (m) => m && waiting.get(m.properties.correlationId as string)?.(), { noAck: true });
-  const samples: number[] = [];
-  for (let i = 0; i < ROUNDS; i++) {
-    const id = randomUUID();
-    const t = performance.now();
-    // The same work as a taskbus call: a persistent request the broker confirms, then the reply.
-    const replied = new Promise<void>((resolve) => waiting.set(id, resolve));
-    const confirmed = new Promise<void>((resolve, reject) =>
-      ch.sendToQueue(queue, Buffer.from(JSON.stringify([[PAYLOAD, i], {}, {}])), { persistent: true, correlationId: id, replyTo: replies }, (err) =>
-        err ? reject(err) : resolve(),
-      ),
-    );
-    await Promise.all([confirmed, replied]);
-    samples.push(performance.now() - t);
+if (SECTIONS.has('celery')) {
+  const count = Math.min(N, 10_000);
+  const peer = await measureCeleryPeer(count);
+  console.log(`\nPython Celery 5.2 peer: prefork -c2 worker, ${int(count)} tasks from a taskbus publisher`);
+  if ('skipped' in peer) console.log(`  skipped: ${peer.skipped}`);
+  else {
+    const ts = (report['throughput'] as { taskbus?: FlowResult } | undefined)?.taskbus?.rate;
+    console.log(`  ${int(peer.rate)} tasks/s${ts ? `; the taskbus worker above: ${int(ts)} tasks/s (${f1(ts / peer.rate)}x)` : ''}`);
   }
-  await ch.deleteQueue(queue);
-  await conn.close();
-  return samples;
+  report['celery'] = peer;
 }
 
-async function taskbusLatency(queue: string): Promise<number[]> {
-  const task = benchTask(queue);
-  const worker = createWorker({ logger: silentLogger });
-  worker.register(task, ([, n]) => n);
-  await worker.start();
-  const client = await connectClient({ logger: silentLogger });
-  const samples: number[] = [];
-  for (let i = 0; i < ROUNDS; i++) {
-    const t = performance.now();
-    await (await client.send(task, [PAYLOAD, i], {})).result();
-    samples.push(performance.now() - t);
-  }
-  await worker.stop();
-  await client.close();
-  await cleanup(queue);
-  return samples;
+if (SECTIONS.has('generate')) {
+  const g = await measureGenerate(200);
+  console.log(`\ntaskbus generate: ${g.contracts} contracts -> ${int(g.files)} files in ${int(g.ms)} ms`);
+  report['generate'] = g;
 }
 
-// Alternate baseline and taskbus a few times and keep medians: one 2-core machine runs the broker too.
-const TRIALS = Number(process.env['BENCH_TRIALS'] ?? 3);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const rates = { raw: [] as number[], taskbus: [] as number[] };
-const lat = { raw: [] as ReturnType<typeof stats>[], taskbus: [] as ReturnType<typeof stats>[] };
-for (let trial = 0; trial < TRIALS; trial++) {
-  const tag = randomUUID().slice(0, 8);
-  rates.raw.push(await throughput('raw', `bench-raw-${tag}`));
-  rates.taskbus.push(await throughput('taskbus', `bench-taskbus-${tag}`));
-  lat.raw.push(stats(await rawLatency(`bench-rawrpc-${tag}`)));
-  lat.taskbus.push(stats(await taskbusLatency(`bench-taskbusrpc-${tag}`)));
-}
-const f = (n: number) => n.toFixed(2);
-const rawRate = median(rates.raw);
-const busRate = median(rates.taskbus);
-const p50 = (xs: ReturnType<typeof stats>[]) => median(xs.map((x) => x.p50));
-const p99 = (xs: ReturnType<typeof stats>[]) => median(xs.map((x) => x.p99));
-console.log(`throughput, ${N} tasks of ~900 bytes, ${QUEUE_TYPE} queue, confirms + manual acks, publisher and consumer processes, end to end (median of ${TRIALS})`);
-console.log(`  raw amqplib  ${Math.round(rawRate)} msgs/s   trials ${rates.raw.map(Math.round).join(', ')}`);
-console.log(`  taskbus      ${Math.round(busRate)} tasks/s  trials ${rates.taskbus.map(Math.round).join(', ')}   ratio ${f(busRate / rawRate)}x (validation on)`);
-console.log(`request/response, concurrency 1, ${ROUNDS} rounds per trial, confirmed persistent request (ms, median of ${TRIALS})`);
-console.log(`  raw amqplib  p50 ${f(p50(lat.raw))}  p99 ${f(p99(lat.raw))}`);
-console.log(`  taskbus      p50 ${f(p50(lat.taskbus))}  p99 ${f(p99(lat.taskbus))}   p50 ratio ${f(p50(lat.taskbus) / p50(lat.raw))}x`);
+if (SECTIONS.has('soak') && SOAK > 0) {
+  const samples: { seen: number; rss: number }[] = [];
+  const r = await flow({ mode: 'taskbus', count: SOAK, onRss: (s) => samples.push(s) });
+  const after = samples.slice(1).map((s) => s.rss); // the first 100,000 warm up
+  const spread = after.length ? Math.max(...after) / Math.min(...after) - 1 : NaN;
+  console.log(`\nSoak: ${int(SOAK)} tasks at ${int(r.rate)} tasks/s; worker RSS every 100,000 (MiB): ${samples.map((s) => f1(s.rss / 2 ** 20)).join(', ')}`);
+  console.log(`  after warm-up: max/min ${f2(1 + spread)} (${f1(spread * 100)}% spread; flat means within 10%)`);
+  report['soak'] = { tasks: SOAK, rate: r.rate, rssMiB: samples.map((s) => s.rss / 2 ** 20), spread };
+} else if (SECTIONS.has('soak')) console.log('\nSoak: skipped (BENCH_SOAK=1000000 runs it)');
+
+console.log(JSON.stringify(report));
