@@ -140,7 +140,11 @@ class AmqpTaskClient implements TaskClient {
   /** Everything not yet confirmed (outbox and written): what maxBuffered and maxBufferedBytes bound. */
   private readonly pending = new Set<Pending>();
   private pendingBytes = 0;
-  /** One timer for the earliest deadline in pending, rather than one per publish. */
+  /**
+   * One timer for the earliest deadline in pending, rather than one per publish; left to fire when pending
+   * empties (it then does nothing), so calls one at a time do not each start and clear one. Unref'd: while
+   * publishes are pending, the connection keeps the process alive.
+   */
   private deadlineTimer: NodeJS.Timeout | null = null;
   private lane: Lane | null = null;
   /** The queues learnt on the current connection: once known, written to without yielding, so a burst goes out in one tick. */
@@ -295,10 +299,6 @@ class AmqpTaskClient implements TaskClient {
     if (p.settled) return;
     p.settled = true;
     this.pending.delete(p);
-    if (this.pending.size === 0 && this.deadlineTimer) {
-      clearTimeout(this.deadlineTimer);
-      this.deadlineTimer = null;
-    }
     this.pendingBytes -= p.encoded.content.length;
     p.lane?.unconfirmed.delete(p);
     const i = this.outbox.indexOf(p);
@@ -314,7 +314,7 @@ class AmqpTaskClient implements TaskClient {
     this.deadlineTimer = setTimeout(() => {
       this.deadlineTimer = null;
       this.expire();
-    }, first.value.deadline - Date.now());
+    }, first.value.deadline - Date.now()).unref();
   }
 
   /** Publishes still unconfirmed at their deadline reject: PublishError if the broker nacked them, else a timeout. */
