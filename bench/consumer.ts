@@ -3,7 +3,7 @@
 // Prints "ready" once consuming. On each "report" line on stdin it prints one JSON line: deliveries seen,
 // when the last one was handled, CPU used since ready (us), RSS, and with `latency` the p50/p99 of
 // (handled - sent) where the task's number is its send time in us. Every 100,000 deliveries it prints
-// an "rss" JSON line (the soak reads them).
+// a memory JSON line (the soak reads them).
 import { createInterface } from 'node:readline';
 import amqp from 'amqplib';
 import { createWorker, silentLogger } from '@taskbus/runtime';
@@ -22,7 +22,15 @@ function handled(n: number): void {
   seen++;
   lastAt = Date.now();
   if (latency) samples.push(nowUs() - n);
-  if (seen % 100_000 === 0) process.stdout.write(JSON.stringify({ rss: process.memoryUsage().rss, seen }) + '\n');
+  if (seen % 100_000 === 0) sampleMemory();
+}
+
+/** RSS as the OS sees it, and the live heap after a full collection (flow.ts starts consumers with --expose-gc). */
+function sampleMemory(): void {
+  const { rss } = process.memoryUsage();
+  (globalThis as { gc?: () => void }).gc?.();
+  const { heapUsed, external } = process.memoryUsage();
+  process.stdout.write(JSON.stringify({ rss, heapUsed, external, seen }) + '\n');
 }
 
 if (mode === 'taskbus') {

@@ -15,8 +15,8 @@ export interface FlowOptions {
   readonly rate?: number;
   /** Measure send-to-handled latency (numbers carry their send time). */
   readonly latency?: boolean;
-  /** Called with each RSS line a consumer prints (every 100,000 deliveries). */
-  readonly onRss?: (sample: { rss: number; seen: number }) => void;
+  /** Called with each memory line a consumer prints (every 100,000 deliveries). */
+  readonly onMemory?: (sample: MemorySample) => void;
 }
 
 export interface FlowResult {
@@ -30,6 +30,14 @@ export interface FlowResult {
   readonly p99Ms?: number;
 }
 
+/** A consumer's memory: RSS, and the live heap and external memory after a full collection (bytes). */
+export interface MemorySample {
+  readonly seen: number;
+  readonly rss: number;
+  readonly heapUsed: number;
+  readonly external: number;
+}
+
 type Child = ChildProcessByStdio<Writable, Readable, null>;
 
 /** BENCH_CPU_PROF=<dir> writes a V8 CPU profile of every bench process there (see bench/profile.ts). */
@@ -37,7 +45,7 @@ const PROFILE = process.env['BENCH_CPU_PROF'] ? ['--cpu-prof', `--cpu-prof-dir=$
 
 /** A bench process speaking lines: resolves once it printed "ready". */
 async function start(script: string, args: readonly string[], onLine: (line: string) => void): Promise<Child> {
-  const child = spawn(process.execPath, [...PROFILE, '--import', 'tsx', `bench/${script}`, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...PROFILE, '--expose-gc', '--import', 'tsx', `bench/${script}`, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
   let buffered = '';
   await new Promise<void>((ready, failed) => {
     child.once('exit', (code) => failed(new Error(`bench/${script} exited with ${code} before it was ready`)));
@@ -65,9 +73,9 @@ export async function flow(o: FlowOptions): Promise<FlowResult> {
   for (let i = 0; i < consumers; i++) {
     cons.push(
       await start('consumer.ts', [o.mode, queue, ...(o.latency ? ['latency'] : [])], (line) => {
-        const r = JSON.parse(line) as { rss: number; seen: number } | { seen: number; lastAt: number; cpuUs: number; p50?: number; p99?: number };
+        const r = JSON.parse(line) as MemorySample | { seen: number; lastAt: number; cpuUs: number; p50?: number; p99?: number };
         if ('lastAt' in r) reports.set(i, r);
-        else o.onRss?.(r);
+        else o.onMemory?.(r);
       }),
     );
   }

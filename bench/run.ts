@@ -11,7 +11,7 @@
 import { execFileSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import { measureCeleryPeer } from './celery-peer.js';
-import { flow, type FlowResult } from './flow.js';
+import { flow, type FlowResult, type MemorySample } from './flow.js';
 import { measureGenerate } from './generate.js';
 import { rawRoundTrips, taskbusRoundTrips } from './rpc.js';
 import { MODES, QUEUE_TYPE, type Mode } from './shared.js';
@@ -132,13 +132,17 @@ if (SECTIONS.has('generate')) {
 }
 
 if (SECTIONS.has('soak') && SOAK > 0) {
-  const samples: { seen: number; rss: number }[] = [];
-  const r = await flow({ mode: 'taskbus', count: SOAK, onRss: (s) => samples.push(s) });
-  const after = samples.slice(1).map((s) => s.rss); // the first 100,000 warm up
-  const spread = after.length ? Math.max(...after) / Math.min(...after) - 1 : NaN;
-  console.log(`\nSoak: ${int(SOAK)} tasks at ${int(r.rate)} tasks/s; worker RSS every 100,000 (MiB): ${samples.map((s) => f1(s.rss / 2 ** 20)).join(', ')}`);
-  console.log(`  after warm-up: max/min ${f2(1 + spread)} (${f1(spread * 100)}% spread; flat means within 10%)`);
-  report['soak'] = { tasks: SOAK, rate: r.rate, rssMiB: samples.map((s) => s.rss / 2 ** 20), spread };
+  const samples: MemorySample[] = [];
+  const r = await flow({ mode: 'taskbus', count: SOAK, onMemory: (s) => samples.push(s) });
+  const mib = (pick: (s: MemorySample) => number) => samples.map((s) => pick(s) / 2 ** 20);
+  const spread = (xs: number[]) => (xs.length ? Math.max(...xs) / Math.min(...xs) - 1 : NaN);
+  const rss = mib((s) => s.rss);
+  const heap = mib((s) => s.heapUsed);
+  console.log(`\nSoak: ${int(SOAK)} tasks at ${int(r.rate)} tasks/s; the worker's memory every 100,000 tasks (MiB)`);
+  console.log(`  RSS:                ${rss.map(f1).join(', ')}`);
+  console.log(`  live heap after GC: ${heap.map(f1).join(', ')}`);
+  console.log(`  after warm-up (the first 100,000): RSS max/min ${f2(1 + spread(rss.slice(1)))}, live heap max/min ${f2(1 + spread(heap.slice(1)))}; flat means within 1.10`);
+  report['soak'] = { tasks: SOAK, rate: r.rate, rssMiB: rss, heapMiB: heap, externalMiB: mib((s) => s.external), rssSpread: spread(rss.slice(1)), heapSpread: spread(heap.slice(1)) };
 } else if (SECTIONS.has('soak')) console.log('\nSoak: skipped (BENCH_SOAK=1000000 runs it)');
 
 console.log(JSON.stringify(report));
