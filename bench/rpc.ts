@@ -6,17 +6,19 @@ import { connectClient, createWorker, silentLogger } from '@taskbus/runtime';
 import { deleteQueue } from './flow.js';
 import { benchTask, PAYLOAD, rawQueueOptions, URL } from './shared.js';
 
-/** Round-trip times in ms. */
+/** Round-trip times in ms; the responder has a connection of its own, as a taskbus worker has. */
 export async function rawRoundTrips(rounds: number): Promise<number[]> {
   const queue = `bench-rawrpc-${randomUUID().slice(0, 8)}`;
   const conn = await amqp.connect(URL, { noDelay: true });
   const ch = await conn.createConfirmChannel();
   await ch.assertQueue(queue, rawQueueOptions(queue));
   const { queue: replies } = await ch.assertQueue('', { exclusive: true });
-  await ch.consume(queue, (m) => {
+  const responder = await amqp.connect(URL, { noDelay: true });
+  const rch = await responder.createChannel();
+  await rch.consume(queue, (m) => {
     if (!m) return;
-    ch.publish('', m.properties.replyTo as string, m.content, { correlationId: m.properties.correlationId as string });
-    ch.ack(m);
+    rch.publish('', m.properties.replyTo as string, m.content, { correlationId: m.properties.correlationId as string });
+    rch.ack(m);
   });
   const waiting = new Map<string, () => void>();
   await ch.consume(replies, (m) => m && waiting.get(m.properties.correlationId as string)?.(), { noAck: true });
@@ -32,6 +34,7 @@ export async function rawRoundTrips(rounds: number): Promise<number[]> {
     await Promise.all([confirmed, replied]);
     samples.push(performance.now() - t);
   }
+  await responder.close();
   await conn.close();
   await deleteQueue(queue);
   return samples;
