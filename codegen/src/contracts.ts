@@ -1,6 +1,6 @@
 import { ts } from 'ts-morph';
-import { parseContract, TYPEBOX } from './contract-rules.js';
-import { ContractDefinitionError, ContractSourceError } from './errors.js';
+import { parseContract, ruleProblems, TYPEBOX } from './contract-rules.js';
+import { ContractDefinitionError, ContractSourceError, type ContractDiagnostic } from './errors.js';
 import type { ContractSource } from './model.js';
 import { checkContracts } from './typecheck.js';
 
@@ -12,19 +12,27 @@ export interface ContractText {
 
 const TYPEBOX_URL = import.meta.resolve(TYPEBOX);
 
+/** Points every import and export ... from at this package's TypeBox, the only module a checked contract names. */
+const atTypebox: ts.TransformerFactory<ts.SourceFile> = (context) => (source) => {
+  const url = context.factory.createStringLiteral(TYPEBOX_URL);
+  const statements = source.statements.map((s) => {
+    if (ts.isImportDeclaration(s)) return context.factory.updateImportDeclaration(s, s.modifiers, s.importClause, url, s.attributes);
+    if (ts.isExportDeclaration(s) && s.moduleSpecifier) return context.factory.updateExportDeclaration(s, s.modifiers, s.isTypeOnly, s.exportClause, url, s.attributes);
+    return s;
+  });
+  return context.factory.updateSourceFile(source, statements);
+};
+
 /**
  * Evaluates a contract that passed checkContracts. It imports only TypeBox, so it is transpiled with
  * TypeScript, its module specifiers pointed at this package's TypeBox, and imported as a data: URL: no
  * loader hooks and no file system. A throw while it runs is reported by file, without the data: URL or a stack.
  */
 async function evaluate(file: string, text: string): Promise<unknown> {
-  const parsed = parseContract(text);
-  for (const decl of [...parsed.getImportDeclarations(), ...parsed.getExportDeclarations()]) {
-    if (decl.getModuleSpecifier()) decl.setModuleSpecifier(TYPEBOX_URL);
-  }
-  const js = ts.transpileModule(parsed.getFullText(), {
+  const js = ts.transpileModule(text, {
     compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
     fileName: file,
+    transformers: { before: [atTypebox] },
   }).outputText;
   try {
     const mod = (await import(`data:text/javascript;base64,${Buffer.from(js).toString('base64')}`)) as { default?: unknown };
@@ -36,6 +44,9 @@ async function evaluate(file: string, text: string): Promise<unknown> {
   }
 }
 
+/** The text each source that evaluateContracts returned was checked with. */
+const checked = new WeakMap<ContractSource, string>();
+
 /**
  * Parses and type-checks every contract (nothing runs when one is broken), then evaluates each: its file,
  * text and default export, ready for generate(). The caller reads the files; this touches no disk.
@@ -43,5 +54,12 @@ async function evaluate(file: string, text: string): Promise<unknown> {
 export async function evaluateContracts(texts: readonly ContractText[]): Promise<ContractSource[]> {
   const problems = checkContracts(texts);
   if (problems.length > 0) throw new ContractSourceError(problems);
-  return Promise.all(texts.map(async ({ file, text }) => ({ file, text, exported: await evaluate(file, text) })));
+  const sources = await Promise.all(texts.map(async ({ file, text }) => ({ file, text, exported: await evaluate(file, text) })));
+  for (const s of sources) checked.set(s, s.text);
+  return sources;
+}
+
+/** A source's breaches of the TypeBox-only rule; none are looked for again in one that evaluateContracts checked. */
+export function rulesBroken(source: ContractSource): ContractDiagnostic[] {
+  return checked.get(source) === source.text ? [] : ruleProblems(source.file, parseContract(source.file, source.text));
 }

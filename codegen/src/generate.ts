@@ -2,7 +2,7 @@ import { resolveOptions, type GenerateOptions } from './context.js';
 import { byName, clientFile, contractFile, header, indexFile, tasksFile, workerFile } from './emit-ts.js';
 import { packageJson, readme, tsconfigJson } from './emit-package.js';
 import { pyproject, pythonModule, pythonNames } from './emit-python.js';
-import { parseContract, ruleProblems } from './contract-rules.js';
+import { rulesBroken } from './contracts.js';
 import { ContractDefinitionError, ContractSourceError } from './errors.js';
 import { assertConsistentQueueTypes, assertUniqueTaskNames, readContract, type ContractSource, type ServiceModel } from './model.js';
 import { names } from './naming.js';
@@ -45,7 +45,7 @@ export function generate(sources: readonly ContractSource[], options: GenerateOp
 export function readServices(sources: readonly ContractSource[]): ServiceModel[] {
   const services = sources.map(readContract).sort((a, b) => byName({ name: a.service }, { name: b.service }));
   services.forEach((s, i) => {
-    const problems = ruleProblems(s.source.file, parseContract(s.source.text));
+    const problems = rulesBroken(s.source);
     if (problems.length > 0) throw new ContractSourceError(problems);
     if (i > 0 && services[i - 1]!.service === s.service) {
       throw new ContractDefinitionError(s.source.file, `service "${s.service}" is also declared in ${services[i - 1]!.source.file}`);
