@@ -2,7 +2,7 @@ import { ts } from 'ts-morph';
 import { parseContract, ruleProblems, TYPEBOX } from './contract-rules.js';
 import { ContractDefinitionError, ContractSourceError, type ContractDiagnostic } from './errors.js';
 import type { ContractSource } from './model.js';
-import { checkContracts } from './typecheck.js';
+import { compileContracts } from './typecheck.js';
 
 /** A contract as read by the caller: its path (relative, with `/`, for messages) and its text. */
 export interface ContractText {
@@ -24,16 +24,12 @@ const atTypebox: ts.TransformerFactory<ts.SourceFile> = (context) => (source) =>
 };
 
 /**
- * Evaluates a contract that passed checkContracts. It imports only TypeBox, so it is transpiled with
- * TypeScript, its module specifiers pointed at this package's TypeBox, and imported as a data: URL: no
- * loader hooks and no file system. A throw while it runs is reported by file, without the data: URL or a stack.
+ * Runs a contract's JavaScript, compiled by compileContracts with its module specifiers pointed at this package's
+ * TypeBox (the only module it imports), as a data: URL: no loader hooks and no file system. Its imports are kept as
+ * written (verbatim module syntax), as in the bindings package's build. A throw while it runs is reported by file,
+ * without the data: URL or a stack.
  */
-async function evaluate(file: string, text: string): Promise<unknown> {
-  const js = ts.transpileModule(text, {
-    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
-    fileName: file,
-    transformers: { before: [atTypebox] },
-  }).outputText;
+async function evaluate(file: string, js: string): Promise<unknown> {
   try {
     const mod = (await import(`data:text/javascript;base64,${Buffer.from(js).toString('base64')}`)) as { default?: unknown };
     return mod.default;
@@ -52,9 +48,9 @@ const checked = new WeakMap<ContractSource, string>();
  * text and default export, ready for generate(). The caller reads the files; this touches no disk.
  */
 export async function evaluateContracts(texts: readonly ContractText[]): Promise<ContractSource[]> {
-  const problems = checkContracts(texts);
+  const { problems, javascript } = compileContracts(texts, { before: [atTypebox] });
   if (problems.length > 0) throw new ContractSourceError(problems);
-  const sources = await Promise.all(texts.map(async ({ file, text }) => ({ file, text, exported: await evaluate(file, text) })));
+  const sources = await Promise.all(texts.map(async ({ file, text }, i) => ({ file, text, exported: await evaluate(file, javascript[i]!) })));
   for (const s of sources) checked.set(s, s.text);
   return sources;
 }

@@ -66,13 +66,20 @@ function compilerHost(options: ts.CompilerOptions, contracts: ReadonlyMap<string
   };
 }
 
+/** The contracts as one program compiled them: the problems found, else each contract's JavaScript. */
+export interface CompiledContracts {
+  readonly problems: readonly ContractDiagnostic[];
+  /** In the order of the sources; empty when there are problems. */
+  readonly javascript: readonly string[];
+}
+
 /**
  * Parses and type-checks every contract in one program before any is run: syntax errors, breaches of the
  * TypeBox-only rule, then type errors, each as file:line:column. The options follow the bindings package's
  * tsconfig (strict, ES2022 without DOM or Node types, verbatim module syntax), so a contract that passes
- * here compiles once copied there.
+ * here compiles once copied there. When all pass, the same program emits their JavaScript (with `transformers`).
  */
-export function checkContracts(sources: readonly { file: string; text: string }[]): ContractDiagnostic[] {
+export function compileContracts(sources: readonly { file: string; text: string }[], transformers: ts.CustomTransformers): CompiledContracts {
   const options: ts.CompilerOptions = {
     target: ts.ScriptTarget.ES2022,
     module: ts.ModuleKind.ESNext,
@@ -82,7 +89,6 @@ export function checkContracts(sources: readonly { file: string; text: string }[
     strict: true,
     verbatimModuleSyntax: true,
     skipLibCheck: true,
-    noEmit: true,
     paths: { [TYPEBOX]: [typeboxTypes()] },
   };
   const paths = sources.map((s) => resolve(s.file));
@@ -90,12 +96,18 @@ export function checkContracts(sources: readonly { file: string; text: string }[
   const texts = new Map(sources.map((s, i) => [paths[i]!, s.text]));
   const program = ts.createProgram({ rootNames: [...texts.keys()], options, host: compilerHost(options, texts) });
   const files = sources.map((s, i) => ({ file: s.file, source: program.getSourceFile(paths[i]!)! }));
+  const failed = (problems: ContractDiagnostic[]) => ({ problems, javascript: [] });
 
   const syntax = files.flatMap((f) => program.getSyntacticDiagnostics(f.source).map((d) => locate(f.file, d)));
-  if (syntax.length > 0) return syntax;
+  if (syntax.length > 0) return failed(syntax);
   const rules = files.flatMap((f) => ruleProblems(f.file, f.source));
-  if (rules.length > 0) return rules;
-  return files.flatMap((f) => program.getSemanticDiagnostics(f.source).map((d) => locate(f.file, d)));
+  if (rules.length > 0) return failed(rules);
+  const types = files.flatMap((f) => program.getSemanticDiagnostics(f.source).map((d) => locate(f.file, d)));
+  if (types.length > 0) return failed(types);
+  // Nothing is written: each file's JavaScript is kept by the source it came from.
+  const javascript = new Map<string, string>();
+  program.emit(undefined, (_path, text, _bom, _onError, from) => javascript.set(from![0]!.fileName, text), undefined, false, transformers);
+  return { problems: [], javascript: files.map((f) => javascript.get(f.source.fileName)!) };
 }
 
 function locate(file: string, d: ts.Diagnostic): ContractDiagnostic {
