@@ -1,7 +1,7 @@
 import { existsSync, lstatSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
-import { evaluateContracts, hasMarker, MANIFEST, manifestPaths, type ContractSource, type FoundFile, type GeneratedFiles, type TreeDiff } from '@taskbus/codegen';
+import { evaluateContracts, evaluateCopies, hasMarker, MANIFEST, manifestPaths, type ContractSource, type ContractText, type FoundFile, type GeneratedFiles, type TreeDiff } from '@taskbus/codegen';
 import { FilesExistError, UsageError } from './errors.js';
 
 /** Build output and installs inside a generated package are not generated files. */
@@ -16,29 +16,27 @@ export async function loadContracts(dir: string, shownAs?: string): Promise<Cont
   if (!existsSync(dir)) throw new UsageError(`contracts directory "${dir}" does not exist (pass --contracts <dir>)`);
   const entries = (await readdir(dir)).filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')).sort();
   if (entries.length === 0) throw new UsageError(`no *.ts contracts in "${dir}"`);
-  return loadContractFiles(entries.map((name) => ({ path: join(dir, name), file: shownAs === undefined ? undefined : `${shownAs}/${name}` })));
+  return evaluateContracts(await readContractFiles(entries.map((name) => ({ path: join(dir, name), file: shownAs === undefined ? undefined : `${shownAs}/${name}` }))));
 }
 
-/** Loads contract files as loadContracts does, each shown as `file` or else by its path relative to the working directory. */
-async function loadContractFiles(files: readonly { path: string; file?: string | undefined }[]): Promise<ContractSource[]> {
-  const texts = await Promise.all(
-    files.map(async ({ path, file }) => ({ file: file ?? relative(process.cwd(), path).split(sep).join('/'), text: await readFile(path, 'utf8') })),
-  );
-  return evaluateContracts(texts);
+/** Reads contract files, each shown as `file` or else by its path relative to the working directory. */
+async function readContractFiles(files: readonly { path: string; file?: string | undefined }[]): Promise<ContractText[]> {
+  return Promise.all(files.map(async ({ path, file }) => ({ file: file ?? relative(process.cwd(), path).split(sep).join('/'), text: await readFile(path, 'utf8') })));
 }
 
 /**
- * The bindings generated before: each package's contract copy (src/contract.ts, loaded as a contract) and the
- * version recorded in its package.json. Packages without both are new or not taskbus's, and are skipped.
+ * The bindings generated before: each package's contract copy (src/contract.ts, loaded as a contract; a copy of one
+ * of `current` is not checked or run again) and the version recorded in its package.json. Packages without both are
+ * new or not taskbus's, and are skipped.
  */
-export async function readPreviousBindings(out: string): Promise<{ source: ContractSource; version: string }[]> {
+export async function readPreviousBindings(out: string, current: readonly ContractSource[]): Promise<{ source: ContractSource; version: string }[]> {
   if (!existsSync(out)) return [];
   const packages = (await readdir(out, { withFileTypes: true }))
     .filter((e) => e.isDirectory() && e.name.endsWith('-bindings'))
     .map((e) => join(out, e.name))
     .filter((dir) => existsSync(join(dir, 'src/contract.ts')) && existsSync(join(dir, 'package.json')))
     .sort();
-  const sources = await loadContractFiles(packages.map((dir) => ({ path: join(dir, 'src/contract.ts') })));
+  const sources = await evaluateCopies(await readContractFiles(packages.map((dir) => ({ path: join(dir, 'src/contract.ts') }))), current);
   return Promise.all(
     packages.map(async (dir, i) => {
       const { version } = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as { version?: unknown };

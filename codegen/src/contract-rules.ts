@@ -81,3 +81,12 @@ function hasDefaultExport(source: ts.SourceFile): boolean {
   });
 }
 
+
+/**
+ * Whether the contract's types depend on its own text alone: a module that neither augments the global scope or
+ * another module nor pulls in a lib. Such a contract type-checks the same in any program.
+ */
+export function isIsolated(source: ts.SourceFile): boolean {
+  const augments = (s: ts.Statement) => ts.isModuleDeclaration(s) && (ts.isStringLiteral(s.name) || (s.flags & ts.NodeFlags.GlobalAugmentation) !== 0);
+  return ts.isExternalModule(source) && source.libReferenceDirectives.length === 0 && !source.statements.some(augments);
+}

@@ -27,7 +27,7 @@ const project = new Project({
   },
 });
 
-export function header(s: ServiceModel): string {
+export function header(s: Pick<ServiceModel, 'source'>): string {
   return `// ${MARKER} from ${basename(s.source.file)}; edit the contract and regenerate.`;
 }
 
@@ -86,7 +86,7 @@ function parameterTuple(t: TaskModel, v: VersionModel, last: string): string {
 }
 
 /** The contract, copied so the published package is self-contained (it imports only TypeBox). */
-export function contractFile(s: ServiceModel): string {
+export function contractFile(s: Pick<ServiceModel, 'source'>): string {
   return `${header(s)}\n${s.source.text.replace(/\r\n/g, '\n')}`;
 }
 

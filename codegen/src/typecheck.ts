@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ts } from 'ts-morph';
-import { lineAndColumn, ruleProblems, TYPEBOX } from './contract-rules.js';
+import { isIsolated, lineAndColumn, ruleProblems, TYPEBOX } from './contract-rules.js';
 import type { ContractDiagnostic } from './errors.js';
 
 /** This package's own TypeBox declarations: a contract is checked against them wherever it lives. */
@@ -71,6 +71,8 @@ export interface CompiledContracts {
   readonly problems: readonly ContractDiagnostic[];
   /** In the order of the sources; empty when there are problems. */
   readonly javascript: readonly string[];
+  /** In the order of the sources: whether each type-checks the same in any program (isIsolated). */
+  readonly isolated: readonly boolean[];
 }
 
 /**
@@ -96,7 +98,8 @@ export function compileContracts(sources: readonly { file: string; text: string 
   const texts = new Map(sources.map((s, i) => [paths[i]!, s.text]));
   const program = ts.createProgram({ rootNames: [...texts.keys()], options, host: compilerHost(options, texts) });
   const files = sources.map((s, i) => ({ file: s.file, source: program.getSourceFile(paths[i]!)! }));
-  const failed = (problems: ContractDiagnostic[]) => ({ problems, javascript: [] });
+  const isolated = files.map((f) => isIsolated(f.source));
+  const failed = (problems: ContractDiagnostic[]) => ({ problems, javascript: [], isolated });
 
   const syntax = files.flatMap((f) => program.getSyntacticDiagnostics(f.source).map((d) => locate(f.file, d)));
   if (syntax.length > 0) return failed(syntax);
@@ -107,7 +110,7 @@ export function compileContracts(sources: readonly { file: string; text: string 
   // Nothing is written: each file's JavaScript is kept by the source it came from.
   const javascript = new Map<string, string>();
   program.emit(undefined, (_path, text, _bom, _onError, from) => javascript.set(from![0]!.fileName, text), undefined, false, transformers);
-  return { problems: [], javascript: files.map((f) => javascript.get(f.source.fileName)!) };
+  return { problems: [], javascript: files.map((f) => javascript.get(f.source.fileName)!), isolated };
 }
 
 function locate(file: string, d: ts.Diagnostic): ContractDiagnostic {
