@@ -3,6 +3,7 @@ import {
   type CodeBlockWriter,
   IndentationText,
   NewLineKind,
+  printStructure,
   Project,
   QuoteKind,
   StructureKind,
@@ -17,7 +18,7 @@ import type { ServiceModel, TaskModel, VersionModel } from './model.js';
 import { names } from './naming.js';
 import { MARKER } from './ownership.js';
 
-/** One shared in-memory project: printing only, nothing touches the disk. */
+/** One shared in-memory project: formatting only, nothing touches the disk. */
 const project = new Project({
   useInMemoryFileSystem: true,
   manipulationSettings: {
@@ -45,8 +46,10 @@ const FORMATTER_TEXT = /[\r\t\v\f\u0085\u00a0\u1680\u2000-\u200b\u2028\u2029\u20
  * make it change something.
  */
 export function print(statements: (string | WriterFunction | StatementStructures)[]): string {
-  const file = project.createSourceFile('/out.ts', { statements }, { overwrite: true });
-  if (FORMATTER_TEXT.test(file.getFullText())) file.formatText({ indentSize: 2, tabSize: 2, convertTabsToSpaces: true, ensureNewLineAtEndOfFile: true });
+  const text = printStructure({ kind: StructureKind.SourceFile, statements }, { indentNumberOfSpaces: 2, newLine: '\n', useSingleQuote: true });
+  if (!FORMATTER_TEXT.test(text)) return text;
+  const file = project.createSourceFile('/out.ts', text, { overwrite: true });
+  file.formatText({ indentSize: 2, tabSize: 2, convertTabsToSpaces: true, ensureNewLineAtEndOfFile: true });
   return file.getFullText();
 }
 
