@@ -72,7 +72,9 @@ export async function evaluateCopies(copies: readonly ContractText[], current: r
   }
   const rest = copies.filter((c) => !twins.has(c.text));
   const compiled = rest.length < copies.length ? compileContracts(rest, { before: [atTypebox] }) : null;
-  if (!compiled?.isolated.every(Boolean)) return evaluateContracts(copies);
+  // Problems are reported from all copies in one program, as before: TypeScript's messages (the order of a union's
+  // members) can depend on what it checked first.
+  if (!compiled?.isolated.every(Boolean) || compiled.problems.length > 0) return evaluateContracts(copies);
   const evaluated = new Map((await evaluate(rest, compiled)).map((s, i) => [rest[i]!, s]));
   return copies.map((c) => {
     const twin = twins.get(c.text);
