@@ -21,19 +21,20 @@ export function generate(sources: readonly ContractSource[], options: GenerateOp
   const services = readServices(sources);
   const files = new Map<string, string>();
   for (const s of services) {
-    const dir = names.packageDir(s);
-    files.set(`${dir}/package.json`, packageJson(s, ctx));
-    files.set(`${dir}/tsconfig.json`, tsconfigJson());
-    files.set(`${dir}/README.md`, readme(s));
-    files.set(`${dir}/src/contract.ts`, contractFile(s));
-    files.set(`${dir}/src/tasks.ts`, tasksFile(s));
-    files.set(`${dir}/src/client.ts`, clientFile(s));
-    files.set(`${dir}/src/worker.ts`, workerFile(s));
-    files.set(`${dir}/src/index.ts`, indexFile(s));
-    files.set(`${dir}/python/${pythonNames.module(s)}.py`, pythonModule(s, header(s)));
-    files.set(`${dir}/python/pyproject.toml`, pyproject(s));
-    const owned = [...files.keys()].filter((p) => p.startsWith(`${dir}/`)).map((p) => p.slice(dir.length + 1));
-    files.set(`${dir}/${MANIFEST}`, manifestFile(owned));
+    const own = new Map([
+      ['package.json', packageJson(s, ctx)],
+      ['tsconfig.json', tsconfigJson()],
+      ['README.md', readme(s)],
+      ['src/contract.ts', contractFile(s)],
+      ['src/tasks.ts', tasksFile(s)],
+      ['src/client.ts', clientFile(s)],
+      ['src/worker.ts', workerFile(s)],
+      ['src/index.ts', indexFile(s)],
+      [`python/${pythonNames.module(s)}.py`, pythonModule(s, header(s))],
+      ['python/pyproject.toml', pyproject(s)],
+    ]);
+    own.set(MANIFEST, manifestFile([...own.keys()]));
+    for (const [path, text] of own) files.set(`${names.packageDir(s)}/${path}`, text);
   }
   return files;
 }
