@@ -44,7 +44,7 @@ function parse(path: string, text: string): ts.SourceFile {
 
 /** Reads the contracts from memory, the libs from ts-morph's texts and everything else (TypeBox) from disk. */
 function compilerHost(options: ts.CompilerOptions, contracts: ReadonlyMap<string, string>): ts.CompilerHost {
-  const host = ts.createCompilerHost(options, true);
+  const host = ts.createCompilerHost(options);
   const libs = new Map(common.getLibFiles().map((f) => [`${LIB_FOLDER}/${f.fileName}`, f.text]));
   const { fileExists, readFile } = host;
   return {
