@@ -1,7 +1,7 @@
 import { existsSync, lstatSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
-import { evaluateContracts, hasMarker, MANIFEST, manifestPaths, type ContractSource, type FoundFile, type GeneratedFiles, type TreeDiff } from '@taskbus/codegen';
+import { evaluateContracts, evaluateCopies, hasMarker, MANIFEST, manifestPaths, type ContractSource, type ContractText, type FoundFile, type GeneratedFiles, type TreeDiff } from '@taskbus/codegen';
 import { FilesExistError, UsageError } from './errors.js';
 
 /** Build output and installs inside a generated package are not generated files. */
@@ -16,29 +16,27 @@ export async function loadContracts(dir: string, shownAs?: string): Promise<Cont
   if (!existsSync(dir)) throw new UsageError(`contracts directory "${dir}" does not exist (pass --contracts <dir>)`);
   const entries = (await readdir(dir)).filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')).sort();
   if (entries.length === 0) throw new UsageError(`no *.ts contracts in "${dir}"`);
-  return loadContractFiles(entries.map((name) => ({ path: join(dir, name), file: shownAs === undefined ? undefined : `${shownAs}/${name}` })));
+  return evaluateContracts(await readContractFiles(entries.map((name) => ({ path: join(dir, name), file: shownAs === undefined ? undefined : `${shownAs}/${name}` }))));
 }
 
-/** Loads contract files as loadContracts does, each shown as `file` or else by its path relative to the working directory. */
-async function loadContractFiles(files: readonly { path: string; file?: string | undefined }[]): Promise<ContractSource[]> {
-  const texts = await Promise.all(
-    files.map(async ({ path, file }) => ({ file: file ?? relative(process.cwd(), path).split(sep).join('/'), text: await readFile(path, 'utf8') })),
-  );
-  return evaluateContracts(texts);
+/** Reads contract files, each shown as `file` or else by its path relative to the working directory. */
+async function readContractFiles(files: readonly { path: string; file?: string | undefined }[]): Promise<ContractText[]> {
+  return Promise.all(files.map(async ({ path, file }) => ({ file: file ?? relative(process.cwd(), path).split(sep).join('/'), text: await readFile(path, 'utf8') })));
 }
 
 /**
- * The bindings generated before: each package's contract copy (src/contract.ts, loaded as a contract) and the
- * version recorded in its package.json. Packages without both are new or not taskbus's, and are skipped.
+ * The bindings generated before: each package's contract copy (src/contract.ts, loaded as a contract; a copy of one
+ * of `current` is not checked or run again) and the version recorded in its package.json. Packages without both are
+ * new or not taskbus's, and are skipped.
  */
-export async function readPreviousBindings(out: string): Promise<{ source: ContractSource; version: string }[]> {
+export async function readPreviousBindings(out: string, current: readonly ContractSource[]): Promise<{ source: ContractSource; version: string }[]> {
   if (!existsSync(out)) return [];
   const packages = (await readdir(out, { withFileTypes: true }))
     .filter((e) => e.isDirectory() && e.name.endsWith('-bindings'))
     .map((e) => join(out, e.name))
     .filter((dir) => existsSync(join(dir, 'src/contract.ts')) && existsSync(join(dir, 'package.json')))
     .sort();
-  const sources = await loadContractFiles(packages.map((dir) => ({ path: join(dir, 'src/contract.ts') })));
+  const sources = await evaluateCopies(await readContractFiles(packages.map((dir) => ({ path: join(dir, 'src/contract.ts') }))), current);
   return Promise.all(
     packages.map(async (dir, i) => {
       const { version } = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as { version?: unknown };
@@ -48,29 +46,52 @@ export async function readPreviousBindings(out: string): Promise<{ source: Contr
   );
 }
 
+/** Files read or written at once: the thread pool stays busy and open descriptors stay far below their limit. */
+const AT_ONCE = 32;
+
+/** `task` on every item, at most AT_ONCE at a time; the results in the items' order. */
+async function mapAtOnce<T, R>(items: readonly T[], task: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = [];
+  let next = 0;
+  const run = async (): Promise<void> => {
+    for (let i = next++; i < items.length; i = next++) results[i] = await task(items[i]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(AT_ONCE, items.length) }, run));
+  return results;
+}
+
 /** Files under the generated packages (`*-bindings/`) of an output directory, each marked as taskbus's own or not. */
 export async function readGenerated(out: string): Promise<Map<string, FoundFile>> {
   const found = new Map<string, FoundFile>();
   if (!existsSync(out)) return found;
-  for (const pkg of await readdir(out, { withFileTypes: true })) {
-    if (!pkg.isDirectory() || !pkg.name.endsWith('-bindings')) continue;
-    const texts = new Map<string, string | null>();
+  const packages = (await readdir(out, { withFileTypes: true })).filter((e) => e.isDirectory() && e.name.endsWith('-bindings')).map((e) => e.name);
+  const read = await mapAtOnce(packages, async (pkg) => {
+    const entries: { path: string; regular: boolean }[] = [];
     const walk = async (rel: string): Promise<void> => {
-      for (const entry of await readdir(join(out, pkg.name, rel), { withFileTypes: true })) {
+      for (const entry of await readdir(join(out, pkg, rel), { withFileTypes: true })) {
         const path = rel ? `${rel}/${entry.name}` : entry.name;
         if (entry.isDirectory()) {
           if (!NOT_GENERATED.has(entry.name)) await walk(path);
         } else if (!entry.name.endsWith('.tsbuildinfo')) {
-          texts.set(path, entry.isFile() ? await readFile(join(out, pkg.name, path), 'utf8') : null);
+          entries.push({ path, regular: entry.isFile() });
         }
       }
     };
     await walk('');
-    const manifest = texts.get(MANIFEST);
+    return { pkg, entries };
+  });
+  const texts = await mapAtOnce(
+    read.flatMap(({ pkg, entries }) => entries.map((e) => ({ pkg, ...e }))),
+    async ({ pkg, path, regular }) => (regular ? readFile(join(out, pkg, path), 'utf8') : null),
+  );
+  let at = 0;
+  for (const { pkg, entries } of read) {
+    const inPackage = new Map(entries.map((e) => [e.path, texts[at++]!]));
+    const manifest = inPackage.get(MANIFEST);
     const listed = manifest ? manifestPaths(manifest) : null;
-    for (const [path, text] of texts) {
+    for (const [path, text] of inPackage) {
       const owned = text !== null && (path === MANIFEST ? listed !== null : (listed?.has(path) ?? false) || hasMarker(text));
-      found.set(`${pkg.name}/${path}`, { text, owned });
+      found.set(`${pkg}/${path}`, { text, owned });
     }
   }
   return found;
@@ -85,10 +106,9 @@ export async function writeGenerated(out: string, files: GeneratedFiles, diff: T
     const paths = diff.conflicts.map((p) => `${out}/${p}`).join(', ');
     throw new UsageError(`will not overwrite ${paths}: not written by taskbus (no DO-NOT-EDIT line, not in ${MANIFEST}); move it away and rerun`);
   }
-  for (const path of [...diff.missing, ...diff.stale]) {
-    await mkdir(dirname(join(out, path)), { recursive: true });
-    await writeFile(join(out, path), files.get(path)!);
-  }
+  const writes = [...diff.missing, ...diff.stale];
+  for (const dir of new Set(writes.map((path) => dirname(join(out, path))))) await mkdir(dir, { recursive: true });
+  await mapAtOnce(writes, (path) => writeFile(join(out, path), files.get(path)!));
   for (const path of diff.extra) {
     await rm(join(out, path));
     // A removed contract's package goes once nothing else is in it; a directory holding anything stays.

@@ -51,7 +51,7 @@ program
   .addHelpText('after', helpText(['taskbus generate', 'taskbus generate --check', 'taskbus generate --contracts api/contracts --out packages']))
   .action(async (opts: { contracts: string; out: string; check?: boolean }) => {
     const sources = await loadContracts(opts.contracts);
-    assertVersionBumps(await readPreviousBindings(opts.out), sources);
+    assertVersionBumps(await readPreviousBindings(opts.out, sources), sources);
     const files = generate(sources, {
       runtimeRange: own.dependencies['@taskbus/runtime']!,
       typeboxRange: runtimePackage.peerDependencies?.['@sinclair/typebox'] ?? own.dependencies['@sinclair/typebox']!,

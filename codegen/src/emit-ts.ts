@@ -1,7 +1,9 @@
 import { basename } from 'node:path';
 import {
+  type CodeBlockWriter,
   IndentationText,
   NewLineKind,
+  printStructure,
   Project,
   QuoteKind,
   StructureKind,
@@ -10,13 +12,13 @@ import {
   type ImportDeclarationStructure,
   type JSDocTagStructure,
   type StatementStructures,
-  type VariableStatementStructure,
+  type WriterFunction,
 } from 'ts-morph';
 import type { ServiceModel, TaskModel, VersionModel } from './model.js';
 import { names } from './naming.js';
 import { MARKER } from './ownership.js';
 
-/** One shared in-memory project: printing only, nothing touches the disk. */
+/** One shared in-memory project: formatting only, nothing touches the disk. */
 const project = new Project({
   useInMemoryFileSystem: true,
   manipulationSettings: {
@@ -27,14 +29,42 @@ const project = new Project({
   },
 });
 
-export function header(s: ServiceModel): string {
+export function header(s: Pick<ServiceModel, 'source'>): string {
   return `// ${MARKER} from ${basename(s.source.file)}; edit the contract and regenerate.`;
 }
 
-export function print(statements: (string | StatementStructures)[]): string {
-  const file = project.createSourceFile('/out.ts', { statements }, { overwrite: true });
+/**
+ * What only TypeScript's formatter lays out as it likes in contract text (doc comments, strings): line breaks
+ * other than \n, whitespace other than a space, a space ending a line, and a `/*` after the start of a line, which
+ * ts-morph's writer takes for a comment (a doc comment's own `/**` starts its line). The emitters' own code has none.
+ */
+const FORMATTER_TEXT = /[\r\t\v\f\u0085\u00a0\u1680\u2000-\u200b\u2028\u2029\u202f\u205f\u3000\ufeff]| \n|^ *\S.*\/\*/m;
+
+/**
+ * The statements as ts-morph prints them, which is already how TypeScript's formatter lays them out (the emitters
+ * write their code so); the formatter, which costs more than the printing, runs only where contract text could
+ * make it change something.
+ */
+export function print(statements: (string | WriterFunction | StatementStructures)[]): string {
+  const text = printStructure({ kind: StructureKind.SourceFile, statements }, { indentNumberOfSpaces: 2, newLine: '\n', useSingleQuote: true });
+  if (!FORMATTER_TEXT.test(text)) return text;
+  const file = project.createSourceFile('/out.ts', text, { overwrite: true });
   file.formatText({ indentSize: 2, tabSize: 2, convertTabsToSpaces: true, ensureNewLineAtEndOfFile: true });
   return file.getFullText();
+}
+
+/**
+ * `const name = initializer;` laid out as TypeScript's formatter lays it out: a variable statement structure would
+ * hang a multi-line initializer (an object) one level in, which only the formatter would take back.
+ */
+function constStatement(d: { name: string; type?: string; exported?: boolean; doc?: string; initializer: WriterFunction }): WriterFunction {
+  return (w) => {
+    // One line of our own text, as ts-morph prints a one-line doc.
+    if (d.doc !== undefined) w.writeLine(`/** ${d.doc} */`);
+    w.write(`${d.exported ? 'export ' : ''}const ${d.name}${d.type === undefined ? '' : `: ${d.type}`} = `);
+    d.initializer(w);
+    w.write(';');
+  };
 }
 
 export function importFrom(moduleSpecifier: string, named: string[], typeOnly: string[] = []): ImportDeclarationStructure {
@@ -86,13 +116,13 @@ function parameterTuple(t: TaskModel, v: VersionModel, last: string): string {
 }
 
 /** The contract, copied so the published package is self-contained (it imports only TypeBox). */
-export function contractFile(s: ServiceModel): string {
+export function contractFile(s: Pick<ServiceModel, 'source'>): string {
   return `${header(s)}\n${s.source.text.replace(/\r\n/g, '\n')}`;
 }
 
 /** Argument, kwargs and result types, plus each version's compiled task spec. */
 export function tasksFile(s: ServiceModel): string {
-  const statements: (string | StatementStructures)[] = [
+  const statements: (string | WriterFunction | StatementStructures)[] = [
     header(s),
     importFrom('@sinclair/typebox', [], ['Static']),
     importFrom('@taskbus/runtime', ['defineTask']),
@@ -122,32 +152,26 @@ export function tasksFile(s: ServiceModel): string {
           type: v.hasKwargs ? `Static<typeof ${c}.kwargs>` : 'Record<string, never>',
         },
         { kind: StructureKind.TypeAlias, isExported: true, name: names.resultType(t, v), type: `Static<typeof ${c}.result>` },
-        {
-          kind: StructureKind.VariableStatement,
-          declarationKind: VariableDeclarationKind.Const,
-          isExported: true,
-          docs: [`${label(s, t, v)} with its validators, compiled once.`],
-          declarations: [
-            {
-              name: names.spec(t, v),
-              initializer: (w) => {
-                w.write(`defineTask<${types.join(', ')}>(`);
-                Writers.object({
-                  name: quote(v.name),
-                  queue: quote(v.queue),
-                  // Classic is the runtime's default: classic bindings stay as they were before queue types.
-                  ...(v.queueType !== 'classic' ? { queueType: quote(v.queueType) } : {}),
-                  args: `${c}.args`,
-                  ...(v.hasKwargs ? { kwargs: `${c}.kwargs` } : {}),
-                  result: `${c}.result`,
-                  ...(v.retry ? { retry: Writers.object(Object.fromEntries(Object.entries(v.retry).map(([k, n]) => [k, String(n)]))) } : {}),
-                  ...(v.deprecated ? { deprecated: v.deprecated.note === null ? 'true' : JSON.stringify(v.deprecated.note) } : {}),
-                })(w);
-                w.write(')');
-              },
-            },
-          ],
-        },
+        constStatement({
+          exported: true,
+          doc: `${label(s, t, v)} with its validators, compiled once.`,
+          name: names.spec(t, v),
+          initializer: (w) => {
+            w.write(`defineTask<${types.join(', ')}>(`);
+            Writers.object({
+              name: quote(v.name),
+              queue: quote(v.queue),
+              // Classic is the runtime's default: classic bindings stay as they were before queue types.
+              ...(v.queueType !== 'classic' ? { queueType: quote(v.queueType) } : {}),
+              args: `${c}.args`,
+              ...(v.hasKwargs ? { kwargs: `${c}.kwargs` } : {}),
+              result: `${c}.result`,
+              ...(v.retry ? { retry: Writers.object(Object.fromEntries(Object.entries(v.retry).map(([k, n]) => [k, String(n)]))) } : {}),
+              ...(v.deprecated ? { deprecated: v.deprecated.note === null ? 'true' : JSON.stringify(v.deprecated.note) } : {}),
+            })(w);
+            w.write(')');
+          },
+        }),
       );
     }
   }
@@ -157,7 +181,7 @@ export function tasksFile(s: ServiceModel): string {
 /** Typed client functions per version and the version delegate. */
 export function clientFile(s: ServiceModel): string {
   const callTuple = (t: TaskModel, v: VersionModel) => parameterTuple(t, v, 'options?: CallOptions');
-  const statements: (string | StatementStructures)[] = [
+  const statements: (string | WriterFunction | StatementStructures)[] = [
     header(s),
     importFrom('@taskbus/runtime', ['UnknownVersionError'], ['CallOptions', 'SentTask', 'TaskClient']),
     importFromTasks(s),
@@ -211,25 +235,21 @@ export function clientFile(s: ServiceModel): string {
     parameters: [{ name: 'client', type: 'TaskClient' }],
     returnType: names.clientInterface(s),
     statements: [
-      ...s.tasks.map((t): VariableStatementStructure => ({
-        kind: StructureKind.VariableStatement,
-        declarationKind: VariableDeclarationKind.Const,
-        declarations: [
-          {
-            name: t.key,
-            type: `{ [V in keyof ${names.callsType(t)}]: (...args: ${names.callsType(t)}[V]) => Promise<SentTask<${names.resultsType(t)}[V]>> }`,
-            initializer: Writers.object(
-              Object.fromEntries(
-                t.versions.map((v) => {
-                  const params = [...v.args, ...(v.hasKwargs ? ['kwargs'] : [])];
-                  const call = `client.send(${names.spec(t, v)}, [${v.args.join(', ')}], ${v.hasKwargs ? 'kwargs' : '{}'}, options)`;
-                  return [String(v.version), `(${[...params, 'options'].join(', ')}) => ${call}`];
-                }),
-              ),
+      ...s.tasks.map((t) =>
+        constStatement({
+          name: t.key,
+          type: `{ [V in keyof ${names.callsType(t)}]: (...args: ${names.callsType(t)}[V]) => Promise<SentTask<${names.resultsType(t)}[V]>> }`,
+          initializer: Writers.object(
+            Object.fromEntries(
+              t.versions.map((v) => {
+                const params = [...v.args, ...(v.hasKwargs ? ['kwargs'] : [])];
+                const call = `client.send(${names.spec(t, v)}, [${v.args.join(', ')}], ${v.hasKwargs ? 'kwargs' : '{}'}, options)`;
+                return [String(v.version), `(${[...params, 'options'].join(', ')}) => ${call}`];
+              }),
             ),
-          },
-        ],
-      })),
+          ),
+        }),
+      ),
       (w) => {
         w.write('return ');
         Writers.object(
@@ -238,10 +258,12 @@ export function clientFile(s: ServiceModel): string {
                 ...t.versions.map((v) => [names.method(t, v), `${t.key}[${v.version}]`]),
                 [
                   names.delegate(t),
-                  `<V extends keyof ${names.callsType(t)}>(version: V, ...args: ${names.callsType(t)}[V]) => {\n` +
-                    `const call = ${t.key}[version] as ((...a: ${names.callsType(t)}[V]) => Promise<SentTask<${names.resultsType(t)}[V]>>) | undefined;\n` +
-                    `if (!call) return Promise.reject(new UnknownVersionError(${quote(t.key)}, version, [${t.versions.map((v) => v.version).join(', ')}]));\n` +
-                    'return call(...args);\n}',
+                  (dw: CodeBlockWriter) =>
+                    dw.write(`<V extends keyof ${names.callsType(t)}>(version: V, ...args: ${names.callsType(t)}[V]) => `).inlineBlock(() => {
+                      dw.writeLine(`const call = ${t.key}[version] as ((...a: ${names.callsType(t)}[V]) => Promise<SentTask<${names.resultsType(t)}[V]>>) | undefined;`);
+                      dw.writeLine(`if (!call) return Promise.reject(new UnknownVersionError(${quote(t.key)}, version, [${t.versions.map((v) => v.version).join(', ')}]));`);
+                      dw.write('return call(...args);');
+                    }),
                 ],
               ]),
             ),

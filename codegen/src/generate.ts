@@ -2,7 +2,7 @@ import { resolveOptions, type GenerateOptions } from './context.js';
 import { byName, clientFile, contractFile, header, indexFile, tasksFile, workerFile } from './emit-ts.js';
 import { packageJson, readme, tsconfigJson } from './emit-package.js';
 import { pyproject, pythonModule, pythonNames } from './emit-python.js';
-import { parseContract, ruleProblems } from './contract-rules.js';
+import { rulesBroken } from './contracts.js';
 import { ContractDefinitionError, ContractSourceError } from './errors.js';
 import { assertConsistentQueueTypes, assertUniqueTaskNames, readContract, type ContractSource, type ServiceModel } from './model.js';
 import { names } from './naming.js';
@@ -21,19 +21,20 @@ export function generate(sources: readonly ContractSource[], options: GenerateOp
   const services = readServices(sources);
   const files = new Map<string, string>();
   for (const s of services) {
-    const dir = names.packageDir(s);
-    files.set(`${dir}/package.json`, packageJson(s, ctx));
-    files.set(`${dir}/tsconfig.json`, tsconfigJson());
-    files.set(`${dir}/README.md`, readme(s));
-    files.set(`${dir}/src/contract.ts`, contractFile(s));
-    files.set(`${dir}/src/tasks.ts`, tasksFile(s));
-    files.set(`${dir}/src/client.ts`, clientFile(s));
-    files.set(`${dir}/src/worker.ts`, workerFile(s));
-    files.set(`${dir}/src/index.ts`, indexFile(s));
-    files.set(`${dir}/python/${pythonNames.module(s)}.py`, pythonModule(s, header(s)));
-    files.set(`${dir}/python/pyproject.toml`, pyproject(s));
-    const owned = [...files.keys()].filter((p) => p.startsWith(`${dir}/`)).map((p) => p.slice(dir.length + 1));
-    files.set(`${dir}/${MANIFEST}`, manifestFile(owned));
+    const own = new Map([
+      ['package.json', packageJson(s, ctx)],
+      ['tsconfig.json', tsconfigJson()],
+      ['README.md', readme(s)],
+      ['src/contract.ts', contractFile(s)],
+      ['src/tasks.ts', tasksFile(s)],
+      ['src/client.ts', clientFile(s)],
+      ['src/worker.ts', workerFile(s)],
+      ['src/index.ts', indexFile(s)],
+      [`python/${pythonNames.module(s)}.py`, pythonModule(s, header(s))],
+      ['python/pyproject.toml', pyproject(s)],
+    ]);
+    own.set(MANIFEST, manifestFile([...own.keys()]));
+    for (const [path, text] of own) files.set(`${names.packageDir(s)}/${path}`, text);
   }
   return files;
 }
@@ -45,7 +46,7 @@ export function generate(sources: readonly ContractSource[], options: GenerateOp
 export function readServices(sources: readonly ContractSource[]): ServiceModel[] {
   const services = sources.map(readContract).sort((a, b) => byName({ name: a.service }, { name: b.service }));
   services.forEach((s, i) => {
-    const problems = ruleProblems(s.source.file, parseContract(s.source.text));
+    const problems = rulesBroken(s.source);
     if (problems.length > 0) throw new ContractSourceError(problems);
     if (i > 0 && services[i - 1]!.service === s.service) {
       throw new ContractDefinitionError(s.source.file, `service "${s.service}" is also declared in ${services[i - 1]!.source.file}`);

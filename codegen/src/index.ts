@@ -1,7 +1,7 @@
 export { taskCatalog, type TaskVersion } from './catalog.js';
 export { diffTree, isClean, type FoundFile, type TreeDiff } from './check.js';
 export { assertVersionBumps, compareContracts, describeChange, type Bump, type Change, type ServiceVerdict } from './compat.js';
-export { evaluateContracts, type ContractText } from './contracts.js';
+export { evaluateContracts, evaluateCopies, type ContractText } from './contracts.js';
 export type { GenerateOptions } from './context.js';
 export { ContractDefinitionError, ContractSourceError, VersionTooLowError, type ContractDiagnostic, type VersionProblem } from './errors.js';
 export { exportAsyncApi, type AsyncApiOptions, type AsyncApiServer } from './export-asyncapi.js';

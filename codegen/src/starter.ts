@@ -1,4 +1,4 @@
-import { StructureKind, Writers } from 'ts-morph';
+import { Writers } from 'ts-morph';
 import { importFrom, print, quote } from './emit-ts.js';
 import { ContractDefinitionError } from './errors.js';
 import { SERVICE_NAME } from './model.js';
@@ -21,10 +21,10 @@ export function starterContract(service: string): string {
       '// optional kwargs (Type.Object) and a result; a breaking change gets a new version with a new name.',
       '// Bump `version` when this changes, then run `taskbus generate`.',
     ].join('\n'),
-    {
-      kind: StructureKind.ExportAssignment,
-      isExportEquals: false,
-      expression: Writers.object({
+    // Written out: an export assignment structure would hang the object one level in (see print).
+    (w) => {
+      w.write('export default ');
+      Writers.object({
         service: quote(service),
         version: quote('0.1.0'),
         description: quote(`What the ${service} service does.`),
@@ -41,7 +41,8 @@ export function starterContract(service: string): string {
             }),
           }),
         }),
-      }),
+      })(w);
+      w.write(';');
     },
   ]);
 }
