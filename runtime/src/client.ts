@@ -76,6 +76,8 @@ export interface TaskClient {
 export const DEFAULT_MAX_PAYLOAD_BYTES = 16 * 1024 * 1024;
 const DEFAULT_RESULT_TIMEOUT_MS = 60_000;
 const MIB = 1024 * 1024;
+/** The longest delay setTimeout honours (about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 /** AMQP short strings (queue names, routing keys, correlation ids) hold at most this many bytes. */
 const SHORTSTR_MAX = 255;
 
@@ -317,10 +319,11 @@ class AmqpTaskClient implements TaskClient {
     if (this.deadlineTimer) return;
     const first = this.pending.values().next();
     if (first.done) return;
+    // Capped: Node fires a longer delay (an Infinity timeout) after 1 ms, and expire() would re-arm it every ms.
     this.deadlineTimer = setTimeout(() => {
       this.deadlineTimer = null;
       this.expire();
-    }, first.value.deadline - Date.now()).unref();
+    }, Math.min(first.value.deadline - Date.now(), MAX_TIMER_MS)).unref();
   }
 
   /** Publishes still unconfirmed at their deadline reject: PublishError if the broker nacked them, else a timeout. */
@@ -441,7 +444,7 @@ class AmqpTaskClient implements TaskClient {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       this.lane?.channel.waitForConfirms().catch(() => undefined),
-      new Promise((resolve) => (timer = setTimeout(resolve, this.limits.confirmTimeoutMs))),
+      new Promise((resolve) => (timer = setTimeout(resolve, Math.min(this.limits.confirmTimeoutMs, MAX_TIMER_MS)))),
     ]);
     clearTimeout(timer);
     for (const p of [...this.pending]) this.settle(p, new ClosedError('task client'));

@@ -116,6 +116,32 @@ describe('the publish fast path against what the wire cannot carry and lost conn
     }
   });
 
+  it('confirmTimeoutMs: Infinity does not turn the deadline timer into a 1 ms loop while a publish waits', async function () {
+    this.timeout(20_000);
+    const forwarder = new Forwarder();
+    await forwarder.openAnyOf([5891, 5892, 5893]);
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      const c = await client({ logger: recordingLogger(), url: through(forwarder.port), confirmTimeoutMs: Infinity });
+      const spec = blob(queue('hostile-infinite'));
+      await c.send(spec, [0, ''], {}, { ignoreResult: true });
+      forwarder.freeze();
+      const waiting = outcome(c.send(spec, [1, ''], {}, { ignoreResult: true }));
+      const cpu = process.cpuUsage();
+      await new Promise((r) => setTimeout(r, 1000));
+      const used = process.cpuUsage(cpu);
+      expect(warnings.filter((w) => w === 'TimeoutOverflowWarning'), 'timeout overflow warnings').to.deep.equal([]);
+      expect((used.user + used.system) / 1000, 'CPU ms while waiting').to.be.below(100);
+      forwarder.cut(); // re-sent on the next connection
+      expect(await waiting).to.equal('ok');
+    } finally {
+      process.off('warning', onWarning);
+      await forwarder.shut();
+    }
+  });
+
   it('held: a connection cut mid-burst of multi-frame bodies (frame size 4096) loses and garbles nothing', async function () {
     this.timeout(60_000);
     const forwarder = new Forwarder();
