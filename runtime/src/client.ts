@@ -17,7 +17,7 @@ import {
 } from './errors.js';
 import { createStderrLogger, type Logger } from './logger.js';
 import type { ReconnectOptions } from './connect-options.js';
-import { backoffDelay, Reconnector } from './reconnect.js';
+import { backoffDelay, CLOSE_GRACE_MS, Reconnector, settlesWithin } from './reconnect.js';
 import { ChannelKeeper } from './channel-keeper.js';
 import { ResultStore } from './result-store.js';
 import { ResultListener } from './results.js';
@@ -449,7 +449,10 @@ class AmqpTaskClient implements TaskClient {
     clearTimeout(timer);
     for (const p of [...this.pending]) this.settle(p, new ClosedError('task client'));
     this.results.close(new ClosedError('task client'));
-    await this.replies.detach();
-    await this.reconnector.close();
+    // A broker that stopped reading answers neither the reply queue's delete nor the close: together they
+    // get CLOSE_GRACE_MS, then the connection is dropped.
+    const until = Date.now() + CLOSE_GRACE_MS;
+    await settlesWithin(this.replies.detach(), CLOSE_GRACE_MS);
+    await this.reconnector.close(until - Date.now());
   }
 }

@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { Type } from '@sinclair/typebox';
 import { connectClient, defineTask, PublishError, TaskbusError, TopologyError, type ClientOptions, type TaskClient } from '@taskbus/runtime';
 import type { ConfirmChannel } from 'amqplib';
@@ -28,7 +30,7 @@ function message(queue: string, id: string, options: Parameters<typeof encodeTas
   return { exchange: '', routingKey: queue, mandatory: true, properties: t.properties, headers: t.wireHeaders, content: t.content };
 }
 
-describe('the publish fast path against what the wire cannot carry and lost connections', () => {
+describe('the publish fast path against what the wire cannot carry, lost connections and a broker that stops reading', () => {
   const queues: string[] = [];
   const clients: TaskClient[] = [];
   const client = async (options: ClientOptions) => {
@@ -141,6 +143,63 @@ describe('the publish fast path against what the wire cannot carry and lost conn
       await forwarder.shut();
     }
   });
+
+  for (const side of ['client', 'worker'] as const) {
+    it(`a ${side} whose broker stops reading closes within its limits and its process exits`, async function () {
+      this.timeout(45_000);
+      const forwarder = new Forwarder();
+      await forwarder.openAnyOf([5894, 5895, 5896]);
+      const q = queue(`hostile-frozen-${side}`);
+      // A separate process: what must end is the process, not only close()'s promise.
+      const script = `
+        import { Type } from '@sinclair/typebox';
+        import { connectClient, createWorker, defineTask } from '@taskbus/runtime';
+        const spec = defineTask({ name: 'hostile.frozen', queue: ${JSON.stringify(q)}, args: { n: Type.Integer() }, result: Type.Null() });
+        const url = ${JSON.stringify(through(forwarder.port))};
+        const quiet = { info() {}, warn() {}, error() {} };
+        let close;
+        if (${JSON.stringify(side)} === 'client') {
+          const c = await connectClient({ url, confirmTimeoutMs: 1000, logger: quiet });
+          await c.send(spec, [0], {});
+          close = () => c.close();
+        } else {
+          const w = createWorker({ url, stopTimeoutMs: 1000, logger: quiet });
+          w.register(spec, async () => null);
+          await w.start();
+          close = () => w.stop();
+        }
+        process.stdout.write('ready\\n');
+        await new Promise((r) => process.stdin.once('data', r));
+        process.stdin.pause();
+        const t0 = Date.now();
+        await close();
+        process.stdout.write('closed in ' + (Date.now() - t0) + '\\n');
+      `;
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      const exited = once(child, 'exit');
+      try {
+        for (let t = Date.now(); !out.includes('ready') && child.exitCode === null; ) {
+          if (Date.now() - t > 15_000) throw new Error(`child not ready:\n${out}`);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        forwarder.freeze();
+        const t0 = Date.now();
+        child.stdin.write('close\n');
+        const gone = await Promise.race([exited.then(() => true), new Promise((r) => setTimeout(r, 20_000, false))]);
+        expect(gone, `the ${side} process exited:\n${out}`).to.equal(true);
+        expect(child.exitCode, out).to.equal(0);
+        // The client: its confirm wait (1 s), then 5 s for the closing handshake; the worker: 5 s for the
+        // cancel, then 5 s for the closes.
+        expect(Date.now() - t0, 'the process ended this long after close()').to.be.below(side === 'client' ? 9000 : 14_000);
+      } finally {
+        if (child.exitCode === null) child.kill('SIGKILL');
+        await forwarder.shut();
+      }
+    });
+  }
 
   it('held: a connection cut mid-burst of multi-frame bodies (frame size 4096) loses and garbles nothing', async function () {
     this.timeout(60_000);
