@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
-import { publishEncoded } from './amqp/publish.js';
+import { publishEncoded, UnencodableMessageError } from './amqp/publish.js';
 import { encodeTask, type EncodedTask } from './celery/encode.js';
 import type { CallOptions } from './celery/message.js';
 import {
@@ -17,7 +17,7 @@ import {
 } from './errors.js';
 import { createStderrLogger, type Logger } from './logger.js';
 import type { ReconnectOptions } from './connect-options.js';
-import { backoffDelay, Reconnector } from './reconnect.js';
+import { backoffDelay, CLOSE_GRACE_MS, Reconnector, settlesWithin } from './reconnect.js';
 import { ChannelKeeper } from './channel-keeper.js';
 import { ResultStore } from './result-store.js';
 import { ResultListener } from './results.js';
@@ -76,6 +76,10 @@ export interface TaskClient {
 export const DEFAULT_MAX_PAYLOAD_BYTES = 16 * 1024 * 1024;
 const DEFAULT_RESULT_TIMEOUT_MS = 60_000;
 const MIB = 1024 * 1024;
+/** The longest delay setTimeout honours (about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** AMQP short strings (queue names, routing keys, correlation ids) hold at most this many bytes. */
+const SHORTSTR_MAX = 255;
 
 /** One publish until the broker confirms it; it survives lost channels and is re-sent with the same task id. */
 interface Pending {
@@ -241,6 +245,10 @@ class AmqpTaskClient implements TaskClient {
     if (this.closed) throw new ClosedError('task client' + (this.fatal ? ` (${describeCause(this.fatal)})` : ''));
     const queue = options.queue ?? spec.queue;
     const id = options.taskId ?? randomUUID();
+    // Refused up front: declaring such a queue fails on our side, not the broker's, so nothing would ever
+    // send the call, and the calls behind it would wait for its confirm timeout.
+    const queueBytes = Buffer.byteLength(queue);
+    if (queueBytes > SHORTSTR_MAX) throw new TopologyError(queue, new Error(`the name is ${queueBytes} bytes; AMQP allows ${SHORTSTR_MAX}`));
     const encoded = encodeTask({ id, task: spec.name, args, kwargs: kwargs as Record<string, unknown>, replyTo: this.replyTo, origin: this.origin, options });
     const { maxPayloadBytes, maxBuffered, maxBufferedBytes, confirmTimeoutMs: timeoutMs } = this.limits;
     const bytes = encoded.content.length;
@@ -311,10 +319,11 @@ class AmqpTaskClient implements TaskClient {
     if (this.deadlineTimer) return;
     const first = this.pending.values().next();
     if (first.done) return;
+    // Capped: Node fires a longer delay (an Infinity timeout) after 1 ms, and expire() would re-arm it every ms.
     this.deadlineTimer = setTimeout(() => {
       this.deadlineTimer = null;
       this.expire();
-    }, first.value.deadline - Date.now()).unref();
+    }, Math.min(first.value.deadline - Date.now(), MAX_TIMER_MS)).unref();
   }
 
   /** Publishes still unconfirmed at their deadline reject: PublishError if the broker nacked them, else a timeout. */
@@ -378,6 +387,9 @@ class AmqpTaskClient implements TaskClient {
       });
       lane.draining = !more;
     } catch (e) {
+      // Nothing was written and the channel is fine: only this publish fails (marking the lane draining
+      // would wait for a 'drain' that never comes, and every later send would time out behind it).
+      if (e instanceof UnencodableMessageError) return this.settle(p, new PublishError(p.id, `it cannot be sent over AMQP (${e.message}); nothing was sent`));
       // The channel is closing: its close re-sends this publish with the others it holds.
       this.log.warn('publish channel refused a write while closing', { error: describeCause(e) });
       lane.draining = true;
@@ -432,12 +444,15 @@ class AmqpTaskClient implements TaskClient {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       this.lane?.channel.waitForConfirms().catch(() => undefined),
-      new Promise((resolve) => (timer = setTimeout(resolve, this.limits.confirmTimeoutMs))),
+      new Promise((resolve) => (timer = setTimeout(resolve, Math.min(this.limits.confirmTimeoutMs, MAX_TIMER_MS)))),
     ]);
     clearTimeout(timer);
     for (const p of [...this.pending]) this.settle(p, new ClosedError('task client'));
     this.results.close(new ClosedError('task client'));
-    await this.replies.detach();
-    await this.reconnector.close();
+    // A broker that stopped reading answers neither the reply queue's delete nor the close: together they
+    // get CLOSE_GRACE_MS, then the connection is dropped.
+    const until = Date.now() + CLOSE_GRACE_MS;
+    await settlesWithin(this.replies.detach(), CLOSE_GRACE_MS);
+    await this.reconnector.close(until - Date.now());
   }
 }

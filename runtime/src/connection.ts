@@ -132,3 +132,13 @@ export async function openConnection(options: ConnectOptions = {}): Promise<Chan
   const brokers = brokersOf(options);
   return (await connectFirst(brokers, brokers.map((_, i) => i), options)).connection;
 }
+
+/**
+ * Ends a connection without the closing handshake, for a broker that no longer answers: the socket is
+ * destroyed with an error, so amqplib closes the channels and stops the heartbeats as for a lost socket.
+ * An amqplib whose internals differ is left as it is.
+ */
+export function dropConnection(model: ChannelModel): void {
+  const stream = (model as unknown as { connection?: { stream?: { destroy?(e: Error): void } } }).connection?.stream;
+  stream?.destroy?.(new Error('the broker did not answer the close; connection dropped'));
+}

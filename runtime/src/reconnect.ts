@@ -1,7 +1,7 @@
 import type { ChannelModel } from 'amqplib';
 import type { BrokerUrl } from './broker-url.js';
 import type { BackoffOptions, ReconnectOptions } from './connect-options.js';
-import { brokersOf, connectFirst, isFatalConnectError, type BrokerConnection } from './connection.js';
+import { brokersOf, connectFirst, dropConnection, isFatalConnectError, type BrokerConnection } from './connection.js';
 import { ClosedError, describeCause } from './errors.js';
 import type { Logger } from './logger.js';
 import { BrokerRotation } from './rotation.js';
@@ -10,6 +10,21 @@ import { BrokerRotation } from './rotation.js';
 export function backoffDelay(attempt: number, b: BackoffOptions = {}, random: () => number = Math.random): number {
   const cap = b.maxMs ?? 10_000;
   return Math.round(random() * Math.min(cap, (b.initialMs ?? 100) * 2 ** attempt));
+}
+
+/** How long a closing handshake may take before the connection is dropped (see Reconnector.close). */
+export const CLOSE_GRACE_MS = 5_000;
+
+/** Whether `work` finished within `ms` (false: it is left running); its failure within them is thrown. */
+export async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const settled = work.then(() => true);
+  const late = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, Math.min(ms, 2 ** 31 - 1), false)));
+  try {
+    return await Promise.race([settled, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**
@@ -135,11 +150,17 @@ export class Reconnector {
     return this.connection;
   }
 
-  async close(): Promise<void> {
+  /**
+   * Closes the connection. One whose broker does not answer within `graceMs` (it stopped reading: blocked by
+   * a resource alarm, hung) is dropped: amqplib's close waits for the close-ok for ever, and the socket and
+   * heartbeat timers would keep the process alive.
+   */
+  async close(graceMs = CLOSE_GRACE_MS): Promise<void> {
     this.closing = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    await this.connection?.close().catch(() => undefined);
+    const connection = this.connection;
+    if (connection && !(await settlesWithin(connection.close().catch(() => undefined), graceMs))) dropConnection(connection);
     this.connection = null;
   }
 }

@@ -5,7 +5,7 @@ import { DEFAULT_MAX_PAYLOAD_BYTES } from './client.js';
 import { TaskbusError, describeCause } from './errors.js';
 import { createStderrLogger, type Logger } from './logger.js';
 import type { ReconnectOptions } from './connect-options.js';
-import { Reconnector } from './reconnect.js';
+import { CLOSE_GRACE_MS, Reconnector, settlesWithin } from './reconnect.js';
 import type { TaskSpec } from './task.js';
 import { DEFAULT_DELIVERY_LIMIT, type QueueType } from './topology/queue-type.js';
 import { WorkerChannels } from './worker/channels.js';
@@ -192,12 +192,16 @@ class AmqpWorker implements Worker {
 
   private async drain(): Promise<void> {
     try {
-      await this.channels?.stopConsuming();
+      // A broker that stopped reading (blocked by an alarm, hung) answers neither the cancel nor the closes:
+      // the cancel, then the closes together, get CLOSE_GRACE_MS each, then the connection is dropped and
+      // the broker redelivers what was not acked.
+      await settlesWithin(this.channels?.stopConsuming() ?? Promise.resolve(), CLOSE_GRACE_MS);
       this.eta.giveBackAll();
       await this.finishRunning(this.options.stopTimeoutMs ?? 30_000);
       this.channels?.hurryDeferred();
-      await this.channels?.close();
-      await this.reconnector?.close();
+      const until = Date.now() + CLOSE_GRACE_MS;
+      await settlesWithin(this.channels?.close() ?? Promise.resolve(), CLOSE_GRACE_MS);
+      await this.reconnector?.close(until - Date.now());
       this.log.info('worker stopped');
       this.settle.resolve();
     } catch (e) {

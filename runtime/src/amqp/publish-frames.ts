@@ -59,6 +59,12 @@ export function encodePublish(f: PublishFrame, channel: number, frameMax: number
   w.i64(f.content.length);
   properties(w, f.properties, f.headers);
   close(w, sizeAt);
+  // RabbitMQ closes the whole connection on a frame over the negotiated size (501 frame_too_large), and a
+  // re-send on the next connection would close that one too: refused here instead.
+  const header = w.at - sizeAt - 5;
+  if (frameMax > 0 && header > frameMax - FRAME_OVERHEAD) {
+    throw new RangeError(`the message headers take ${header} bytes; the connection's frame size allows ${frameMax - FRAME_OVERHEAD}`);
+  }
   const max = frameMax > 0 ? frameMax - FRAME_OVERHEAD : f.content.length;
   const bodyFrames = f.content.length === 0 ? 0 : Math.ceil(f.content.length / max);
   const head = w.at;
@@ -113,6 +119,8 @@ function properties(w: FrameWriter, p: PublishProperties, h: PublishHeaders): vo
     w.u8(p.persistent ? 2 : 1);
   }
   if (p.priority !== undefined) {
+    // A typed-array store would wrap 256 to 0 silently; amqplib refuses it.
+    if (!(p.priority >= 0 && p.priority <= 255)) throw new RangeError(`priority must be 0-255, got ${p.priority}`);
     flags |= 0x0800;
     w.u8(p.priority);
   }

@@ -28,6 +28,9 @@ interface ConnectionInternals {
 const ENCODED = Symbol('taskbus encoded frames');
 const patched = new WeakSet<ConnectionInternals>();
 
+/** A message that cannot be put in AMQP frames (a short string over 255 bytes, a header bigger than a frame): nothing was written. */
+export class UnencodableMessageError extends Error {}
+
 /**
  * amqplib encodes a message's header table field by field at every publish, which costs more than all of
  * a Celery task's other publishing work; here the frames are encoded by publish-frames (constant header
@@ -36,18 +39,26 @@ const patched = new WeakSet<ConnectionInternals>();
  */
 export function publishEncoded(channel: ConfirmChannel, m: OutgoingMessage, cb: ConfirmCallback): boolean {
   const internals = channel as unknown as ChannelInternals;
-  if (!writesEncoded(internals)) {
-    return channel.publish(m.exchange, m.routingKey, m.content, { ...m.properties, mandatory: m.mandatory }, cb);
+  const fast = writesEncoded(internals);
+  let frames: Buffer;
+  try {
+    // Encoded before anything is queued, in both paths: amqplib's publish queues the confirm callback and
+    // then throws on a field it cannot encode, so the next publish's confirm would go to this one.
+    const frameMax = internals.connection?.frameMax;
+    frames = encodePublish(m, fast ? internals.ch : 1, typeof frameMax === 'number' ? frameMax : 0);
+  } catch (e) {
+    throw new UnencodableMessageError(e instanceof Error ? e.message : String(e), { cause: e });
   }
-  const frames = encodePublish(m, internals.ch, internals.connection.frameMax);
+  if (!fast) return channel.publish(m.exchange, m.routingKey, m.content, { ...m.properties, mandatory: m.mandatory }, cb);
   internals.pushConfirmCallback(cb);
   return internals.sendMessage(ENCODED, ENCODED, frames);
 }
 
 function writesEncoded(ch: ChannelInternals): boolean {
+  // The channel is checked every time: the connection being patched says nothing about this channel.
+  if (typeof ch.ch !== 'number' || typeof ch.pushConfirmCallback !== 'function' || typeof ch.sendMessage !== 'function') return false;
   const c = ch.connection;
   if (patched.has(c)) return true;
-  if (typeof ch.ch !== 'number' || typeof ch.pushConfirmCallback !== 'function' || typeof ch.sendMessage !== 'function') return false;
   if (!c || typeof c.frameMax !== 'number' || !Array.isArray(c.channels) || typeof c.sendMessage !== 'function') return false;
   const original = c.sendMessage;
   c.sendMessage = function (this: ConnectionInternals, channel, method, fields, propsClass, props, content) {

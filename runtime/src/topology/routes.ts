@@ -48,7 +48,9 @@ export class PublishRoutes {
     if (!q.nativeDelay || seconds < 1 || seconds > MAX_NATIVE_DELAY_S) return direct;
     const usable = this.delayed.get(queue);
     if (usable === undefined) return undefined;
-    return usable ? { exchange: DELAYED_ENTRY_EXCHANGE, routingKey: delayedRoutingKey(seconds, queue) } : direct;
+    const routingKey = delayedRoutingKey(seconds, queue);
+    // The delay bits take 56 bytes: past 255 in all the key cannot be sent, the worker waits for the eta instead.
+    return usable && Buffer.byteLength(routingKey) <= 255 ? { exchange: DELAYED_ENTRY_EXCHANGE, routingKey } : direct;
   }
 
   /** Learns the queue (declaring what is missing) and, for a delayed task, sets up native delayed delivery. */

@@ -69,6 +69,20 @@ describe('amqp/encodePublish', () => {
     expect(() => encodePublish({ exchange: '', routingKey: 'q'.repeat(256), mandatory: true, properties: t.properties, headers: t.wireHeaders, content: t.content }, 1, 131_072)).to.throw(TypeError, /routingKey/);
   });
 
+  it('refuses headers bigger than a frame: RabbitMQ would close the whole connection (501 frame_too_large)', () => {
+    const t = encodeTask({ ...base, task: 'n'.repeat(5000) }, now);
+    const frame = { exchange: '', routingKey: 'q', mandatory: true, properties: t.properties, headers: t.wireHeaders, content: t.content };
+    expect(() => encodePublish(frame, 1, 4096)).to.throw(RangeError, /frame size allows 4088/);
+    expect(encodePublish(frame, 1, 131_072).length).to.be.greaterThan(5000);
+  });
+
+  it('refuses a priority outside 0-255 as amqplib does, instead of wrapping 256 to 0', () => {
+    for (const priority of [256, -1, Number.NaN]) {
+      const t = encodeTask({ ...base, options: { priority } }, now);
+      expect(() => encodePublish({ exchange: '', routingKey: 'q', mandatory: true, properties: t.properties, headers: t.wireHeaders, content: t.content }, 1, 131_072), String(priority)).to.throw(RangeError, /priority/);
+    }
+  });
+
   it('grows its buffer for headers bigger than it', () => {
     const w = new FrameWriter(8);
     w.table({ argsrepr: 'é'.repeat(5000), n: { '!': 'long', value: 7 } });
