@@ -1,8 +1,9 @@
 import { Type } from '@sinclair/typebox';
-import { connectClient, defineTask, PublishError, TaskbusError, type ClientOptions, type TaskClient } from '@taskbus/runtime';
+import { defineTask, PublishError, TaskbusError } from '@taskbus/runtime';
 import { expect } from 'chai';
 import { Forwarder } from '../support/forwarder.js';
-import { AMQP_URL, deleteQueues, queueDepth, rawBroker, recordingLogger, scratchVhost, uniqueQueue, waitFor } from '../support/broker.js';
+import { clientScope } from '../support/scope.js';
+import { AMQP_URL, queueDepth, rawBroker, recordingLogger, scratchVhost, uniqueQueue, waitFor } from '../support/broker.js';
 
 const job = (queue: string) => defineTask<[n: number], Record<string, never>, null>({ name: 'client.job', queue, args: { n: Type.Integer() }, result: Type.Null() });
 const blob = (queue: string) => defineTask<[s: string], Record<string, never>, null>({ name: 'client.blob', queue, args: { s: Type.String() }, result: Type.Null() });
@@ -16,22 +17,7 @@ function outcome(p: Promise<unknown>): Promise<string> {
 }
 
 describe('client publish channel on the real broker', () => {
-  const queues: string[] = [];
-  const clients: TaskClient[] = [];
-  const client = async (options: ClientOptions) => {
-    const c = await connectClient({ reconnect: { initialMs: 50, maxMs: 500 }, ...options });
-    clients.push(c);
-    return c;
-  };
-  const queue = (prefix: string) => {
-    const q = uniqueQueue(prefix);
-    queues.push(q);
-    return q;
-  };
-  after(async () => {
-    for (const c of clients) await c.close();
-    await deleteQueues(...queues);
-  });
+  const { client, queue } = clientScope({ reconnect: { initialMs: 50, maxMs: 500 } });
 
   /**
    * 2n calls with a delayed one in the middle whose first delay level an operator deleted: publishing to

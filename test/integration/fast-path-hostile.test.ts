@@ -1,14 +1,15 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { Type } from '@sinclair/typebox';
-import { connectClient, defineTask, PublishError, TaskbusError, TopologyError, type ClientOptions, type TaskClient } from '@taskbus/runtime';
+import { connectClient, defineTask, PublishError, TaskbusError, TopologyError } from '@taskbus/runtime';
 import type { ConfirmChannel } from 'amqplib';
 import { expect } from 'chai';
 import { publishEncoded, UnencodableMessageError, type OutgoingMessage } from '../../runtime/src/amqp/publish.js';
 import { encodeTask } from '../../runtime/src/celery/encode.js';
 import { openConnection } from '../../runtime/src/connection.js';
 import { Forwarder } from '../support/forwarder.js';
-import { AMQP_URL, deleteQueues, rawBroker, recordingLogger, uniqueQueue } from '../support/broker.js';
+import { clientScope } from '../support/scope.js';
+import { AMQP_URL, rawBroker, recordingLogger } from '../support/broker.js';
 
 const blob = (queue: string, name = 'hostile.blob') => defineTask<[n: number, s: string], Record<string, never>, null>({ name, queue, args: { n: Type.Integer(), s: Type.String() }, result: Type.Null() });
 
@@ -31,22 +32,7 @@ function message(queue: string, id: string, options: Parameters<typeof encodeTas
 }
 
 describe('the publish fast path against what the wire cannot carry, lost connections and a broker that stops reading', () => {
-  const queues: string[] = [];
-  const clients: TaskClient[] = [];
-  const client = async (options: ClientOptions) => {
-    const c = await connectClient({ reconnect: { initialMs: 20, maxMs: 200 }, ...options });
-    clients.push(c);
-    return c;
-  };
-  const queue = (prefix: string) => {
-    const q = uniqueQueue(prefix);
-    queues.push(q);
-    return q;
-  };
-  after(async () => {
-    for (const c of clients) await c.close();
-    await deleteQueues(...queues);
-  });
+  const { client, queue } = clientScope({ reconnect: { initialMs: 20, maxMs: 200 } });
 
   it('a call the wire cannot carry rejects at once with a typed error; the connection and the calls after it are unharmed', async function () {
     this.timeout(30_000);
