@@ -4,12 +4,13 @@
 //   node --import tsx bench/celery-peer.ts [count]
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { taskExchangeType, taskQueueArguments } from '@taskbus/runtime';
-import { deleteQueue } from './flow.js';
+import { deleteQueue, start, type BenchProcess } from './flow.js';
 import { PREFETCH, QUEUE_TYPE, URL as AMQP_URL } from './shared.js';
 
 const PYTHON = '/usr/bin/python3';
@@ -90,14 +91,16 @@ export async function measureCeleryPeer(count: number): Promise<{ rate: number }
     },
   );
   const py = lines(worker, 'celery worker');
-  let publisher: ChildProcess | undefined;
+  let publisher: BenchProcess | undefined;
   try {
     await py.until((l) => l.endsWith('bench-ready'), 60_000); // Celery logs what the app prints
-    publisher = spawn(process.execPath, ['--import', 'tsx', 'bench/publisher.ts', 'taskbus', queue, String(count), '0'], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
-    const pub = lines(publisher, 'bench/publisher.ts');
-    await pub.until((l) => l === 'ready', 60_000);
-    publisher.stdin!.write('go\n');
-    const { startAt } = JSON.parse(await pub.until((l) => l.startsWith('{'), 600_000)) as { startAt: number };
+    const results: string[] = [];
+    publisher = await start('publisher.ts', ['taskbus', queue, String(count), '0'], (line) => results.push(line));
+    const exited = once(publisher, 'exit');
+    publisher.stdin.write('go\n');
+    await exited;
+    if (!results[0]) throw new Error('bench/publisher.ts exited without its result');
+    const { startAt } = JSON.parse(results[0]) as { startAt: number };
     // Generous: a worker far slower than Celery's usual ~2,000/s here still finishes.
     const deadline = Date.now() + 60_000 + count * 10;
     while (!existsSync(done)) {

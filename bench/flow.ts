@@ -38,13 +38,13 @@ export interface MemorySample {
   readonly external: number;
 }
 
-type Child = ChildProcessByStdio<Writable, Readable, null>;
+export type BenchProcess = ChildProcessByStdio<Writable, Readable, null>;
 
 /** BENCH_CPU_PROF=<dir> writes a V8 CPU profile of every bench process there (see bench/profile.ts). */
 const PROFILE = process.env['BENCH_CPU_PROF'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['BENCH_CPU_PROF']}`] : [];
 
 /** A bench process speaking lines: resolves once it printed "ready". */
-async function start(script: string, args: readonly string[], onLine: (line: string) => void): Promise<Child> {
+export async function start(script: string, args: readonly string[], onLine: (line: string) => void): Promise<BenchProcess> {
   const child = spawn(process.execPath, [...PROFILE, '--expose-gc', '--import', 'tsx', `bench/${script}`, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
   let buffered = '';
   await new Promise<void>((ready, failed) => {
@@ -69,7 +69,7 @@ export async function flow(o: FlowOptions): Promise<FlowResult> {
   const publishers = o.publishers ?? 1;
   const consumers = o.consumers ?? 1;
   const reports = new Map<number, { seen: number; lastAt: number; cpuUs: number; p50?: number; p99?: number }>();
-  const cons: Child[] = [];
+  const cons: BenchProcess[] = [];
   for (let i = 0; i < consumers; i++) {
     cons.push(
       await start('consumer.ts', [o.mode, queue, ...(o.latency ? ['latency'] : [])], (line) => {
@@ -80,7 +80,7 @@ export async function flow(o: FlowOptions): Promise<FlowResult> {
     );
   }
   const results: { startAt: number; endAt: number; cpuUs: number }[] = [];
-  const pubs: Child[] = [];
+  const pubs: BenchProcess[] = [];
   const share = Math.ceil(o.count / publishers);
   for (let i = 0; i < publishers; i++) {
     const n = Math.min(share, o.count - i * share);

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
+import { SHORTSTR_MAX } from './amqp/frame-writer.js';
 import { publishEncoded, UnencodableMessageError } from './amqp/publish.js';
 import { encodeTask, type EncodedTask } from './celery/encode.js';
 import type { CallOptions } from './celery/message.js';
@@ -17,7 +18,7 @@ import {
 } from './errors.js';
 import { createStderrLogger, type Logger } from './logger.js';
 import type { ReconnectOptions } from './connect-options.js';
-import { backoffDelay, CLOSE_GRACE_MS, Reconnector, settlesWithin } from './reconnect.js';
+import { backoffDelay, CLOSE_GRACE_MS, MAX_TIMER_MS, Reconnector, settlesWithin } from './reconnect.js';
 import { ChannelKeeper } from './channel-keeper.js';
 import { ResultStore } from './result-store.js';
 import { ResultListener } from './results.js';
@@ -76,10 +77,6 @@ export interface TaskClient {
 export const DEFAULT_MAX_PAYLOAD_BYTES = 16 * 1024 * 1024;
 const DEFAULT_RESULT_TIMEOUT_MS = 60_000;
 const MIB = 1024 * 1024;
-/** The longest delay setTimeout honours (about 24.8 days). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-/** AMQP short strings (queue names, routing keys, correlation ids) hold at most this many bytes. */
-const SHORTSTR_MAX = 255;
 
 /** One publish until the broker confirms it; it survives lost channels and is re-sent with the same task id. */
 interface Pending {
@@ -441,12 +438,7 @@ class AmqpTaskClient implements TaskClient {
     this.closed = true;
     // Publishes already written get their confirms, but no longer than a confirm may take (a broker
     // blocked by an alarm would otherwise hold close() until the alarm clears).
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      this.lane?.channel.waitForConfirms().catch(() => undefined),
-      new Promise((resolve) => (timer = setTimeout(resolve, Math.min(this.limits.confirmTimeoutMs, MAX_TIMER_MS)))),
-    ]);
-    clearTimeout(timer);
+    await settlesWithin(this.lane?.channel.waitForConfirms().catch(() => undefined) ?? Promise.resolve(), this.limits.confirmTimeoutMs);
     for (const p of [...this.pending]) this.settle(p, new ClosedError('task client'));
     this.results.close(new ClosedError('task client'));
     // A broker that stopped reading answers neither the reply queue's delete nor the close: together they

@@ -12,6 +12,9 @@ export function backoffDelay(attempt: number, b: BackoffOptions = {}, random: ()
   return Math.round(random() * Math.min(cap, (b.initialMs ?? 100) * 2 ** attempt));
 }
 
+/** The longest delay setTimeout honours (about 24.8 days); Node fires a longer one after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** How long a closing handshake may take before the connection is dropped (see Reconnector.close). */
 export const CLOSE_GRACE_MS = 5_000;
 
@@ -19,7 +22,7 @@ export const CLOSE_GRACE_MS = 5_000;
 export async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const settled = work.then(() => true);
-  const late = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, Math.min(ms, 2 ** 31 - 1), false)));
+  const late = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, Math.min(ms, MAX_TIMER_MS), false)));
   try {
     return await Promise.race([settled, late]);
   } finally {

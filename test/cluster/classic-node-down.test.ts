@@ -1,9 +1,9 @@
 import { Type } from '@sinclair/typebox';
-import { connectClient, createWorker, defineTask, taskQueueArguments, type TaskClient, type Worker } from '@taskbus/runtime';
+import { connectClient, createWorker, defineTask, taskQueueArguments } from '@taskbus/runtime';
 import amqp from 'amqplib';
 import { expect } from 'chai';
 import { recordingLogger, waitFor } from '../support/broker.js';
-import { RabbitCluster } from '../support/cluster.js';
+import { clusterForBlock } from '../support/cluster.js';
 
 /**
  * A classic queue lives on one node. While that node is down, what does a publish to it give? The promise:
@@ -11,19 +11,10 @@ import { RabbitCluster } from '../support/cluster.js';
  */
 describe('a classic queue whose node is down: confirmed publishes', function () {
   this.timeout(180_000);
-  let cluster: RabbitCluster | undefined;
-  const opened: Array<TaskClient | Worker> = [];
-
-  before(async () => {
-    cluster = await RabbitCluster.start();
-  });
-  after(async () => {
-    for (const x of opened.splice(0)) await ('stop' in x ? x.stop() : x.close()).catch(() => undefined);
-    await cluster?.stop();
-  });
+  const { cluster, opened } = clusterForBlock();
 
   it('every task whose send() resolved while the queue\'s node was down is handled once it is back', async () => {
-    const c = cluster!;
+    const c = cluster();
     const queue = `classic-down-${process.pid}`;
     const task = defineTask<[n: number], Record<string, never>, number>({ name: 'classic.down', queue, args: { n: Type.Integer() }, result: Type.Integer() });
     const raw = await amqp.connect(c.url(1));
@@ -31,7 +22,7 @@ describe('a classic queue whose node is down: confirmed publishes', function () 
     await raw.close();
     const urls = [2, 3, 1].map((i) => c.url(i)).join(';');
     const client = await connectClient({ url: urls, logger: recordingLogger(), confirmTimeoutMs: 5000 });
-    opened.push(client);
+    opened.track(client);
     // The client publishes to the queue before its node dies (it knows the queue on this connection).
     const before = await client.send(task, [-1], {}, { ignoreResult: true });
     await c.kill9(1);
@@ -42,7 +33,7 @@ describe('a classic queue whose node is down: confirmed publishes', function () 
     await c.restart(1);
     const handled = new Set<string>();
     const worker = createWorker({ url: urls, logger: recordingLogger(), reconnect: { initialMs: 50, maxMs: 500 } });
-    opened.push(worker);
+    opened.track(worker);
     worker.register(task, ([n], _kwargs, ctx) => (handled.add(ctx.id), n));
     await worker.start();
     await waitFor("the confirmed tasks handled", () => (confirmed.every((id) => handled.has(id)) ? true : undefined), 20_000).catch(() => false);

@@ -2,7 +2,7 @@ import amqp from 'amqplib';
 import { safeUrl, taskQueueArguments } from '@taskbus/runtime';
 import { expect } from 'chai';
 import { recordingLogger, waitFor } from '../support/broker.js';
-import { RabbitCluster } from '../support/cluster.js';
+import { clusterForBlock } from '../support/cluster.js';
 import { faultClient, publish, size, sleep, tally, WorkerProcess } from '../faults/harness.js';
 import { faultTask } from '../faults/task.js';
 
@@ -13,21 +13,14 @@ import { faultTask } from '../faults/task.js';
  */
 describe('failover between cluster nodes: kill -9 of the quorum queue leader', function () {
   this.timeout(240_000);
-  let cluster: RabbitCluster | undefined;
-
-  before(async () => {
-    cluster = await RabbitCluster.start();
-  });
-  after(async () => {
-    await cluster?.stop();
-  });
+  const { cluster } = clusterForBlock();
 
   /**
    * `first`: the node first in worker's and client's list. `declareOn`: the node whose connection declares
    * the queue (and so leads it), else the worker creates it through `first`.
    */
   async function failover(name: string, first: number, declareOn?: number): Promise<void> {
-    const c = cluster!;
+    const c = cluster();
     const queue = `failover-${name}-${process.pid}`;
     const urls = [first, ...[1, 2, 3].filter((i) => i !== first)].map((i) => c.url(i)).join(';');
     if (declareOn !== undefined) {

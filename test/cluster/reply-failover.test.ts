@@ -1,9 +1,9 @@
 import { Type } from '@sinclair/typebox';
-import { connectClient, createWorker, defineTask, safeUrl, taskQueueArguments, type TaskClient, type Worker } from '@taskbus/runtime';
+import { connectClient, createWorker, defineTask, safeUrl, taskQueueArguments } from '@taskbus/runtime';
 import amqp from 'amqplib';
 import { expect } from 'chai';
 import { recordingLogger, waitFor } from '../support/broker.js';
-import { RabbitCluster } from '../support/cluster.js';
+import { clusterForBlock } from '../support/cluster.js';
 
 /**
  * Results across a failover: the client's reply queue lives on the node it is connected to. That node is
@@ -12,19 +12,10 @@ import { RabbitCluster } from '../support/cluster.js';
  */
 describe('failover between cluster nodes: the client loses the node holding its reply queue', function () {
   this.timeout(180_000);
-  let cluster: RabbitCluster | undefined;
-  const opened: Array<TaskClient | Worker> = [];
-
-  before(async () => {
-    cluster = await RabbitCluster.start();
-  });
-  after(async () => {
-    for (const x of opened.splice(0)) await ('stop' in x ? x.stop() : x.close()).catch(() => undefined);
-    await cluster?.stop();
-  });
+  const { cluster, opened } = clusterForBlock();
 
   it('a task running during the kill, and one sent after it, both give their result', async () => {
-    const c = cluster!;
+    const c = cluster();
     const queue = `reply-failover-${process.pid}`;
     const slow = defineTask<[n: number, ms: number], Record<string, never>, number>({
       name: 'reply.slow',
@@ -39,7 +30,7 @@ describe('failover between cluster nodes: the client loses the node holding its 
     await raw.close();
 
     const worker = createWorker({ url: [2, 3, 1].map((i) => c.url(i)).join(';'), logger: recordingLogger(), reconnect: { initialMs: 50, maxMs: 500 } });
-    opened.push(worker);
+    opened.track(worker);
     worker.register(slow, async ([n, ms]) => {
       await new Promise((r) => setTimeout(r, ms));
       return n * 2;
@@ -47,7 +38,7 @@ describe('failover between cluster nodes: the client loses the node holding its 
     await worker.start();
     const log = recordingLogger();
     const client = await connectClient({ url: [1, 2, 3].map((i) => c.url(i)).join(';'), logger: log, reconnect: { initialMs: 50, maxMs: 500 } });
-    opened.push(client);
+    opened.track(client);
     expect(await (await client.send(slow, [1, 0], {})).result({ timeoutMs: 15_000 })).to.equal(2);
 
     const running = await client.send(slow, [2, 4000], {});

@@ -3,11 +3,12 @@ import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { connect, createServer, type Socket } from 'node:net';
 import { Type } from '@sinclair/typebox';
-import { connectClient, createWorker, defineTask, safeUrl, TaskbusError, type TaskClient, type Worker } from '@taskbus/runtime';
+import { connectClient, createWorker, defineTask, safeUrl } from '@taskbus/runtime';
 import { expect } from 'chai';
-import { AMQP_URL, deleteQueues, recordingLogger, uniqueQueue, VHOST, waitFor, type LogRecord } from '../support/broker.js';
+import { AMQP_URL, connectedTo, connectFailure, deleteQueues, recordingLogger, uniqueQueue, VHOST, waitFor } from '../support/broker.js';
 import { TASKBUS_BIN } from '../support/cli.js';
 import { Forwarder } from '../support/forwarder.js';
+import { openedPerTest } from '../support/scope.js';
 import { runProcess } from '../support/process.js';
 
 // Hostile AMQP_URL lists (issue 10, item 5): each case failed on main before its fix.
@@ -19,29 +20,12 @@ const ctl = (...args: string[]) => execFileSync('rabbitmqctl', args, { encoding:
 const urlAt = (port: number, vhostPath = broker.pathname) =>
   `amqp://${broker.username}:${broker.password}@127.0.0.1:${port}${vhostPath}`;
 
-async function failure(p: Promise<unknown>): Promise<TaskbusError> {
-  try {
-    const opened = await p;
-    await (opened as TaskClient).close?.();
-  } catch (e) {
-    if (e instanceof TaskbusError) return e;
-    throw e;
-  }
-  throw new Error('connected, but it must fail');
-}
-
-const connectedTo = (records: readonly LogRecord[]) =>
-  records.filter((r) => /^broker (connected|connection re-established)$/.test(r.message)).map((r) => r.fields['broker']);
-
 describe('AMQP_URL lists, hostile cases', function () {
   this.timeout(60_000);
   const queue = uniqueQueue('broker-list-hostile');
   const double = defineTask<[n: number], Record<string, never>, number>({ name: 'hostile.double', queue, args: { n: Type.Integer() }, result: Type.Integer() });
-  const opened: Array<TaskClient | Worker> = [];
-  const track = <T extends TaskClient | Worker>(x: T): T => (opened.push(x), x);
-  afterEach(async () => {
-    for (const x of opened.splice(0)) await ('stop' in x ? x.stop() : x.close());
-  });
+  const opened = openedPerTest();
+  const track = opened.track.bind(opened);
   after(() => deleteQueues(queue));
 
   it('a non-ASCII password logs in (amqplib would unescape() its UTF-8 as Latin-1)', async () => {
@@ -56,14 +40,14 @@ describe('AMQP_URL lists, hostile cases', function () {
         track(await connectClient({ url: `${other};${url}`, logger: recordingLogger() }));
       }
     } finally {
-      for (const x of opened.splice(0)) await ('stop' in x ? x.stop() : x.close());
+      await opened.closeAll();
       ctl('delete_user', user);
     }
   });
 
   it('an empty entry (";;" or a trailing ";") is E_BAD_URL, not a vhost ending in ";"', async () => {
     for (const list of [`${AMQP_URL};`, `${AMQP_URL};;${AMQP_URL}`, `${AMQP_URL}; ;${AMQP_URL}`]) {
-      const error = await failure(connectClient({ url: list, logger: recordingLogger() }));
+      const error = await connectFailure(connectClient({ url: list, logger: recordingLogger() }));
       expect(error.code, list).to.equal('E_BAD_URL');
       expect(error.message).to.include('empty entry');
       if (broker.password.length >= 4) expect(error.message).not.to.include(broker.password);
@@ -72,7 +56,7 @@ describe('AMQP_URL lists, hostile cases', function () {
 
   it('a password holding digits then ";amqp://" is not printed in part', async () => {
     const list = 'amqp://u:8080;amqp://Hunter@127.0.0.1:1/v;amqp://u:x@127.0.0.1:2/v';
-    const error = await failure(connectClient({ url: list, logger: recordingLogger(), connectTimeoutMs: 2000 }));
+    const error = await connectFailure(connectClient({ url: list, logger: recordingLogger(), connectTimeoutMs: 2000 }));
     expect(error.message).not.to.include('8080');
     for (const u of (error as { urls?: string[] }).urls ?? []) expect(u).not.to.include('8080');
   });
@@ -122,7 +106,7 @@ describe('AMQP_URL lists, hostile cases', function () {
       // in 8 s without backoff, ~5 with it.
       expect(reconnects).to.be.below(10);
     } finally {
-      for (const x of opened.splice(0)) await ('stop' in x ? x.stop() : x.close());
+      await opened.closeAll();
       for (const s of sockets) s.destroy();
       await new Promise((r) => server.close(r));
     }

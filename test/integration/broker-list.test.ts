@@ -1,10 +1,11 @@
 import { once } from 'node:events';
 import { createServer, type AddressInfo } from 'node:net';
 import { Type } from '@sinclair/typebox';
-import { connectClient, createWorker, defineTask, safeUrl, TaskbusError, type TaskClient, type Worker } from '@taskbus/runtime';
+import { connectClient, createWorker, defineTask, safeUrl, type Worker } from '@taskbus/runtime';
 import { expect } from 'chai';
-import { AMQP_URL, deleteQueues, recordingLogger, uniqueQueue, waitFor, type LogRecord } from '../support/broker.js';
+import { AMQP_URL, connectedTo, connectFailure, deleteQueues, recordingLogger, uniqueQueue, waitFor } from '../support/broker.js';
 import { Forwarder } from '../support/forwarder.js';
+import { openedPerTest } from '../support/scope.js';
 
 /** Ports this suite may listen on (other suites use 5330-5339). */
 const PORTS = Array.from({ length: 20 }, (_, i) => 5340 + i);
@@ -21,30 +22,12 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-async function failure(p: Promise<unknown>): Promise<TaskbusError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof TaskbusError) return e;
-    throw e;
-  }
-  throw new Error('connected, but it must fail');
-}
-
-/** The broker field of connect and reconnect lines, in order. */
-const connectedTo = (records: readonly LogRecord[]) =>
-  records.filter((r) => /^broker (connected|connection re-established)$/.test(r.message)).map((r) => r.fields['broker']);
-
 describe('AMQP_URL with several brokers separated by ;', function () {
   this.timeout(60_000);
   const queue = uniqueQueue('broker-list');
   const double = defineTask<[n: number], Record<string, never>, number>({ name: 'list.double', queue, args: { n: Type.Integer() }, result: Type.Integer() });
-  const opened: Array<TaskClient | Worker> = [];
-  const track = <T extends TaskClient | Worker>(x: T): T => (opened.push(x), x);
-
-  afterEach(async () => {
-    for (const x of opened.splice(0)) await ('stop' in x ? x.stop() : x.close());
-  });
+  const opened = openedPerTest();
+  const track = opened.track.bind(opened);
   after(() => deleteQueues(queue));
 
   async function worker(url: string, log = recordingLogger()): Promise<Worker> {
@@ -68,7 +51,7 @@ describe('AMQP_URL with several brokers separated by ;', function () {
   it('fails fast when none answers, with E_BROKER_UNREACHABLE naming every URL tried, redacted', async () => {
     const urls = [urlAt(await closedPort(), 'list-secret-1'), urlAt(await closedPort(), 'list-secret-2')];
     const started = Date.now();
-    const error = await failure(connectClient({ url: urls.join(';'), logger: recordingLogger() }));
+    const error = await connectFailure(connectClient({ url: urls.join(';'), logger: recordingLogger() }));
     expect(Date.now() - started).to.be.below(5000);
     expect(error.code).to.equal('E_BROKER_UNREACHABLE');
     expect(error).to.have.deep.property('urls', urls.map(safeUrl));
@@ -77,7 +60,7 @@ describe('AMQP_URL with several brokers separated by ;', function () {
   });
 
   it('a refused login is final: the next broker of the list is not tried', async () => {
-    const error = await failure(connectClient({ url: `${urlAt(Number(broker.port || 5672), 'wrong-list-secret')};${AMQP_URL}`, logger: recordingLogger() }));
+    const error = await connectFailure(connectClient({ url: `${urlAt(Number(broker.port || 5672), 'wrong-list-secret')};${AMQP_URL}`, logger: recordingLogger() }));
     expect(error.code).to.equal('E_BROKER_ACCESS_REFUSED');
     expect(error.message).not.to.include('wrong-list-secret');
   });

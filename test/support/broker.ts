@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import amqp, { type Channel, type ChannelModel } from 'amqplib';
-import type { Logger } from '@taskbus/runtime';
+import { TaskbusError, type Logger, type TaskClient } from '@taskbus/runtime';
 
 export const AMQP_URL = process.env['AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
 
@@ -99,4 +99,20 @@ export async function declareOutcome(raw: { connection: ChannelModel }, declare:
   } catch (e) {
     return String(e);
   }
+}
+
+/** The broker field of connect and reconnect lines, in order. */
+export const connectedTo = (records: readonly LogRecord[]) =>
+  records.filter((r) => /^broker (connected|connection re-established)$/.test(r.message)).map((r) => r.fields['broker']);
+
+/** The typed error a connect must fail with; one that connects anyway is closed, then the test fails. */
+export async function connectFailure(p: Promise<unknown>): Promise<TaskbusError> {
+  try {
+    const opened = await p;
+    await (opened as TaskClient | undefined)?.close?.();
+  } catch (e) {
+    if (e instanceof TaskbusError) return e;
+    throw e;
+  }
+  throw new Error('connected, but it must fail');
 }

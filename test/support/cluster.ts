@@ -8,6 +8,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, 
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { waitFor } from './broker.js';
+import { Opened } from './scope.js';
 
 const SERVER = existsSync('/usr/lib/rabbitmq/bin/rabbitmq-server') ? '/usr/lib/rabbitmq/bin/rabbitmq-server' : 'rabbitmq-server';
 const NODES = [1, 2, 3] as const;
@@ -227,4 +228,21 @@ function idOf(user: string): { uid: number; gid: number } {
   const [, , uid, gid] = line?.split(':') ?? [];
   if (uid === undefined || gid === undefined) throw new Error(`cluster: no user ${user} on this machine (is rabbitmq-server installed?)`);
   return { uid: Number(uid), gid: Number(gid) };
+}
+
+/**
+ * A cluster for one describe block: started before its tests; after them the clients and workers tracked in
+ * `opened` are closed (failures ignored: their nodes may be down) and the cluster stopped.
+ */
+export function clusterForBlock(): { cluster: () => RabbitCluster; opened: Opened } {
+  let cluster: RabbitCluster | undefined;
+  const opened = new Opened();
+  before(async () => {
+    cluster = await RabbitCluster.start();
+  });
+  after(async () => {
+    await opened.closeAll(true);
+    await cluster?.stop();
+  });
+  return { cluster: () => cluster!, opened };
 }

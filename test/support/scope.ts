@@ -1,4 +1,4 @@
-import { connectClient, type ClientOptions, type TaskClient } from '@taskbus/runtime';
+import { connectClient, type ClientOptions, type TaskClient, type Worker } from '@taskbus/runtime';
 import { deleteQueues, uniqueQueue } from './broker.js';
 
 /**
@@ -24,4 +24,29 @@ export function clientScope(defaults: ClientOptions): { client(options: ClientOp
       return q;
     },
   };
+}
+
+/** Clients and workers a test opens: closeAll() stops the workers and closes the clients, in order. */
+export class Opened {
+  private readonly open: (TaskClient | Worker)[] = [];
+
+  track<T extends TaskClient | Worker>(x: T): T {
+    this.open.push(x);
+    return x;
+  }
+
+  /** `tolerant`: a failure to stop or close is ignored (the broker it talked to may be gone). */
+  async closeAll(tolerant = false): Promise<void> {
+    for (const x of this.open.splice(0)) {
+      const done = 'stop' in x ? x.stop() : x.close();
+      await (tolerant ? done.catch(() => undefined) : done);
+    }
+  }
+}
+
+/** An Opened closed after each test of the describe block it is called in. */
+export function openedPerTest(): Opened {
+  const opened = new Opened();
+  afterEach(() => opened.closeAll());
+  return opened;
 }

@@ -6,6 +6,8 @@ export interface Long {
 }
 
 const TWO_32 = 2 ** 32;
+/** AMQP short strings (queue names, routing keys, correlation ids) hold at most this many bytes. */
+export const SHORTSTR_MAX = 255;
 
 /**
  * Writes AMQP frames into a reusable buffer (grown when needed); `take()` copies out what was written.
@@ -80,7 +82,7 @@ export class FrameWriter {
   shortstr(s: string, field: string): void {
     this.reserve(1 + s.length * 3);
     const n = this.buf.write(s, this.at + 1, 'utf8');
-    if (n > 255) throw new TypeError(`Field '${field}' is the wrong type; must be a string (up to 255 chars)`);
+    if (n > SHORTSTR_MAX) throw new TypeError(`Field '${field}' is the wrong type; must be a string (up to 255 chars)`);
     this.buf[this.at] = n;
     this.at += 1 + n;
   }

@@ -1,3 +1,4 @@
+import { SHORTSTR_MAX } from '../amqp/frame-writer.js';
 import { describeCause } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Declarer } from './declarer.js';
@@ -49,8 +50,8 @@ export class PublishRoutes {
     const usable = this.delayed.get(queue);
     if (usable === undefined) return undefined;
     const routingKey = delayedRoutingKey(seconds, queue);
-    // The delay bits take 56 bytes: past 255 in all the key cannot be sent, the worker waits for the eta instead.
-    return usable && Buffer.byteLength(routingKey) <= 255 ? { exchange: DELAYED_ENTRY_EXCHANGE, routingKey } : direct;
+    // The delay bits take 56 bytes: past SHORTSTR_MAX in all the key cannot be sent, the worker waits for the eta instead.
+    return usable && Buffer.byteLength(routingKey) <= SHORTSTR_MAX ? { exchange: DELAYED_ENTRY_EXCHANGE, routingKey } : direct;
   }
 
   /** Learns the queue (declaring what is missing) and, for a delayed task, sets up native delayed delivery. */
