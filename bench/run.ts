@@ -13,7 +13,7 @@ import { cpus } from 'node:os';
 import { measureCeleryPeer } from './celery-peer.js';
 import { flow, type FlowResult, type MemorySample } from './flow.js';
 import { measureGenerate } from './generate.js';
-import { rawRoundTrips, taskbusRoundTrips } from './rpc.js';
+import { roundTrips } from './rpc.js';
 import { MODES, QUEUE_TYPE, type Mode } from './shared.js';
 import { median, percentiles } from './stats.js';
 
@@ -70,12 +70,13 @@ if (SECTIONS.has('rpc')) {
   const raw: number[][] = [];
   const bus: number[][] = [];
   for (let trial = 0; trial < TRIALS; trial++) {
-    raw.push(await rawRoundTrips(ROUNDS));
-    bus.push(await taskbusRoundTrips(ROUNDS));
+    const trial = await roundTrips(ROUNDS);
+    raw.push(trial.raw);
+    bus.push(trial.taskbus);
   }
   const p = (runs: number[][]) => ({ p50: median(runs.map((r) => percentiles(r).p50)), p99: median(runs.map((r) => percentiles(r).p99)) });
   const [r, b] = [p(raw), p(bus)];
-  console.log(`\nRequest/response, concurrency 1: a confirmed persistent request and its reply, ${ROUNDS} rounds (ms, median of ${TRIALS})`);
+  console.log(`\nRequest/response, concurrency 1: a confirmed persistent request and its reply, ${ROUNDS} rounds each, alternating (ms, median of ${TRIALS})`);
   table(['', 'p50', 'p99']);
   row(['raw amqplib', f2(r.p50), f2(r.p99)]);
   row(['taskbus send + result()', f2(b.p50), f2(b.p99)]);

@@ -167,9 +167,9 @@ class AmqpWorker implements Worker {
       this.log.error('result cannot be encoded as JSON; the caller gets EncodeError', { task: m.task, id: m.id, error: describeCause(e) });
       r = encodeResult({ taskId: m.id, status: 'FAILURE', result: exceptionInfo('EncodeError', describeCause(e), 'kombu.exceptions'), traceback: null });
     }
-    if (!this.channels?.reply(m.replyTo, r.content, r.properties)) {
-      this.log.warn('no open channel for the reply; it is lost (the caller times out)', { task: m.task, id: m.id, status });
-    }
+    const sent = this.channels?.reply(m.replyTo, r.content, r.properties) ?? 'no channel';
+    if (sent === 'no channel') this.log.warn('no open channel for the reply; it is lost (the caller times out)', { task: m.task, id: m.id, status });
+    if (sent === 'unencodable') this.log.warn('the reply cannot be sent: its task id is longer than the 255 bytes of a correlation id', { task: m.task, id: m.id.slice(0, 64), status });
   }
 
   stop(): Promise<void> {

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { Type } from '@sinclair/typebox';
-import { connectClient, defineTask, PublishError, TaskbusError, TopologyError } from '@taskbus/runtime';
+import { connectClient, createWorker, defineTask, PublishError, silentLogger, TaskbusError, TopologyError } from '@taskbus/runtime';
 import type { ConfirmChannel } from 'amqplib';
 import { expect } from 'chai';
 import { publishEncoded, UnencodableMessageError, type OutgoingMessage } from '../../runtime/src/amqp/publish.js';
@@ -9,7 +9,7 @@ import { encodeTask } from '../../runtime/src/celery/encode.js';
 import { openConnection } from '../../runtime/src/connection.js';
 import { Forwarder } from '../support/forwarder.js';
 import { clientScope } from '../support/scope.js';
-import { AMQP_URL, rawBroker, recordingLogger } from '../support/broker.js';
+import { AMQP_URL, deleteQueues, rawBroker, recordingLogger, waitFor } from '../support/broker.js';
 
 const blob = (queue: string, name = 'hostile.blob') => defineTask<[n: number, s: string], Record<string, never>, null>({ name, queue, args: { n: Type.Integer(), s: Type.String() }, result: Type.Null() });
 
@@ -220,6 +220,43 @@ describe('the publish fast path against what the wire cannot carry, lost connect
     } finally {
       await raw.close();
       await forwarder.shut();
+    }
+  });
+});
+
+describe('a worker replying to a task id the wire cannot carry', () => {
+  it('sends no reply for it, says why, and the copies it publishes later are still matched to their own confirms', async function () {
+    this.timeout(30_000);
+    const raw = await rawBroker();
+    const log = recordingLogger();
+    const queue = `hostile-reply-${Date.now()}`;
+    const spec = defineTask<[label: string], Record<string, never>, string>({ name: 'hostile.reply', queue, args: { label: Type.String() }, result: Type.String(), retry: { maxAttempts: 1 } });
+    const worker = createWorker({ logger: log, stopTimeoutMs: 3000 });
+    worker.register(spec, ([label]) => {
+      if (label === 'poison') throw new Error('poisoned');
+      return label;
+    });
+    try {
+      await worker.start();
+      const { queue: replies } = await raw.channel.assertQueue('', { exclusive: true });
+      // A caller of another language may use any task id; the correlation id of the reply holds 255 bytes.
+      const longId = 'i'.repeat(300);
+      const t = encodeTask({ id: longId, task: spec.name, args: ['long id'], kwargs: {}, replyTo: replies, origin: 'test', options: {} });
+      raw.channel.sendToQueue(queue, t.content, { ...t.properties, correlationId: 'short', headers: t.properties.headers });
+      await waitFor('the warning', () => log.records.find((r) => r.message.startsWith('the reply cannot be sent')));
+      // The dead letter's copy is confirmed by the broker, and that confirm must reach it (not the reply
+      // that was never written): else the poison delivery stays unacked and goes back when the worker stops.
+      const c = await connectClient({ logger: silentLogger });
+      await c.send(spec, ['poison'], {}, { ignoreResult: true });
+      await c.close();
+      await waitFor('the dead letter', async () => ((await raw.channel.checkQueue(`${queue}.dlq`)).messageCount === 1 ? true : undefined));
+      await worker.stop();
+      expect((await raw.channel.checkQueue(queue)).messageCount, 'deliveries back in the task queue').to.equal(0);
+      expect((await raw.channel.checkQueue(`${queue}.dlq`)).messageCount).to.equal(1);
+    } finally {
+      await worker.stop();
+      await deleteQueues(queue, `${queue}.dlq`);
+      await raw.close();
     }
   });
 });

@@ -23,7 +23,8 @@ export interface PublishFrame {
   readonly routingKey: string;
   readonly mandatory: boolean;
   readonly properties: PublishProperties;
-  readonly headers: PublishHeaders;
+  /** None: no header table at all, as amqplib writes a message without `headers`. */
+  readonly headers?: PublishHeaders;
   readonly content: Buffer;
 }
 
@@ -96,7 +97,7 @@ function close(w: FrameWriter, sizeAt: number): void {
 }
 
 /** The property flags and fields, in AMQP's order. */
-function properties(w: FrameWriter, p: PublishProperties, h: PublishHeaders): void {
+function properties(w: FrameWriter, p: PublishProperties, h: PublishHeaders | undefined): void {
   const flagsAt = w.at;
   w.u16(0);
   let flags = 0;
@@ -108,12 +109,14 @@ function properties(w: FrameWriter, p: PublishProperties, h: PublishHeaders): vo
     flags |= 0x4000;
     w.shortstr(p.contentEncoding, 'contentEncoding');
   }
-  flags |= 0x2000;
-  const tableAt = w.at;
-  w.u32(0);
-  w.bytes(h.constant);
-  w.entries(h.varying);
-  w.u32At(w.at - tableAt - 4, tableAt);
+  if (h !== undefined) {
+    flags |= 0x2000;
+    const tableAt = w.at;
+    w.u32(0);
+    w.bytes(h.constant);
+    w.entries(h.varying);
+    w.u32At(w.at - tableAt - 4, tableAt);
+  }
   if (p.persistent !== undefined) {
     flags |= 0x1000;
     w.u8(p.persistent ? 2 : 1);

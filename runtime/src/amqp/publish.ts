@@ -3,8 +3,8 @@ import { encodePublish, type PublishFrame, type PublishProperties } from './publ
 
 /** A message to publish, its headers split as the frame encoder takes them. */
 export interface OutgoingMessage extends PublishFrame {
-  /** With the headers as one object, for amqplib's own encoder. */
-  readonly properties: PublishProperties & { readonly headers: Readonly<Record<string, unknown>> };
+  /** With the headers as one object (if any), for amqplib's own encoder. */
+  readonly properties: PublishProperties & { readonly headers?: Readonly<Record<string, unknown>> };
 }
 
 type ConfirmCallback = (err: unknown, ok: unknown) => void;

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
+import { publishEncoded, UnencodableMessageError } from '../amqp/publish.js';
+import type { PublishProperties } from '../amqp/publish-frames.js';
 import { ChannelKeeper } from '../channel-keeper.js';
 import { describeCause, TopologyError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -15,6 +17,8 @@ import { ConsumeGeneration, Delivery } from './delivery.js';
 
 /** Marks each copy the worker publishes, so a broker return is matched to the copy it refers to. */
 const COPY_HEADER = 'x-taskbus-copy';
+
+const ignoreConfirm = (): void => undefined;
 
 /** What became of a copy: confirmed and routed to a queue, returned as unroutable, or not confirmed. */
 export type CopyResult = 'routed' | 'unroutable' | 'refused';
@@ -213,15 +217,19 @@ export class WorkerChannels {
     return 'routed';
   }
 
-  /** Celery rpc replies are transient and not confirmed, as Celery's own; false when no channel is open. */
-  reply(queue: string, content: Buffer, properties: Options.Publish): boolean {
+  /**
+   * Celery rpc replies are transient and not waited for, as Celery's own. Encoded before anything is queued:
+   * amqplib's publish queues a confirm callback and then throws on a field it cannot encode (a task id over
+   * 255 bytes as the correlation id), which would hand every later copy's confirm to the publish before it.
+   */
+  reply(queue: string, content: Buffer, properties: PublishProperties): 'sent' | 'no channel' | 'unencodable' {
     const channel = this.publishKeeper.current;
-    if (!channel) return false;
+    if (!channel) return 'no channel';
     try {
-      channel.publish('', queue, content, properties);
-      return true;
-    } catch {
-      return false;
+      publishEncoded(channel, { exchange: '', routingKey: queue, mandatory: false, properties, content }, ignoreConfirm);
+      return 'sent';
+    } catch (e) {
+      return e instanceof UnencodableMessageError ? 'unencodable' : 'no channel'; // else it closed between the check and the write
     }
   }
 

@@ -3,6 +3,7 @@ import { expect } from 'chai';
 import { FrameWriter } from '../../../runtime/src/amqp/frame-writer.js';
 import { encodePublish } from '../../../runtime/src/amqp/publish-frames.js';
 import { encodeTask, type TaskToEncode } from '../../../runtime/src/celery/encode.js';
+import { encodeResult } from '../../../runtime/src/celery/result.js';
 import type { CallOptions } from '../../../runtime/src/celery/message.js';
 
 // amqplib's own encoders, the reference: taskbus must put on the wire exactly what amqplib would.
@@ -67,6 +68,16 @@ describe('amqp/encodePublish', () => {
   it('refuses a routing key over 255 bytes, as amqplib does', () => {
     const t = encodeTask(base, now);
     expect(() => encodePublish({ exchange: '', routingKey: 'q'.repeat(256), mandatory: true, properties: t.properties, headers: t.wireHeaders, content: t.content }, 1, 131_072)).to.throw(TypeError, /routingKey/);
+  });
+
+  it('writes the bytes amqplib writes for a message without headers (a Celery reply)', () => {
+    const r = encodeResult({ taskId: base.id, status: 'SUCCESS', result: { ok: true }, traceback: null });
+    const ours = encodePublish({ exchange: '', routingKey: base.replyTo, mandatory: false, properties: r.properties, content: r.content }, 7, 131_072);
+    const method = defs.encodeMethod(defs.BasicPublish, 7, { exchange: '', routingKey: base.replyTo, mandatory: false, immediate: false, ticket: 0 });
+    const props = defs.encodeProperties(defs.BasicProperties, 7, r.content.length, { contentType: 'application/json', contentEncoding: 'utf-8', deliveryMode: 1, correlationId: base.id });
+    const body = Buffer.concat([Buffer.from([3, 0, 7]), Buffer.alloc(4), r.content, Buffer.from([0xce])]);
+    body.writeUInt32BE(r.content.length, 3);
+    expect(ours.equals(Buffer.concat([method, props, body]))).to.equal(true);
   });
 
   it('refuses headers bigger than a frame: RabbitMQ would close the whole connection (501 frame_too_large)', () => {
