@@ -13,7 +13,7 @@ import { cpus } from 'node:os';
 import { measureCeleryPeer } from './celery-peer.js';
 import { flow, type FlowResult, type MemorySample } from './flow.js';
 import { measureGenerate } from './generate.js';
-import { roundTrips } from './rpc.js';
+import { roundTrips, RPC_SIDES, type RpcSide } from './rpc.js';
 import { MODES, QUEUE_TYPE, type Mode } from './shared.js';
 import { median, percentiles } from './stats.js';
 
@@ -67,21 +67,19 @@ if (SECTIONS.has('throughput')) {
 }
 
 if (SECTIONS.has('rpc')) {
-  const raw: number[][] = [];
-  const bus: number[][] = [];
+  const runs: Record<RpcSide, number[][]> = { 'raw-plain': [], 'raw-celery': [], taskbus: [] };
   for (let trial = 0; trial < TRIALS; trial++) {
-    const trial = await roundTrips(ROUNDS);
-    raw.push(trial.raw);
-    bus.push(trial.taskbus);
+    const trialRuns = await roundTrips(ROUNDS);
+    for (const side of RPC_SIDES) runs[side].push(trialRuns[side]);
   }
-  const p = (runs: number[][]) => ({ p50: median(runs.map((r) => percentiles(r).p50)), p99: median(runs.map((r) => percentiles(r).p99)) });
-  const [r, b] = [p(raw), p(bus)];
-  console.log(`\nRequest/response, concurrency 1: a confirmed persistent request and its reply, ${ROUNDS} rounds each, alternating (ms, median of ${TRIALS})`);
-  table(['', 'p50', 'p99']);
-  row(['raw amqplib', f2(r.p50), f2(r.p99)]);
-  row(['taskbus send + result()', f2(b.p50), f2(b.p99)]);
-  row(['ratio', `${f2(b.p50 / r.p50)}x`, `${f2(b.p99 / r.p99)}x`]);
-  report['rpc'] = { rounds: ROUNDS, raw: r, taskbus: b, p50Ratio: b.p50 / r.p50 };
+  const p = (side: RpcSide) => ({ p50: median(runs[side].map((r) => percentiles(r).p50)), p99: median(runs[side].map((r) => percentiles(r).p99)) });
+  const [plain, celery, b] = [p('raw-plain'), p('raw-celery'), p('taskbus')];
+  console.log(`\nRequest/response, concurrency 1: a confirmed persistent request and its reply, ${ROUNDS} rounds each, taking turns (ms, median of ${TRIALS})`);
+  table(['', 'p50', 'p99', 'taskbus p50 vs this']);
+  row(['raw amqplib, plain message', f2(plain.p50), f2(plain.p99), `${f2(b.p50 / plain.p50)}x`]);
+  row(['raw amqplib, Celery message', f2(celery.p50), f2(celery.p99), `${f2(b.p50 / celery.p50)}x`]);
+  row(['taskbus send + result()', f2(b.p50), f2(b.p99), '']);
+  report['rpc'] = { rounds: ROUNDS, rawPlain: plain, rawCelery: celery, taskbus: b, p50Ratio: b.p50 / plain.p50, p50RatioVsRawCelery: b.p50 / celery.p50 };
 }
 
 if (SECTIONS.has('latency')) {
