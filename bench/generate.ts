@@ -72,26 +72,47 @@ ${tasks.join('\n')}
   return text.replace(/\n\s*(?=\n)/g, '');
 }
 
-/** Times `taskbus generate --contracts <tmp> --out <tmp>` (the built CLI, cold process) on `contracts` synthetic contracts. */
-export async function measureGenerate(contracts = 200): Promise<{ contracts: number; ms: number; files: number }> {
+/** Milliseconds of generate runs in a project of `contracts` synthetic contracts (a package.json, so the check cache applies). */
+export interface GenerateTimes {
+  readonly contracts: number;
+  readonly files: number;
+  /** The first run: every contract type-checked, every file written. */
+  readonly cold: number;
+  /** Again with nothing changed: contracts from the cache, nothing written. */
+  readonly unchanged: number;
+  /** One contract edited: it alone is checked, its package written. */
+  readonly oneEdited: number;
+}
+
+/** Times `taskbus generate` (the built CLI, a fresh process each run) on `contracts` synthetic contracts. */
+export async function measureGenerate(contracts = 200): Promise<GenerateTimes> {
   const dir = await mkdtemp(join(tmpdir(), 'taskbus-bench-generate-'));
   try {
     const input = join(dir, 'contracts');
     await mkdir(input);
+    await writeFile(join(dir, 'package.json'), '{ "name": "bench-generate", "private": true }\n');
     for (let i = 0; i < contracts; i++) await writeFile(join(input, `svc-${String(i).padStart(3, '0')}.ts`), syntheticContract(i));
-    const started = performance.now();
-    const child = spawn(process.execPath, [CLI, 'generate', '--contracts', input, '--out', join(dir, 'out')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const code = await new Promise<number | null>((r) => child.once('exit', r));
-    const ms = performance.now() - started;
-    const files = /generated (\d+) files/.exec(out);
-    if (code !== 0 || !files) throw new Error(`taskbus generate exited with ${code}:\n${out}`);
-    return { contracts, ms: Math.round(ms), files: Number(files[1]) };
+    const cold = await run(dir);
+    const unchanged = await run(dir);
+    await writeFile(join(input, 'svc-007.ts'), `${syntheticContract(7)}// edited\n`);
+    const oneEdited = await run(dir);
+    return { contracts, files: cold.files, cold: cold.ms, unchanged: unchanged.ms, oneEdited: oneEdited.ms };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+async function run(dir: string): Promise<{ ms: number; files: number }> {
+  const started = performance.now();
+  const child = spawn(process.execPath, [CLI, 'generate', '--contracts', 'contracts', '--out', 'out'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const code = await new Promise<number | null>((r) => child.once('exit', r));
+  const ms = performance.now() - started;
+  const files = /generated (\d+) files/.exec(out);
+  if (code !== 0 || !files) throw new Error(`taskbus generate exited with ${code}:\n${out}`);
+  return { ms: Math.round(ms), files: Number(files[1]) };
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

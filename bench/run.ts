@@ -127,7 +127,9 @@ if (SECTIONS.has('celery')) {
 
 if (SECTIONS.has('generate')) {
   const g = await measureGenerate(200);
-  console.log(`\ntaskbus generate: ${g.contracts} contracts -> ${int(g.files)} files in ${int(g.ms)} ms`);
+  console.log(`\ntaskbus generate: ${g.contracts} contracts -> ${int(g.files)} files (ms)`);
+  table(['first run', 'again, unchanged', 'one contract edited']);
+  row([int(g.cold), int(g.unchanged), int(g.oneEdited)]);
   report['generate'] = g;
 }
 

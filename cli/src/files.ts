@@ -1,7 +1,7 @@
 import { existsSync, lstatSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
-import { evaluateContracts, evaluateCopies, hasMarker, MANIFEST, manifestPaths, type ContractSource, type ContractText, type FoundFile, type GeneratedFiles, type TreeDiff } from '@taskbus/codegen';
+import { evaluateContracts, evaluateCopies, hasMarker, type CheckCache, MANIFEST, manifestPaths, type ContractSource, type ContractText, type FoundFile, type GeneratedFiles, type TreeDiff } from '@taskbus/codegen';
 import { FilesExistError, UsageError } from './errors.js';
 
 /** Build output and installs inside a generated package are not generated files. */
@@ -9,14 +9,14 @@ const NOT_GENERATED = new Set(['node_modules', 'dist']);
 
 /**
  * Reads every `*.ts` contract in a directory and evaluates them with codegen (all are type-checked before any
- * runs): each with its path relative to the working directory (or under `shownAs`, for a directory that stands
+ * runs, except those `cache` holds): each with its path relative to the working directory (or under `shownAs`, for a directory that stands
  * for another place, such as a git revision), its text and its default export.
  */
-export async function loadContracts(dir: string, shownAs?: string): Promise<ContractSource[]> {
+export async function loadContracts(dir: string, shownAs?: string, cache?: CheckCache): Promise<ContractSource[]> {
   if (!existsSync(dir)) throw new UsageError(`contracts directory "${dir}" does not exist (pass --contracts <dir>)`);
   const entries = (await readdir(dir)).filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')).sort();
   if (entries.length === 0) throw new UsageError(`no *.ts contracts in "${dir}"`);
-  return evaluateContracts(await readContractFiles(entries.map((name) => ({ path: join(dir, name), file: shownAs === undefined ? undefined : `${shownAs}/${name}` }))));
+  return evaluateContracts(await readContractFiles(entries.map((name) => ({ path: join(dir, name), file: shownAs === undefined ? undefined : `${shownAs}/${name}` }))), cache);
 }
 
 /** Reads contract files, each shown as `file` or else by its path relative to the working directory. */
@@ -29,14 +29,14 @@ async function readContractFiles(files: readonly { path: string; file?: string |
  * of `current` is not checked or run again) and the version recorded in its package.json. Packages without both are
  * new or not taskbus's, and are skipped.
  */
-export async function readPreviousBindings(out: string, current: readonly ContractSource[]): Promise<{ source: ContractSource; version: string }[]> {
+export async function readPreviousBindings(out: string, current: readonly ContractSource[], cache?: CheckCache): Promise<{ source: ContractSource; version: string }[]> {
   if (!existsSync(out)) return [];
   const packages = (await readdir(out, { withFileTypes: true }))
     .filter((e) => e.isDirectory() && e.name.endsWith('-bindings'))
     .map((e) => join(out, e.name))
     .filter((dir) => existsSync(join(dir, 'src/contract.ts')) && existsSync(join(dir, 'package.json')))
     .sort();
-  const sources = await evaluateCopies(await readContractFiles(packages.map((dir) => ({ path: join(dir, 'src/contract.ts') }))), current);
+  const sources = await evaluateCopies(await readContractFiles(packages.map((dir) => ({ path: join(dir, 'src/contract.ts') }))), current, cache);
   return Promise.all(
     packages.map(async (dir, i) => {
       const { version } = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as { version?: unknown };

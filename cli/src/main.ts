@@ -4,6 +4,7 @@ import { basename, dirname, join } from 'node:path';
 import { assertVersionBumps, diffTree, exportAsyncApi, exportJsonSchemas, generate, isClean, readContract, scaffoldWorker, starterContract } from '@taskbus/codegen';
 import { Command } from 'commander';
 import { callTask } from './call.js';
+import { cacheFile, readCache, writeCache } from './cache.js';
 import { dlqCommand } from './dlq.js';
 import { UsageError } from './errors.js';
 import { asyncApiServer } from './export.js';
@@ -48,14 +49,23 @@ program
   .option('--contracts <dir>', 'directory of *.ts contracts', 'contracts')
   .option('--out <dir>', 'directory the <service>-bindings packages go to', 'generated')
   .option('--check', 'write nothing; exit 1 and list the generated files that are stale, missing or extra')
+  .option('--no-cache', 'check and generate every contract, even one unchanged since the last run (node_modules/.cache/taskbus)')
   .addHelpText('after', helpText(['taskbus generate', 'taskbus generate --check', 'taskbus generate --contracts api/contracts --out packages']))
-  .action(async (opts: { contracts: string; out: string; check?: boolean }) => {
-    const sources = await loadContracts(opts.contracts);
-    assertVersionBumps(await readPreviousBindings(opts.out, sources), sources);
-    const files = generate(sources, {
-      runtimeRange: own.dependencies['@taskbus/runtime']!,
-      typeboxRange: runtimePackage.peerDependencies?.['@sinclair/typebox'] ?? own.dependencies['@sinclair/typebox']!,
-    });
+  .action(async (opts: { contracts: string; out: string; check?: boolean; cache: boolean }) => {
+    const file = opts.cache ? cacheFile(opts.contracts) : null;
+    const cache = file ? await readCache(file) : undefined;
+    const sources = await loadContracts(opts.contracts, undefined, cache?.check);
+    assertVersionBumps(await readPreviousBindings(opts.out, sources, cache?.check), sources);
+    const files = generate(
+      sources,
+      {
+        runtimeRange: own.dependencies['@taskbus/runtime']!,
+        typeboxRange: runtimePackage.peerDependencies?.['@sinclair/typebox'] ?? own.dependencies['@sinclair/typebox']!,
+      },
+      cache?.packages,
+    );
+    // Kept once every contract passed; --check writes nothing at all.
+    if (file && cache && !opts.check) await writeCache(file, cache);
     const diff = diffTree(files, await readGenerated(opts.out));
     for (const p of diff.leftAlone) print(`left alone: ${opts.out}/${p} (not written by taskbus)`);
     if (opts.check) {

@@ -4,6 +4,7 @@ import { contractFile, header } from './emit-ts.js';
 import { ContractDefinitionError, ContractSourceError, type ContractDiagnostic } from './errors.js';
 import type { ContractSource } from './model.js';
 import { compileContracts, type CompiledContracts } from './typecheck.js';
+import { cacheKey } from './fingerprint.js';
 
 /** A contract as read by the caller: its path (relative, with `/`, for messages) and its text. */
 export interface ContractText {
@@ -45,11 +46,60 @@ async function run(file: string, js: string): Promise<unknown> {
 const checked = new WeakMap<ContractSource, { text: string; isolated: boolean }>();
 
 /**
- * Parses and type-checks every contract (nothing runs when one is broken), then evaluates each: its file,
- * text and default export, ready for generate(). The caller reads the files; this touches no disk.
+ * Contracts that passed every check in an earlier run, as tsc's incremental build info: their JavaScript by a
+ * key of everything the check depends on (see checkKey). `passed` is filled with this run's passing contracts,
+ * those found in `known` included: it is what to keep for the next run.
  */
-export async function evaluateContracts(texts: readonly ContractText[]): Promise<ContractSource[]> {
-  return evaluate(texts, compileContracts(texts, { before: [atTypebox] }));
+export interface CheckCache {
+  readonly known: ReadonlyMap<string, string>;
+  readonly passed: Map<string, string>;
+}
+
+/**
+ * Parses and type-checks every contract (nothing runs when one is broken), then evaluates each: its file,
+ * text and default export, ready for generate(). The caller reads the files; this touches no disk. With a
+ * cache, a contract found in it is not checked again: only where no contract can change how another
+ * type-checks (each is isolated), and problems are reported from all contracts in one program, as without it.
+ */
+export async function evaluateContracts(texts: readonly ContractText[], cache?: CheckCache): Promise<ContractSource[]> {
+  if (!cache) return evaluate(texts, compileContracts(texts, { before: [atTypebox] }));
+  const keys = texts.map((t) => checkKey(t.text));
+  const compiled = compileUnknown(texts, keys, cache.known);
+  // Problems are reported from all contracts in one program, as without a cache: TypeScript's messages (the order
+  // of a union's members) can depend on what it checked first.
+  if (!compiled.isolated.every(Boolean) || (compiled.problems.length > 0 && compiled.partly)) return evaluateContracts(texts);
+  const sources = await evaluate(texts, compiled);
+  sources.forEach((source, i) => {
+    cache.passed.set(keys[i]!, compiled.javascript[i]!);
+    // Its copy in the bindings too: the next run reads it as the previous version, when this contract is edited.
+    if (sameMeaning(source)) cache.passed.set(checkKey(contractFile({ source })), compiled.javascript[i]!);
+  });
+  return sources;
+}
+
+const NOTHING_KNOWN: ReadonlyMap<string, string> = new Map();
+
+/**
+ * compileContracts for those of `texts` whose key `known` does not hold, the JavaScript of the others taken from
+ * it (they passed, isolated, before); `partly` when some were not compiled.
+ */
+function compileUnknown(texts: readonly ContractText[], keys: readonly string[], known: ReadonlyMap<string, string>): CompiledContracts & { partly: boolean } {
+  const unknown = texts.filter((_, i) => !known.has(keys[i]!));
+  const partly = unknown.length < texts.length;
+  const compiled = unknown.length > 0 ? compileContracts(unknown, { before: [atTypebox] }) : { problems: [], javascript: [], isolated: [] };
+  if (compiled.problems.length > 0) return { ...compiled, partly };
+  const fresh = new Map(unknown.map((t, i) => [t, i]));
+  const at = (t: ContractText) => fresh.get(t);
+  return {
+    problems: [],
+    javascript: texts.map((t, i) => (at(t) === undefined ? known.get(keys[i]!)! : compiled.javascript[at(t)!]!)),
+    isolated: texts.map((t) => (at(t) === undefined ? true : compiled.isolated[at(t)!]!)),
+    partly,
+  };
+}
+
+function checkKey(text: string): string {
+  return cacheKey('checked contract', text);
 }
 
 async function evaluate(texts: readonly ContractText[], { problems, javascript, isolated }: CompiledContracts): Promise<ContractSource[]> {
@@ -63,18 +113,20 @@ async function evaluate(texts: readonly ContractText[], { problems, javascript, 
  * The copies of contracts in generated bindings (src/contract.ts), evaluated as evaluateContracts does, with the
  * same problems. A copy that is word for word what generate() writes for one of `current` is neither checked nor
  * run again: it shares its contract's export. That holds only where no contract can change how another type-checks
- * (each is isolated); otherwise all copies are checked together, as before.
+ * (each is isolated); otherwise all copies are checked together, as before. A copy `cache` knows (the previous
+ * version of an edited contract) is taken from it.
  */
-export async function evaluateCopies(copies: readonly ContractText[], current: readonly ContractSource[]): Promise<ContractSource[]> {
+export async function evaluateCopies(copies: readonly ContractText[], current: readonly ContractSource[], cache?: CheckCache): Promise<ContractSource[]> {
   const twins = new Map<string, ContractSource>();
   if (current.every((s) => checked.get(s)?.text === s.text && checked.get(s)?.isolated)) {
     for (const source of current) if (sameMeaning(source)) twins.set(contractFile({ source }), source);
   }
   const rest = copies.filter((c) => !twins.has(c.text));
-  const compiled = rest.length < copies.length ? compileContracts(rest, { before: [atTypebox] }) : null;
-  // Problems are reported from all copies in one program, as before: TypeScript's messages (the order of a union's
-  // members) can depend on what it checked first.
-  if (!compiled?.isolated.every(Boolean) || compiled.problems.length > 0) return evaluateContracts(copies);
+  // Nothing to share: every copy is checked, as contracts are.
+  if (rest.length === copies.length && !cache) return evaluateContracts(copies);
+  const compiled = compileUnknown(rest, rest.map((c) => checkKey(c.text)), cache?.known ?? NOTHING_KNOWN);
+  // Problems are reported from all copies in one program, as before.
+  if (!compiled.isolated.every(Boolean) || compiled.problems.length > 0) return evaluateContracts(copies);
   const evaluated = new Map((await evaluate(rest, compiled)).map((s, i) => [rest[i]!, s]));
   return copies.map((c) => {
     const twin = twins.get(c.text);

@@ -1,12 +1,12 @@
 export { taskCatalog, type TaskVersion } from './catalog.js';
 export { diffTree, isClean, type FoundFile, type TreeDiff } from './check.js';
 export { assertVersionBumps, compareContracts, describeChange, type Bump, type Change, type ServiceVerdict } from './compat.js';
-export { evaluateContracts, evaluateCopies, type ContractText } from './contracts.js';
+export { evaluateContracts, evaluateCopies, type CheckCache, type ContractText } from './contracts.js';
 export type { GenerateOptions } from './context.js';
 export { ContractDefinitionError, ContractSourceError, VersionTooLowError, type ContractDiagnostic, type VersionProblem } from './errors.js';
 export { exportAsyncApi, type AsyncApiOptions, type AsyncApiServer } from './export-asyncapi.js';
 export { exportJsonSchemas } from './export-jsonschema.js';
-export { generate, type GeneratedFiles } from './generate.js';
+export { generate, type GeneratedFiles, type GenerateMemo, type PackageFiles } from './generate.js';
 export { readContract, type ContractSource, type ServiceModel } from './model.js';
 export { hasMarker, MANIFEST, manifestPaths } from './ownership.js';
 export { scaffoldWorker } from './scaffold.js';
