@@ -131,7 +131,7 @@ describe('worker lifecycle on the real broker', () => {
       const encoded = encodeTask({ id: caller.id, task: spec.name, args: [0], kwargs: {}, replyTo, origin: 'test', options: { expires: new Date(Date.now() - 1000) } });
       const { expiration: brokerTtl, ...properties } = encoded.properties;
       expect(brokerTtl, 'the broker TTL encodeTask sets and this test leaves out').to.equal('0');
-      raw.channel.publish('', spec.queue, encoded.content, properties);
+      raw.channel.publish('', spec.queue, encoded.content, { ...properties, headers: encoded.properties.headers });
 
       const err = await caller.result({ timeoutMs: 10_000 }).then(() => null, (e: unknown) => e);
       expect(err).to.be.instanceOf(RemoteTaskError).and.include({ state: 'REVOKED', excType: 'TaskRevokedError' });

@@ -49,7 +49,8 @@ export function publishEncoded(channel: ConfirmChannel, m: OutgoingMessage, cb: 
   } catch (e) {
     throw new UnencodableMessageError(e instanceof Error ? e.message : String(e), { cause: e });
   }
-  if (!fast) return channel.publish(m.exchange, m.routingKey, m.content, { ...m.properties, mandatory: m.mandatory }, cb);
+  // The headers named: they may be a getter, which a spread leaves out.
+  if (!fast) return channel.publish(m.exchange, m.routingKey, m.content, { ...m.properties, headers: m.properties.headers, mandatory: m.mandatory }, cb);
   internals.pushConfirmCallback(cb);
   return internals.sendMessage(ENCODED, ENCODED, frames);
 }

@@ -15,7 +15,7 @@ export interface EncodedTask {
     readonly persistent: true;
     readonly priority?: number;
     readonly expiration?: string;
-    /** The Celery headers as one object (assembled when read: the publisher uses wireHeaders). */
+    /** The Celery headers as one object, assembled when read (the publisher uses wireHeaders); not copied by a spread. */
     readonly headers: Readonly<Record<string, FieldValue>>;
   };
   /** The same headers split for the frame encoder: entries the same for every call of this task, and the rest. */
@@ -40,10 +40,12 @@ export interface TaskToEncode {
  * Encodes a Celery protocol v2 task message, as `apply_async(..., serializer='json')` would.
  * `now` is injected so that countdown/expires are testable.
  */
-export function encodeTask(t: TaskToEncode, now: Date = new Date()): EncodedTask {
+export function encodeTask(t: TaskToEncode, now?: Date): EncodedTask {
   const o = t.options;
-  const eta = o.eta ?? (o.countdown !== undefined ? new Date(now.getTime() + o.countdown * 1000) : null);
-  const expires = o.expires === undefined ? null : typeof o.expires === 'number' ? new Date(now.getTime() + o.expires * 1000) : o.expires;
+  // The clock is read only when a relative time needs it.
+  const at = () => (now ??= new Date()).getTime();
+  const eta = o.eta ?? (o.countdown !== undefined ? new Date(at() + o.countdown * 1000) : null);
+  const expires = o.expires === undefined ? null : typeof o.expires === 'number' ? new Date(at() + o.expires * 1000) : o.expires;
   // Serialised once: the body is assembled from the same text the reprs show.
   const argsrepr = JSON.stringify(t.args);
   const kwargsrepr = JSON.stringify(t.kwargs);
@@ -60,24 +62,46 @@ export function encodeTask(t: TaskToEncode, now: Date = new Date()): EncodedTask
     kwargsrepr: truncate(kwargsrepr),
     ignore_result: o.ignoreResult ?? false,
   };
-  const body = `[${argsrepr},${kwargsrepr},${EMBED_JSON}]`;
+  const properties = new TaskProperties(t.id, t.replyTo, constant.entries, varying);
+  if (o.priority !== undefined) properties.priority = o.priority;
+  if (expires) properties.expiration = String(Math.max(0, Math.ceil(expires.getTime() - at())));
   return {
-    content: Buffer.from(body, 'utf8'),
+    content: Buffer.from(`[${argsrepr},${kwargsrepr},${EMBED_JSON}]`, 'utf8'),
     eta,
-    properties: {
-      contentType: 'application/json',
-      contentEncoding: 'utf-8',
-      correlationId: t.id,
-      replyTo: t.replyTo,
-      persistent: true,
-      get headers() {
-        return { ...constant.entries, ...varying };
-      },
-      ...(o.priority !== undefined ? { priority: o.priority } : {}),
-      ...(expires ? { expiration: String(Math.max(0, Math.ceil(expires.getTime() - now.getTime()))) } : {}),
-    },
+    properties,
     wireHeaders: { constant: constant.bytes, varying },
   };
+}
+
+/**
+ * A task's message properties. A class, so that a call builds no accessor of its own (an object literal's getter
+ * costs more than the rest of encodeTask): `headers` lives on the prototype, so a spread of these properties
+ * leaves it out, and the parts it is built from are private.
+ */
+class TaskProperties {
+  readonly contentType = 'application/json';
+  readonly contentEncoding = 'utf-8';
+  readonly persistent = true;
+  // Declared only: set when a call has them, absent (not undefined) otherwise, as Celery leaves them out.
+  declare priority?: number;
+  declare expiration?: string;
+  readonly #constant: Readonly<Record<string, FieldValue>>;
+  readonly #varying: Readonly<Record<string, FieldValue>>;
+
+  constructor(
+    readonly correlationId: string,
+    readonly replyTo: string,
+    constant: Readonly<Record<string, FieldValue>>,
+    varying: Readonly<Record<string, FieldValue>>,
+  ) {
+    this.#constant = constant;
+    this.#varying = varying;
+  }
+
+  /** The Celery headers as one object, assembled when read (amqplib's own publish, tests). */
+  get headers(): Readonly<Record<string, FieldValue>> {
+    return { ...this.#constant, ...this.#varying };
+  }
 }
 
 interface ConstantHeaders {
