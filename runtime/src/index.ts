@@ -46,4 +46,5 @@ export {
 export { runWorker } from './signals.js';
 export { DEFAULT_DELIVERY_LIMIT, QUEUE_TYPES, taskExchangeType, taskQueueArguments, type QueueType } from './topology/queue-type.js';
 export { defineTask, untypedTask, type RetryPolicy, type TaskDefinition, type TaskSpec } from './task.js';
+export { SoftTimeLimitExceeded, TimeLimitExceeded } from './worker/time-limits.js';
 export { createWorker, type DeadLetterReason, type TaskContext, type TaskHandler, type Worker, type WorkerOptions } from './worker.js';

@@ -77,9 +77,12 @@ export function decodeResult(d: RawDelivery): DecodedResult {
 /** Python's built-in exceptions a JavaScript error maps onto by name; others travel under their own name. */
 const PYTHON_BUILTINS = new Set(['TypeError', 'ValueError', 'KeyError', 'IndexError', 'RuntimeError', 'NotImplementedError', 'TimeoutError']);
 
+/** Celery's time-limit exceptions live in billiard (celery.exceptions re-exports them); Celery workers name that module. */
+const BILLIARD = new Set(['SoftTimeLimitExceeded', 'TimeLimitExceeded']);
+
 /** Serialises an error the way Celery serialises an exception, so a Python caller can raise it. */
 export function exceptionInfo(type: string, message: string, module?: string | null): ExceptionInfo {
-  const mod = module !== undefined ? module : PYTHON_BUILTINS.has(type) ? 'builtins' : null;
+  const mod = module !== undefined ? module : PYTHON_BUILTINS.has(type) ? 'builtins' : BILLIARD.has(type) ? 'billiard.exceptions' : null;
   return { exc_type: type, exc_message: [message], exc_module: mod };
 }
 

@@ -8,7 +8,9 @@ import type { Logger } from '../logger.js';
 import { bindArguments, retryDelayMs } from '../task.js';
 import type { Delivery } from './delivery.js';
 import type { EtaScheduler } from './eta.js';
-import type { DeadLetterReason, Registered, TaskContext } from './types.js';
+import { HandlerContext } from './context.js';
+import { TimeLimits, type LateOutcome, type TimeLimitExceeded } from './time-limits.js';
+import type { DeadLetterReason, Registered } from './types.js';
 
 /** Where a copy of a delivery goes: the dead-letter queue or a delay queue of its task queue. */
 export type CopyTarget = { readonly kind: 'dlq' } | { readonly kind: 'delay'; readonly ms: number };
@@ -138,11 +140,14 @@ function revokedIfExpired(d: Delivery, deps: PipelineDeps, m: TaskMessage): bool
 
 async function run(d: Delivery, deps: PipelineDeps, m: TaskMessage, r: Registered, call: ReturnType<typeof bindArguments>): Promise<void> {
   const started = performance.now();
-  const context: TaskContext = { id: m.id, task: m.task, queue: d.queue, retries: m.retries, redelivered: d.msg.fields.redelivered, message: m };
+  // Only a task with a time limit gets timers (and an AbortController up front).
+  const limits = TimeLimits.of(m);
+  const context = new HandlerContext(d, m, limits);
   let result: unknown;
   try {
-    result = await r.handler(call.args, call.kwargs, context);
+    result = await (limits ? limits.run(() => r.handler(call.args, call.kwargs, context), (late) => abandonedEnded(deps, m, late)) : r.handler(call.args, call.kwargs, context));
   } catch (e) {
+    if (limits?.expired) return timedOut(d, deps, m, limits.expired);
     return failed(d, deps, m, r, e);
   }
   const issues = r.spec.checkResult(result);
@@ -170,6 +175,22 @@ async function failed(d: Delivery, deps: PipelineDeps, m: TaskMessage, r: Regist
   deps.log.error('task failed; dead-lettered', { task: m.task, id: m.id, attempts: m.retries + 1, error: describeCause(error) });
   deps.reply(m, 'FAILURE', exceptionInfo(error.name, error.message), error.stack ?? null);
   await deadLetter(d, deps, 'failed', `${error.name}: ${error.message} (after ${m.retries + 1} attempt${m.retries ? 's' : ''})`);
+}
+
+/**
+ * The hard time limit passed: as Celery, the task fails with TimeLimitExceeded (exactly as a Celery 5.2 worker
+ * replies it) and is not retried; the delivery is dead-lettered (`time-limit`). The handler is not awaited.
+ */
+function timedOut(d: Delivery, deps: PipelineDeps, m: TaskMessage, e: TimeLimitExceeded): Promise<void> {
+  deps.log.error('hard time limit exceeded; the task failed, its handler is abandoned and runs on unawaited', { task: m.task, id: m.id, seconds: e.seconds });
+  deps.reply(m, 'FAILURE', { exc_type: 'TimeLimitExceeded', exc_message: [e.seconds], exc_module: 'billiard.exceptions' });
+  return deadLetter(d, deps, 'time-limit', `TimeLimitExceeded(${e.seconds}): the handler ran past the hard time limit of ${e.seconds} s`);
+}
+
+/** A handler abandoned at its hard limit ended after all: its result or error is dropped, only logged. */
+function abandonedEnded(deps: PipelineDeps, m: TaskMessage, late: LateOutcome): void {
+  const how = 'threw' in late ? { error: describeCause(late.threw) } : {};
+  deps.log.warn('a handler abandoned at its hard time limit ended; its outcome is ignored', { task: m.task, id: m.id, ...how });
 }
 
 /** To `<queue>.dlq` with its body, headers and the reason; acked only once the copy is stored. */
