@@ -288,7 +288,8 @@ export function workerFile(s: ServiceModel): string {
       name: names.handlersInterface(s),
       docs: [
         `What the ${s.service} worker implements: one method per task version. A method returns the result ` +
-          '(or a promise of it); throwing fails the task. The delivery is acknowledged only after it returns.',
+          '(or a promise of it); throwing fails the task. The delivery is acknowledged only after it returns. ' +
+          "`context.signal` aborts at the caller's soft time limit (Celery `soft_time_limit`): stop, or catch it and return.",
       ],
       methods: eachVersion(s, (t, v) => ({
         name: names.method(t, v),

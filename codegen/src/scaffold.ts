@@ -63,7 +63,7 @@ export function scaffoldWorker(s: ServiceModel): GeneratedFiles {
             [
               ...v.args.map((a) => `@param ${a} ${schemaDoc(declared.args[a]!)}`),
               ...(declared.kwargs ? [`@param kwargs ${schemaDoc(declared.kwargs)}`] : []),
-              '@param context the delivery: task id, retries, whether it was redelivered',
+              '@param context the delivery: task id, retries, whether it was redelivered, and `signal`, aborted at the soft time limit',
               `@returns ${schemaDoc(declared.result)}`,
             ].join('\n'),
           ]

@@ -42,3 +42,11 @@ export const incomplete: PusherHandlers = {
   // @ts-expect-error a handler must return the contract's result
   sendToS3V2: () => ({ bucket: 'b' }),
 };
+
+/** The context a generated handler gets carries the soft-time-limit signal. */
+type HandlerContext = Parameters<PusherHandlers['sendToS3']> extends [...unknown[], infer C] ? C : never;
+assertType<Equal<HandlerContext extends { readonly signal: AbortSignal } ? true : false, true>>();
+export const honoursSignal: PusherHandlers['sendToS3'] = (key, _content, context) => {
+  context.signal.throwIfAborted();
+  return { bucket: 'b', key, etag: '' };
+};

@@ -2,7 +2,7 @@
 import { type TaskContext, type Worker } from '@taskbus/runtime';
 import { type SendToS3V1Args, type SendToS3V1Result, type SendToS3V2Args, type SendToS3V2Result, sendToS3V1Task, sendToS3V2Task } from './tasks.js';
 
-/** What the pusher worker implements: one method per task version. A method returns the result (or a promise of it); throwing fails the task. The delivery is acknowledged only after it returns. */
+/** What the pusher worker implements: one method per task version. A method returns the result (or a promise of it); throwing fails the task. The delivery is acknowledged only after it returns. `context.signal` aborts at the caller's soft time limit (Celery `soft_time_limit`): stop, or catch it and return. */
 export interface PusherHandlers {
   /**
    * Runs `pusher.send_to_s3` (pusher sendToS3 v1, queue `pusher`).

@@ -2,7 +2,7 @@
 import { type TaskContext, type Worker } from '@taskbus/runtime';
 import { type QuoteV1Args, type QuoteV1Result, type QuoteV2Args, type QuoteV2Kwargs, type QuoteV2Result, quoteV1Task, quoteV2Task } from './tasks.js';
 
-/** What the hostile worker implements: one method per task version. A method returns the result (or a promise of it); throwing fails the task. The delivery is acknowledged only after it returns. */
+/** What the hostile worker implements: one method per task version. A method returns the result (or a promise of it); throwing fails the task. The delivery is acknowledged only after it returns. `context.signal` aborts at the caller's soft time limit (Celery `soft_time_limit`): stop, or catch it and return. */
 export interface HostileHandlers {
   /**
    * Runs `hostile.quote` (hostile quote v1, queue `hostile`).

@@ -2,7 +2,7 @@
 import { type TaskContext, type Worker } from '@taskbus/runtime';
 import { type PurgeV1Args, type PurgeV1Result, type PurgeV2Args, type PurgeV2Result, type ResizeV1Args, type ResizeV1Kwargs, type ResizeV1Result, purgeV1Task, purgeV2Task, resizeV1Task } from './tasks.js';
 
-/** What the image-resizer worker implements: one method per task version. A method returns the result (or a promise of it); throwing fails the task. The delivery is acknowledged only after it returns. */
+/** What the image-resizer worker implements: one method per task version. A method returns the result (or a promise of it); throwing fails the task. The delivery is acknowledged only after it returns. `context.signal` aborts at the caller's soft time limit (Celery `soft_time_limit`): stop, or catch it and return. */
 export interface ImageResizerHandlers {
   /**
    * Runs `images.purge` (image-resizer purge v1, queue `images.low`).

@@ -2,7 +2,7 @@
 import { type TaskContext, type Worker } from '@taskbus/runtime';
 import { type ReconcileV1Args, type ReconcileV1Result, type RecordV1Args, type RecordV1Kwargs, type RecordV1Result, type RecordV2Args, type RecordV2Result, reconcileV1Task, recordV1Task, recordV2Task } from './tasks.js';
 
-/** What the ledger worker implements: one method per task version. A method returns the result (or a promise of it); throwing fails the task. The delivery is acknowledged only after it returns. */
+/** What the ledger worker implements: one method per task version. A method returns the result (or a promise of it); throwing fails the task. The delivery is acknowledged only after it returns. `context.signal` aborts at the caller's soft time limit (Celery `soft_time_limit`): stop, or catch it and return. */
 export interface LedgerHandlers {
   /** Runs `ledger.reconcile` (ledger reconcile v1, queue `ledger.batch`). */
   reconcile(...args: [...ReconcileV1Args, context: TaskContext]): ReconcileV1Result | Promise<ReconcileV1Result>;

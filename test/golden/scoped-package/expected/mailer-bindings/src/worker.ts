@@ -2,7 +2,7 @@
 import { type TaskContext, type Worker } from '@taskbus/runtime';
 import { type SendV1Args, type SendV1Result, sendV1Task } from './tasks.js';
 
-/** What the mailer worker implements: one method per task version. A method returns the result (or a promise of it); throwing fails the task. The delivery is acknowledged only after it returns. */
+/** What the mailer worker implements: one method per task version. A method returns the result (or a promise of it); throwing fails the task. The delivery is acknowledged only after it returns. `context.signal` aborts at the caller's soft time limit (Celery `soft_time_limit`): stop, or catch it and return. */
 export interface MailerHandlers {
   /** Runs `mailer.send` (mailer send v1, queue `mail`). */
   send(...args: [...SendV1Args, context: TaskContext]): SendV1Result | Promise<SendV1Result>;
