@@ -10,6 +10,7 @@ import { UsageError } from './errors.js';
 import { asyncApiServer } from './export.js';
 import { createFiles, loadContracts, readGenerated, readPreviousBindings, writeFiles, writeGenerated } from './files.js';
 import { helpText } from './help.js';
+import { addInspectQueues } from './inspect-queues.js';
 import { report } from './report.js';
 import { runCheck } from './run-check.js';
 
@@ -196,6 +197,10 @@ program
   .action(async (action: string, queue: string, id: string | undefined) => {
     await dlqCommand(action, queue, id, print);
   });
+
+// inspect queues (cli/src/inspect-queues.ts); the Celery remote-control subcommands join the same `inspect`.
+const inspect = program.command('inspect').description('look at the running system: queues and their counts');
+addInspectQueues(inspect, print);
 
 try {
   await program.parseAsync();

@@ -43,6 +43,7 @@ export {
   type DeadLetters,
   type ReplayReport,
 } from './dlq.js';
+export { countQueues, QueueCountError, type QueueCount } from './queue-counts.js';
 export { runWorker } from './signals.js';
 export { DEFAULT_DELIVERY_LIMIT, QUEUE_TYPES, taskExchangeType, taskQueueArguments, type QueueType } from './topology/queue-type.js';
 export { defineTask, untypedTask, type RetryPolicy, type TaskDefinition, type TaskSpec } from './task.js';
