@@ -212,7 +212,7 @@ describe('taskbus usage errors and help', () => {
     });
   }
 
-  for (const argv of [[], ['generate'], ['check'], ['new'], ['scaffold', 'worker'], ['call'], ['dlq']]) {
+  for (const argv of [[], ['generate'], ['check'], ['new'], ['scaffold', 'worker'], ['call'], ['dlq'], ['inspect', 'queues']]) {
     it(`taskbus ${argv.join(' ')} --help shows examples, the environment and exit codes (exit 0)`, async () => {
       const run = await taskbus('.', ...argv, '--help');
       expect(run.code).to.equal(0);
