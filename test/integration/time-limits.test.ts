@@ -79,12 +79,12 @@ describe('time limits on the real broker (soft aborts context.signal, hard fails
     expect(String((s.reason as Error).message)).to.match(/soft time limit \(1 s\) exceeded/);
   });
 
-  it('a handler that catches the soft abort and returns succeeds, as in Celery', async () => {
+  it('a handler that catches the soft abort and returns succeeds, as in Celery (a fractional limit, sent as a double)', async () => {
     const { task, client, seen } = await setUp();
     const t0 = Date.now();
-    const sent = await client.send(task, ['catch', 10_000], {}, { softTimeLimit: 1, timeLimit: 5 });
+    const sent = await client.send(task, ['catch', 10_000], {}, { softTimeLimit: 0.3, timeLimit: 5 });
     expect(await sent.result({ timeoutMs: 10_000 })).to.equal('cleaned up');
-    expect(Date.now() - t0).to.be.within(900, 4000);
+    expect(Date.now() - t0).to.be.within(280, 3000);
     expect(seen.get(sent.id)).to.include({ aborted: true });
   });
 
@@ -118,6 +118,43 @@ describe('time limits on the real broker (soft aborts context.signal, hard fails
     // The late result never reached the caller: the only reply was the failure (a second one would have been dropped
     // by the client; the worker logs its single reply per task).
     expect(log.records.filter((r) => r.message === 'task succeeded' && r.fields['id'] === stuck.id)).to.deep.equal([]);
+  });
+
+  it('exactly one reply per task: the failure at the hard limit, never the late result', async () => {
+    const { queue, late } = await setUp();
+    const raw = await rawBroker();
+    try {
+      const { queue: replyTo } = await raw.channel.assertQueue('', { exclusive: true });
+      const id = `late-${Date.now()}`;
+      const body = JSON.stringify([['ignore', 1500], {}, { callbacks: null, errbacks: null, chain: null, chord: null }]);
+      // As a Python caller publishes it: a float hard limit, the rpc reply queue in reply_to.
+      raw.channel.sendToQueue(queue, Buffer.from(body), {
+        contentType: 'application/json',
+        contentEncoding: 'utf-8',
+        correlationId: id,
+        replyTo,
+        headers: { lang: 'py', task: 'limits.work', id, retries: 0, timelimit: [0.5, null] },
+      });
+      await waitFor('the abandoned handler to end', () => (late.includes(id) ? true : undefined), 5000);
+      await new Promise((r) => setTimeout(r, 300)); // a late reply would be on its way by now
+      const replies = [];
+      for (let m = await raw.channel.get(replyTo, { noAck: true }); m; m = await raw.channel.get(replyTo, { noAck: true })) replies.push(JSON.parse(m.content.toString()));
+      expect(replies).to.have.length(1);
+      expect(replies[0]).to.deep.include({ task_id: id, status: 'FAILURE', result: { exc_type: 'TimeLimitExceeded', exc_message: [0.5], exc_module: 'billiard.exceptions' } });
+    } finally {
+      await raw.close();
+    }
+  });
+
+  it('stop() does not wait for a handler abandoned at its hard limit (it runs on in the background)', async () => {
+    const { task, client, late, worker } = await setUp();
+    const stuck = await client.send(task, ['ignore', 4000], {}, { timeLimit: 0.5 });
+    await stuck.result({ timeoutMs: 10_000 }).catch(() => undefined);
+    const t0 = Date.now();
+    await worker.stop();
+    expect(Date.now() - t0).to.be.below(1500);
+    expect(late, 'the abandoned handler is still running').to.deep.equal([]);
+    await waitFor('the abandoned handler to end (its outcome is logged, not sent)', () => (late.length ? true : undefined), 6000);
   });
 
   it('with only a hard limit, the signal aborts at it with TimeLimitExceeded', async () => {

@@ -1,7 +1,14 @@
-/** A field value as taskbus puts it in AMQP tables: 64-bit integers are tagged, as amqplib's `{'!': 'long'}`. */
-export type FieldValue = string | boolean | null | Long | readonly FieldValue[];
+/**
+ * A field value as taskbus puts it in AMQP tables: 64-bit integers are tagged, as amqplib's `{'!': 'long'}`;
+ * fractions (a time limit of 0.5 s) as its `{'!': 'double'}`.
+ */
+export type FieldValue = string | boolean | null | Long | Double | readonly FieldValue[];
 export interface Long {
   readonly '!': 'long';
+  readonly value: number;
+}
+export interface Double {
+  readonly '!': 'double';
   readonly value: number;
 }
 
@@ -65,6 +72,12 @@ export class FrameWriter {
     this.buf.writeUInt16BE(v, at);
   }
 
+  /** An IEEE 754 double, big-endian. */
+  f64(v: number): void {
+    this.reserve(8);
+    this.at = this.buf.writeDoubleBE(v, this.at);
+  }
+
   /** A 64-bit integer, signed; exact for safe integers. */
   i64(v: number): void {
     this.reserve(8);
@@ -123,9 +136,14 @@ export class FrameWriter {
     } else if (typeof v === 'boolean') {
       this.u8(0x74); // t
       this.u8(v ? 1 : 0);
-    } else if (isLong(v)) {
-      this.u8(0x6c); // l
-      this.i64(v.value);
+    } else if (isTagged(v)) {
+      if (v['!'] === 'long') {
+        this.u8(0x6c); // l
+        this.i64(v.value);
+      } else {
+        this.u8(0x64); // d
+        this.f64(v.value);
+      }
     } else {
       this.u8(0x41); // A
       this.reserve(4);
@@ -137,7 +155,7 @@ export class FrameWriter {
   }
 }
 
-function isLong(v: Long | readonly FieldValue[]): v is Long {
+function isTagged(v: Long | Double | readonly FieldValue[]): v is Long | Double {
   return !Array.isArray(v);
 }
 

@@ -55,7 +55,7 @@ export function encodeTask(t: TaskToEncode, now?: Date): EncodedTask {
     eta: eta && celeryTime(eta),
     expires: expires && celeryTime(expires),
     retries: amqpInt(o.retries ?? 0),
-    timelimit: [amqpIntOrNull(o.timeLimit), amqpIntOrNull(o.softTimeLimit)],
+    timelimit: [amqpSeconds(o.timeLimit), amqpSeconds(o.softTimeLimit)],
     root_id: t.rootId ?? t.id,
     parent_id: t.parentId ?? null,
     argsrepr: truncate(argsrepr),
@@ -134,8 +134,10 @@ export function amqpInt(n: number): { '!': 'long'; value: number } {
   return { '!': 'long', value: Math.trunc(n) };
 }
 
-function amqpIntOrNull(n: number | undefined): { '!': 'long'; value: number } | null {
-  return n === undefined ? null : amqpInt(n);
+/** A time limit in seconds: whole ones as a 64-bit int, a fraction (0.5) as a double, as Python sends a float. */
+function amqpSeconds(n: number | undefined): { '!': 'long' | 'double'; value: number } | null {
+  if (n === undefined) return null;
+  return Number.isInteger(n) ? amqpInt(n) : { '!': 'double', value: n };
 }
 
 /** ISO 8601 with an explicit offset and microseconds: Celery 5.2 reads the fraction as microseconds. */

@@ -45,6 +45,7 @@ const now = new Date('2026-11-29T12:00:00.000Z');
 const cases: [string, Partial<TaskToEncode>, CallOptions][] = [
   ['a plain call', {}, {}],
   ['eta, expires, priority, time limits, retries', {}, { countdown: 30, expires: 600, priority: 9, timeLimit: 60, softTimeLimit: 50, retries: 70_000 }],
+  ['fractional time limits (doubles)', {}, { timeLimit: 1.5, softTimeLimit: 0.25 }],
   ['negative and large integers', { args: [-1, 2 ** 40] }, { retries: 2 ** 33 }],
   ['non-ASCII arguments and task name', { task: 'püsher.sénd_✓', args: ['日本語', '😀'.repeat(200)], kwargs: { ключ: 'значение' } }, {}],
   ['kwargs, parent and root ids, ignore_result', { kwargs: { a: 1, b: [true, null] }, parentId: 'parent', rootId: 'root' }, { ignoreResult: true }],

@@ -63,6 +63,7 @@ describe('celery/encodeTask', () => {
     ['expires in seconds sets the header and the AMQP expiration', { expires: 60 }, { expires: '2026-11-25T10:01:00.000000+00:00' }, { expiration: '60000' }],
     ['an expiry already past is sent as expiration 0', { expires: new Date('2026-11-25T09:00:00Z') }, {}, { expiration: '0' }],
     ['time limits go hard first, typed as 64-bit ints', { timeLimit: 300, softTimeLimit: 240 }, { timelimit: [{ '!': 'long', value: 300 }, { '!': 'long', value: 240 }] }, {}],
+    ['fractional time limits are doubles, not truncated to 0 (no limit)', { timeLimit: 1.5, softTimeLimit: 0.25 }, { timelimit: [{ '!': 'double', value: 1.5 }, { '!': 'double', value: 0.25 }] }, {}],
     ['retries in the short-int range are still typed long', { retries: 200 }, { retries: { '!': 'long', value: 200 } }, {}],
     ['ignoreResult and priority', { ignoreResult: true, priority: 7 }, { ignore_result: true }, { priority: 7 }],
   ];
