@@ -1,8 +1,10 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { Type } from '@sinclair/typebox';
-import { createWorker, defineTask, silentLogger, type Worker } from '@taskbus/runtime';
+import { connectClient, createWorker, defineTask, RemoteTaskError, silentLogger, untypedTask, type TaskClient, type Worker } from '@taskbus/runtime';
 import { expect } from 'chai';
-import { deleteQueues, uniqueQueue } from '../support/broker.js';
-import { celeryVersions, checkCeleryVersion, runPython } from '../support/python.js';
+import { deleteQueues, uniqueQueue, waitFor } from '../support/broker.js';
+import { celeryVersions, checkCeleryVersion, PY_DIR, PYTHON, pythonEnv, runPython, type CeleryVersion } from '../support/python.js';
 
 interface Outcome {
   readonly celery: string;
@@ -80,6 +82,66 @@ for (const celery of celeryVersions) {
     it('soft_time_limit rethrown: get() raises SoftTimeLimitExceeded', async () => {
       const o = await call('soft-raise');
       expect(o).to.include({ ok: false, type: 'SoftTimeLimitExceeded', soft: true });
+    });
+  });
+}
+
+/** A Celery worker of limits_app.py with the prefork pool (the solo pool of the shared helper ignores time limits). */
+async function startPreforkWorker(celery: CeleryVersion, queue: string): Promise<{ stop(): Promise<void> }> {
+  const child = spawn(PYTHON, ['-m', 'celery', '-A', 'limits_app', 'worker', '-Q', queue, '-P', 'prefork', '-c', '1', '-n', `${queue}@%h`, '--without-gossip', '--without-mingle', '--without-heartbeat', '-l', 'INFO'], {
+    cwd: PY_DIR,
+    env: { ...process.env, ...pythonEnv(celery) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    await once(child, 'exit');
+  };
+  try {
+    await waitFor('the Celery worker to be ready', () => {
+      if (child.exitCode !== null) throw new Error(`celery worker exited ${child.exitCode}:\n${output}`);
+      return /\bready\.\s*$/m.test(output) ? true : undefined;
+    }, 30_000);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { stop };
+}
+
+for (const celery of celeryVersions) {
+  describe(`TypeScript caller with time limits -> Python ${celery.name} worker (prefork)`, function () {
+    this.timeout(60_000);
+    const queue = uniqueQueue('py-limits');
+    let worker: { stop(): Promise<void> } | undefined;
+    let client: TaskClient | undefined;
+    const task = untypedTask('limits.py_sleep', queue);
+
+    before(async () => {
+      await checkCeleryVersion(celery);
+      worker = await startPreforkWorker(celery, queue);
+      client = await connectClient({ logger: silentLogger });
+    });
+    after(async () => {
+      await worker?.stop();
+      await client?.close();
+      await deleteQueues(queue);
+    });
+
+    it('timeLimit: the TypeScript caller gets the same TimeLimitExceeded a TypeScript worker sends', async () => {
+      const sent = await client!.send(task, [5], {}, { timeLimit: 1 });
+      const err = await sent.result({ timeoutMs: 20_000 }).then(() => null, (e: unknown) => e);
+      expect(err).to.be.instanceOf(RemoteTaskError);
+      expect(err).to.include({ excType: 'TimeLimitExceeded', excModule: 'billiard.exceptions', excMessage: '1' });
+    });
+
+    it('a fractional softTimeLimit (an AMQP double) is honoured by Celery', async () => {
+      const sent = await client!.send(task, [5], {}, { softTimeLimit: 0.5, timeLimit: 4 });
+      expect(await sent.result({ timeoutMs: 20_000 })).to.equal('soft limit caught');
     });
   });
 }
