@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { createWorker, defineTask, RemoteTaskError, SoftTimeLimitExceeded, TimeLimitExceeded, type TaskContext } from '@taskbus/runtime';
 import { expect } from 'chai';
+import { delayQueueName } from '../../runtime/src/deadletter.js';
 import { rawBroker, recordingLogger, waitFor } from '../support/broker.js';
 import { clientScope, openedPerTest } from '../support/scope.js';
 
@@ -29,6 +30,13 @@ describe('time limits on the real broker (soft aborts context.signal, hard fails
   this.timeout(30_000);
   const scope = clientScope({});
   const opened = openedPerTest();
+  const retryQueues: string[] = [];
+  after(async () => {
+    // The delay queue the retried soft-limit failures went through (clientScope removes the queue and its DLQ).
+    const raw = await rawBroker();
+    for (const q of retryQueues) await raw.channel.deleteQueue(q);
+    await raw.close();
+  });
 
   const spec = (queue: string) =>
     defineTask<[mode: string, ms: number], Record<string, never>, string>({
@@ -43,6 +51,7 @@ describe('time limits on the real broker (soft aborts context.signal, hard fails
   /** A worker on a fresh queue whose handler sleeps `ms` on the signal; `mode` says what it does when aborted. */
   async function setUp(prefetch = 4) {
     const queue = scope.queue('limits');
+    retryQueues.push(delayQueueName(queue, 100));
     const task = spec(queue);
     const log = recordingLogger();
     const seen = new Map<string, Seen>();
