@@ -184,7 +184,7 @@ export async function inspectQueues(o: InspectQueuesOptions): Promise<QueuesRepo
   return { source: 'amqp', queues: rowsFromCounts(known, counts) };
 }
 
-const collect = (value: string, previous: readonly string[]): string[] => [...previous, value];
+const collect = (value: string, previous: readonly string[] | undefined): string[] => [...(previous ?? []), value];
 
 /** Registers `inspect queues` on the `inspect` command. */
 export function addInspectQueues(inspect: Command, print: (line: string) => void): void {
@@ -192,7 +192,7 @@ export function addInspectQueues(inspect: Command, print: (line: string) => void
     .command('queues')
     .description('each queue taskbus knows of (contracts, --queue; with the management plugin, every queue of the vhost): ready, unacked, consumers and its DLQ')
     .option('--contracts <dir>', 'contracts whose queues to show', 'contracts')
-    .option('--queue <queue>', 'a queue to show as well (repeatable)', collect, [])
+    .option('--queue <queue>', 'a queue to show as well (repeatable)', collect)
     .option('--management <url>', `management API base URL (default: ${MANAGEMENT_ENV}, else http://<AMQP host>:15672 with the AMQP credentials)`)
     .option('--no-management', 'do not ask the management API; passive declares over AMQP only (unacked unknown)')
     .option('--json', 'print {"source", "queues": [{queue, state, ready, unacked, consumers, dlq}]} (null where unknown)')
@@ -200,11 +200,11 @@ export function addInspectQueues(inspect: Command, print: (line: string) => void
       'after',
       helpText(['taskbus inspect queues', 'taskbus inspect queues --queue celery --json', 'taskbus inspect queues --management https://rabbit.example:15671']),
     )
-    .action(async function (this: Command, opts: { contracts: string; queue: string[]; management?: string | boolean; json?: boolean }) {
+    .action(async function (this: Command, opts: { contracts: string; queue?: string[]; management?: string | boolean; json?: boolean }) {
       const report = await inspectQueues({
         contracts: opts.contracts,
         contractsGiven: this.getOptionValueSource('contracts') !== 'default',
-        queues: opts.queue,
+        queues: opts.queue ?? [],
         management: opts.management === false ? false : typeof opts.management === 'string' ? opts.management : undefined,
       });
       if (opts.json) print(JSON.stringify(report, null, 2));
