@@ -39,9 +39,12 @@ export interface CallOptions {
   readonly expires?: number | Date;
   /** Retry count to start from (Celery `retries`). */
   readonly retries?: number;
-  /** Hard time limit in seconds (Celery `time_limit`). */
+  /**
+   * Hard time limit in seconds, fractions allowed (Celery `time_limit`): past it the task fails with Celery's
+   * TimeLimitExceeded, without retry, and the worker moves on.
+   */
   readonly timeLimit?: number;
-  /** Soft time limit in seconds (Celery `soft_time_limit`). */
+  /** Soft time limit in seconds, fractions allowed (Celery `soft_time_limit`): the handler's `context.signal` aborts. */
   readonly softTimeLimit?: number;
   /** AMQP priority 0-255, honoured only by queues declared with x-max-priority. */
   readonly priority?: number;
