@@ -341,3 +341,50 @@ describe("amqplib's own publish (internals differ) and encodeTask's headers gett
     }
   });
 });
+
+describe('a worker copying a delivery amqplib cannot encode again', () => {
+  // Header table entries as they come on the wire, after the Celery headers.
+  const cases: [string, Buffer][] = [
+    // 255 bytes on the wire, but amqplib reads each 0xff as U+FFFD: 765 bytes when it writes the key again.
+    ['a header key of invalid UTF-8', Buffer.concat([Buffer.from([255]), Buffer.alloc(255, 0xff), Buffer.from('S'), Buffer.from([0, 0, 0, 1]), Buffer.from('x')])],
+    // Within RabbitMQ's 128 KiB frame, but over the 64 KiB amqplib encodes a header table in.
+    ['headers over 64 KiB', Buffer.concat([Buffer.from([3]), Buffer.from('pad'), Buffer.from('S'), Buffer.from([0, 1, 0, 0]), Buffer.alloc(65_536, 0x70)])],
+  ];
+  for (const [what, entry] of cases) it(`${what}: the copy is refused, and the copies it publishes later are still matched to their own confirms`, async function () {
+    this.timeout(30_000);
+    const raw = await rawBroker();
+    const log = recordingLogger();
+    const queue = `hostile-copy-${Date.now()}`;
+    const spec = defineTask<[label: string], Record<string, never>, string>({ name: 'hostile.copy', queue, args: { label: Type.String() }, result: Type.String(), retry: { maxAttempts: 1 } });
+    const worker = createWorker({ logger: log, stopTimeoutMs: 3000 });
+    worker.register(spec, () => {
+      throw new Error('poisoned');
+    });
+    const model = await openConnection();
+    try {
+      await worker.start();
+      const channel = await model.createConfirmChannel();
+      const t = encodeTask({ id: 'hostile-key', task: spec.name, args: ['hostile'], kwargs: {}, replyTo: '', origin: 'test', options: {} });
+      const headers = { constant: Buffer.concat([t.wireHeaders.constant, entry]), varying: t.wireHeaders.varying };
+      publishEncoded(channel, { exchange: '', routingKey: queue, mandatory: true, properties: t.properties, headers, content: t.content }, () => undefined);
+      await channel.waitForConfirms();
+      await waitFor('the refused copy', () => log.records.find((r) => r.message.startsWith('could not move the delivery')));
+      // The dead letter of a message amqplib can encode: its copy's confirm must reach it, and the delivery be acked.
+      const c = await connectClient({ logger: silentLogger });
+      await c.send(spec, ['poison'], {}, { ignoreResult: true, taskId: 'plain-poison' });
+      await c.close();
+      await waitFor('the dead letter', async () => ((await raw.channel.checkQueue(`${queue}.dlq`)).messageCount === 1 ? true : undefined));
+      await worker.stop();
+      // Unacked deliveries go back to the task queue when the worker stops: the plain poison must not be among them.
+      const back: string[] = [];
+      for (let m = await raw.channel.get(queue, { noAck: true }); m; m = await raw.channel.get(queue, { noAck: true })) back.push(String(m.properties.headers?.['id']));
+      expect(back, 'deliveries back in the task queue').to.not.include('plain-poison');
+      expect((await raw.channel.checkQueue(`${queue}.dlq`)).messageCount).to.equal(1);
+    } finally {
+      await worker.stop();
+      await model.close();
+      await deleteQueues(queue, `${queue}.dlq`, `${queue}.retry.1000`, `${queue}.retry.2000`);
+      await raw.close();
+    }
+  });
+});
