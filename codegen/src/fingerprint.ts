@@ -19,7 +19,8 @@ function versionOf(specifier: string, name: string): string {
 /** The module at `url` and every module it imports by a relative path, as they are on disk. */
 function moduleGraph(url: string, seen = new Set<string>()): Set<string> {
   const file = fileURLToPath(url);
-  if (seen.has(file)) return seen;
+  // A specifier read off a comment may name no file.
+  if (seen.has(file) || !existsSync(file)) return seen;
   seen.add(file);
   for (const [, specifier] of readFileSync(file, 'utf8').matchAll(/\b(?:from|import)\s*['"](\.{1,2}\/[^'"]+)['"]/g)) moduleGraph(new URL(specifier!, url).href, seen);
   return seen;
