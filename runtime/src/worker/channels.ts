@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
-import { publishEncoded, UnencodableMessageError } from '../amqp/publish.js';
+import { publishEncoded, publishOwn, UnencodableMessageError } from '../amqp/publish.js';
 import type { PublishProperties } from '../amqp/publish-frames.js';
 import { ChannelKeeper } from '../channel-keeper.js';
 import { describeCause, TopologyError } from '../errors.js';
@@ -203,9 +203,9 @@ export class WorkerChannels {
     const headers = { ...properties.headers, [COPY_HEADER]: copyId };
     const err = await new Promise<unknown>((resolve) => {
       try {
-        channel.publish('', queue, content, { ...properties, headers, mandatory: true }, resolve);
+        publishOwn(channel, '', queue, content, { ...properties, headers, mandatory: true }, resolve);
       } catch (e) {
-        resolve(e); // the channel closed between the check and the write
+        resolve(e); // the channel closed between the check and the write, or amqplib cannot encode the copy
       }
     });
     // A return comes before the confirm of the same message.
