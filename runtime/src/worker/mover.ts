@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Options } from 'amqplib';
-import { delayQueueName, dlqName, republishProperties } from '../deadletter.js';
+import { delayQueueName, dlqName, republishProperties, salvagedHeaders } from '../deadletter.js';
 import { describeCause } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { declareDeadLetterQueue, declareDelayQueue } from '../topology/declare.js';
@@ -65,9 +65,17 @@ export class Mover {
       } catch (e) {
         return `cannot declare ${name}: ${describeCause(e)}`;
       }
-      const result = await channels.publishCopy(name, d.msg.content, properties);
+      let result = await channels.publishCopy(name, d.msg.content, properties);
+      if (result === 'unencodable') {
+        // Its own headers cannot be written again: the copy goes with those that can, or the handler would run
+        // again at every redelivery of a message that nothing can move.
+        const salvaged = salvagedHeaders(properties.headers ?? {});
+        this.log.warn('delivery headers cannot be copied as they are; copied without some', { queue: name, id: d.id, dropped: salvaged.dropped.join(',').slice(0, 200) });
+        result = await channels.publishCopy(name, d.msg.content, { ...properties, headers: salvaged.headers });
+      }
       if (result === 'routed') return null;
-      why = result === 'unroutable' ? `${name} does not exist (deleted?)` : `the broker did not confirm the copy to ${name}`;
+      why =
+        result === 'unroutable' ? `${name} does not exist (deleted?)` : result === 'unencodable' ? `the copy to ${name} cannot be encoded` : `the broker did not confirm the copy to ${name}`;
       if (result !== 'unroutable') break;
       this.log.warn('copy unroutable; declaring its queue again', { queue: name, id: d.id });
       channels.forget(name);
