@@ -169,7 +169,7 @@ class AmqpWorker implements Worker {
     }
     const sent = this.channels?.reply(m.replyTo, r.content, r.properties) ?? 'no channel';
     if (sent === 'no channel') this.log.warn('no open channel for the reply; it is lost (the caller times out)', { task: m.task, id: m.id, status });
-    if (sent === 'unencodable') this.log.warn('the reply cannot be sent: its task id is longer than the 255 bytes of a correlation id', { task: m.task, id: m.id.slice(0, 64), status });
+    if (sent === 'unencodable') this.log.warn('the reply cannot be sent: its correlation id (the task id) or reply_to cannot be encoded, e.g. over 255 bytes', { task: m.task, id: m.id.slice(0, 64), status });
   }
 
   stop(): Promise<void> {
