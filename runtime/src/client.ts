@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
+import type { Registry } from 'prom-client';
 import { SHORTSTR_MAX } from './amqp/frame-writer.js';
 import { publishEncoded, UnencodableMessageError } from './amqp/publish.js';
 import { encodeTask, type EncodedTask } from './celery/encode.js';
@@ -17,6 +18,9 @@ import {
   describeCause,
 } from './errors.js';
 import { createStderrLogger, type Logger } from './logger.js';
+import type { MetricsOptions } from './metrics/options.js';
+import { newRegistry, registerClientStats } from './metrics/registry.js';
+import { ClientStats } from './metrics/stats.js';
 import type { ReconnectOptions } from './connect-options.js';
 import { backoffDelay, CLOSE_GRACE_MS, MAX_TIMER_MS, Reconnector, settlesWithin } from './reconnect.js';
 import { ChannelKeeper } from './channel-keeper.js';
@@ -66,12 +70,16 @@ export interface ClientOptions extends ReconnectOptions {
   readonly resultTtlMs?: number;
   /** Bytes of replies nobody asked for yet; the oldest are dropped (and logged) past it (default 64 MiB). */
   readonly maxUnclaimedBytes?: number;
+  /** Prometheus metrics (prom-client): published, confirmed, returned, buffered, reconnects. */
+  readonly metrics?: MetricsOptions;
 }
 
 /** Publishes tasks. Each call settles when the broker confirms the message is stored. */
 export interface TaskClient {
   send<A extends readonly unknown[], K extends object, R>(spec: TaskSpec<A, K, R>, args: A, kwargs: K, options?: CallOptions): Promise<SentTask<R>>;
   close(): Promise<void>;
+  /** The registry holding this client's metrics when `metrics` was given; else null. */
+  readonly metricsRegistry: Registry | null;
 }
 
 export const DEFAULT_MAX_PAYLOAD_BYTES = 16 * 1024 * 1024;
@@ -154,6 +162,9 @@ class AmqpTaskClient implements TaskClient {
   private flushing = false;
   private closed = false;
   private fatal: unknown = null;
+  private readonly stats = new ClientStats(() => this.pending.size);
+  private connectedBefore = false;
+  metricsRegistry: Registry | null = null;
   /** Option defaults, resolved once. */
   private readonly limits: {
     readonly confirmTimeoutMs: number;
@@ -181,7 +192,12 @@ class AmqpTaskClient implements TaskClient {
     );
   }
 
-  start(): Promise<void> {
+  async start(): Promise<void> {
+    const metrics = this.options.metrics;
+    if (metrics) {
+      this.metricsRegistry = metrics.registry ?? (await newRegistry());
+      await registerClientStats(this.metricsRegistry, this.stats);
+    }
     return this.reconnector.start();
   }
 
@@ -208,12 +224,15 @@ class AmqpTaskClient implements TaskClient {
       log: this.log,
       ...(this.options.reconnect ? { backoff: this.options.reconnect } : {}),
     }).open();
+    if (this.connectedBefore) this.stats.reconnects++;
+    this.connectedBefore = true;
   }
 
   private openLane(channel: ConfirmChannel): void {
     const lane: Lane = { channel, returned: new Set(), unconfirmed: new Set(), draining: false, nacksInARow: 0 };
     channel.on('return', (msg: ConsumeMessage) => {
       const id = msg.properties.correlationId as string | undefined;
+      this.stats.returned++;
       if (id) lane.returned.add(id);
     });
     channel.on('drain', () => {
@@ -374,6 +393,7 @@ class AmqpTaskClient implements TaskClient {
         if (lane.returned.delete(p.id)) return this.unroutable(lane, p);
         if (!err) {
           lane.nacksInARow = 0;
+          this.stats.confirmed++;
           return this.settle(p);
         }
         // amqplib fails every unconfirmed publish when a channel closes, just before the close is reported:
@@ -383,6 +403,7 @@ class AmqpTaskClient implements TaskClient {
         });
       });
       lane.draining = !more;
+      this.stats.published++;
     } catch (e) {
       // Nothing was written and the channel is fine: only this publish fails (marking the lane draining
       // would wait for a 'drain' that never comes, and every later send would time out behind it).
