@@ -68,11 +68,11 @@ export function loadPromClient(): Promise<PromClient> {
   return import('prom-client');
 }
 
-/** Task stats of every worker in the family, summed per (task, version). */
-function byTask(family: Family<WorkerStats>): Map<string, TaskStats[]> {
+/** Task stats of every worker in the family, grouped per (task, version) to be summed. */
+function byTask(family: Family<WorkerStats>, withUnmatched = false): Map<string, TaskStats[]> {
   const groups = new Map<string, TaskStats[]>();
   for (const worker of family.sources) {
-    for (const s of worker.all()) {
+    for (const s of worker.all(withUnmatched)) {
       const key = `${s.task}\n${s.version}`;
       const group = groups.get(key);
       if (group) group.push(s);
@@ -86,7 +86,7 @@ const sum = (group: readonly TaskStats[], read: (s: TaskStats) => number) => gro
 const labelsOf = (s: TaskStats): Record<TaskLabel, string> => ({ task: s.task, version: s.version });
 
 function defineWorkerMetrics(prom: PromClient, registry: Registry, family: WorkerFamily): void {
-  const counter = (name: string, help: string, read: (s: TaskStats) => number) =>
+  const counter = (name: string, help: string, read: (s: TaskStats) => number, withUnmatched = false) =>
     new prom.Counter<TaskLabel>({
       name,
       help,
@@ -94,10 +94,11 @@ function defineWorkerMetrics(prom: PromClient, registry: Registry, family: Worke
       registers: [registry],
       collect() {
         this.reset();
-        for (const group of byTask(family).values()) this.inc(labelsOf(group[0]!), sum(group, read));
+        for (const group of byTask(family, withUnmatched).values()) this.inc(labelsOf(group[0]!), sum(group, read));
       },
     });
-  counter('taskbus_worker_tasks_received_total', 'Deliveries taken from the task queues, retries and redeliveries included', (s) => s.received);
+  // Deliveries that name no task served here are counted under task="" (received and dead-lettered only).
+  counter('taskbus_worker_tasks_received_total', 'Deliveries taken from the task queues, retries and redeliveries included', (s) => s.received, true);
   counter('taskbus_worker_tasks_succeeded_total', 'Handler runs that succeeded', (s) => s.succeeded);
   counter('taskbus_worker_tasks_failed_total', 'Handler runs that failed for good (no attempt left, or a result the contract refuses)', (s) => s.failed);
   counter('taskbus_worker_tasks_retried_total', 'Handler runs that failed and were scheduled for another attempt', (s) => s.retried);
@@ -109,7 +110,7 @@ function defineWorkerMetrics(prom: PromClient, registry: Registry, family: Worke
     registers: [registry],
     collect() {
       this.reset();
-      for (const group of byTask(family).values()) {
+      for (const group of byTask(family, true).values()) {
         const reasons = new Map<string, number>();
         for (const s of group) for (const [reason, n] of s.deadLettered) reasons.set(reason, (reasons.get(reason) ?? 0) + n);
         for (const [reason, n] of reasons) this.inc({ ...labelsOf(group[0]!), reason }, n);

@@ -93,8 +93,9 @@ export class WorkerStats {
     return (typeof task === 'string' ? this.byTask.get(task) : undefined) ?? this.unmatched;
   }
 
-  all(): Iterable<TaskStats> {
-    return [...this.byTask.values(), this.unmatched];
+  /** The registered tasks' stats, plus `unmatched` when asked (it only ever receives and dead-letters). */
+  all(withUnmatched: boolean): Iterable<TaskStats> {
+    return withUnmatched ? [...this.byTask.values(), this.unmatched] : this.byTask.values();
   }
 }
 
