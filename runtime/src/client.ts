@@ -17,7 +17,7 @@ import {
   TopologyError,
   describeCause,
 } from './errors.js';
-import { createStderrLogger, type Logger } from './logger.js';
+import { runtimeLogger, type Logger } from './logger.js';
 import type { MetricsOptions } from './metrics/options.js';
 import { newRegistry, registerClientStats } from './metrics/registry.js';
 import { ClientStats } from './metrics/stats.js';
@@ -89,6 +89,8 @@ const MIB = 1024 * 1024;
 /** One publish until the broker confirms it; it survives lost channels and is re-sent with the same task id. */
 interface Pending {
   readonly id: string;
+  /** Celery task name, for logs. */
+  readonly task: string;
   readonly queue: string;
   readonly queueType: QueueType;
   /** When the task is due (countdown or eta), in ms since the epoch; null to run at once. */
@@ -174,7 +176,7 @@ class AmqpTaskClient implements TaskClient {
   };
 
   constructor(private readonly options: ClientOptions) {
-    this.log = options.logger ?? createStderrLogger('taskbus-client');
+    this.log = options.logger ?? runtimeLogger('taskbus-client', options.url);
     this.limits = {
       confirmTimeoutMs: options.confirmTimeoutMs ?? 30_000,
       maxBuffered: options.maxBuffered ?? 10_000,
@@ -278,6 +280,7 @@ class AmqpTaskClient implements TaskClient {
       await new Promise<void>((resolve, reject) => {
         const p: Pending = {
           id,
+          task: spec.name,
           queue,
           queueType: spec.queueType,
           dueAt: encoded.eta?.getTime() ?? null,
@@ -422,7 +425,7 @@ class AmqpTaskClient implements TaskClient {
   private nacked(lane: Lane, p: Pending, err: unknown): void {
     lane.unconfirmed.delete(p);
     p.lane = null;
-    if (p.nacks++ === 0) this.log.warn('publish nacked by the broker; sending it again until confirmTimeoutMs', { queue: p.queue, id: p.id, error: describeCause(err) });
+    if (p.nacks++ === 0) this.log.warn('publish nacked by the broker; sending it again until confirmTimeoutMs', { queue: p.queue, task: p.task, id: p.id, error: describeCause(err) });
     if (++lane.nacksInARow === REOPEN_AFTER_NACKS) {
       this.log.warn('publish channel gets only nacks; reopening it', { nacks: REOPEN_AFTER_NACKS });
       lane.channel.close().catch(() => undefined); // its close re-sends what it holds; the keeper reopens it
@@ -438,7 +441,7 @@ class AmqpTaskClient implements TaskClient {
   private unroutable(lane: Lane, p: Pending): void {
     this.routes?.forget(p.queue);
     if (p.redeclared) return this.settle(p, new PublishError(p.id, `no queue "${p.queue}" to route to`));
-    this.log.warn('publish unroutable (queue deleted?); declaring it again and re-sending', { queue: p.queue, id: p.id });
+    this.log.warn('publish unroutable (queue deleted?); declaring it again and re-sending', { queue: p.queue, task: p.task, id: p.id });
     p.redeclared = true;
     lane.unconfirmed.delete(p);
     p.lane = null;

@@ -32,7 +32,20 @@ export {
   type UnreachableBroker,
   type ValidationIssue,
 } from './errors.js';
-export { createStderrLogger, silentLogger, type Logger } from './logger.js';
+export {
+  createLogger,
+  createStderrLogger,
+  LOG_FORMATS,
+  LOG_LEVELS,
+  LogConfigError,
+  loggerFromEnv,
+  silentLogger,
+  type LogFields,
+  type LogFormat,
+  type Logger,
+  type LoggerOptions,
+  type LogLevel,
+} from './logger.js';
 export {
   DeadLetterAccessError,
   DeadLetterQueueError,

@@ -4,7 +4,7 @@ import type { TaskMessage } from './celery/message.js';
 import { encodeResult, exceptionInfo, type TaskState } from './celery/result.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from './client.js';
 import { TaskbusError, describeCause } from './errors.js';
-import { createStderrLogger, type Logger } from './logger.js';
+import { runtimeLogger, type Logger } from './logger.js';
 import type { WorkerMetricsOptions } from './metrics/options.js';
 import type { WorkerStats } from './metrics/stats.js';
 import { WorkerMetrics, workerStatsFor } from './metrics/worker-metrics.js';
@@ -85,7 +85,7 @@ class AmqpWorker implements Worker {
   readonly done: Promise<void>;
 
   constructor(private readonly options: WorkerOptions) {
-    this.log = options.logger ?? createStderrLogger('taskbus-worker');
+    this.log = options.logger ?? runtimeLogger('taskbus-worker', options.url);
     this.done = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
     this.done.catch(() => undefined);
     this.stats = workerStatsFor(options.metrics);

@@ -65,7 +65,7 @@ export function processSafely(d: Delivery, deps: PipelineDeps): Promise<void> {
   return processDelivery(d, deps).catch(async (e: unknown) => {
     if (d.settled) return;
     await deadLetter(d, deps, 'internal-error', `taskbus failed on this delivery: ${describeCause(e)}`).catch((again: unknown) => {
-      deps.log.error('could not dead-letter the delivery; it goes back to its queue', { id: d.id, error: describeCause(again) });
+      deps.log.error('could not dead-letter the delivery; it goes back to its queue', { task: d.task, id: d.id, error: describeCause(again) });
       d.requeueAfter(1000);
     });
   });
@@ -113,7 +113,7 @@ async function processDelivery(d: Delivery, deps: PipelineDeps): Promise<void> {
   }
   if (registered.spec.deprecated !== undefined && deps.deprecatedUse.first(m.task, m.origin)) {
     const note = registered.spec.deprecated === true ? undefined : registered.spec.deprecated;
-    deps.log.warn('deprecated task version called', { task: m.task, origin: m.origin ?? 'unknown', ...(note ? { note } : {}) });
+    deps.log.warn('deprecated task version called', { task: m.task, id: m.id, origin: m.origin ?? 'unknown', ...(note ? { note } : {}) });
   }
   if (revokedIfExpired(d, deps, m)) return;
   const delay = m.eta ? m.eta.getTime() - Date.now() : 0;
@@ -188,13 +188,7 @@ async function failed(d: Delivery, deps: PipelineDeps, m: TaskMessage, r: Regist
 
 /** To `<queue>.dlq` with its body, headers and the reason; acked only once the copy is stored. */
 function deadLetter(d: Delivery, deps: PipelineDeps, reason: DeadLetterReason, detail: string): Promise<void> {
-  deps.stats.of(d.msg.properties.headers?.['task']).deadLetter(reason);
-  deps.log.error('delivery dead-lettered', { queue: d.queue, reason, detail, id: d.id, task: taskOf(d) });
+  deps.stats.of(d.task).deadLetter(reason);
+  deps.log.error('delivery dead-lettered', { queue: d.queue, reason, detail, task: d.task, id: d.id });
   return deps.move(d, { kind: 'dlq' }, deadLetterProperties(d.msg, d.queue, reason, detail));
-}
-
-/** The task a delivery names, for logs: its `task` header when it is a string (hostile input may send anything). */
-function taskOf(d: Delivery): string {
-  const task = d.msg.properties.headers?.['task'];
-  return typeof task === 'string' ? task : '';
 }
