@@ -143,7 +143,8 @@ class AmqpWorker implements Worker {
       await this.metrics?.close();
       throw e;
     }
-    this.log.info('worker started', { queues: this.queues.join(','), tasks: [...this.tasks.keys()].sort().join(',') });
+    const metrics = this.metrics?.server;
+    this.log.info('worker started', { queues: this.queues.join(','), tasks: [...this.tasks.keys()].sort().join(','), ...(metrics ? { metrics: `http://${metrics.host}:${metrics.port}/metrics` } : {}) });
   }
 
   /** Each queue's type, from the option or else from its tasks' contracts, which must agree. */
