@@ -100,7 +100,13 @@ function pick<T extends string>(env: Readonly<Record<string, string | undefined>
  * credentials of its broker URL (or URL list) hidden in every form they may take in text.
  */
 export function runtimeLogger(name: string, url: string | undefined): Logger {
-  return loggerFromEnv(name, { secrets: secretsOf(url ?? process.env['AMQP_URL'] ?? '') });
+  let secrets: readonly string[] = [];
+  try {
+    secrets = secretsOf(url ?? process.env['AMQP_URL'] ?? '');
+  } catch {
+    // A URL whose text cannot be percent-encoded (a lone surrogate): start() refuses it; URL credentials are still hidden.
+  }
+  return loggerFromEnv(name, { secrets });
 }
 
 /** Logger that drops everything (tests, embedding). */
