@@ -3,7 +3,8 @@ import { Type } from '@sinclair/typebox';
 import { connectClient, createWorker, defineTask, MetricsServerError, silentLogger, type TaskClient, type Worker } from '@taskbus/runtime';
 import { expect } from 'chai';
 import { Registry } from 'prom-client';
-import { rawBroker, uniqueQueue, waitFor } from '../support/broker.js';
+import { AMQP_URL, rawBroker, uniqueQueue, waitFor } from '../support/broker.js';
+import { Forwarder } from '../support/forwarder.js';
 
 /** One scrape as `name{label="v",...}` -> value, labels in the order prom-client prints them. */
 type Scrape = ReadonlyMap<string, number>;
@@ -23,6 +24,18 @@ async function scrape(port: number): Promise<Scrape> {
 
 // Ports 19100-19199 are this suite's to use.
 const PORT = 19_131;
+const FORWARDER_PORTS = [19_150, 19_151, 19_152];
+
+/** One registry's text as `name{labels}` -> value, without HTTP. */
+async function read(registry: Registry): Promise<Scrape> {
+  const series = new Map<string, number>();
+  for (const line of (await registry.metrics()).split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const at = line.lastIndexOf(' ');
+    series.set(line.slice(0, at), Number(line.slice(at + 1)));
+  }
+  return series;
+}
 
 describe('worker and client metrics, scraped over HTTP after a known workload', function () {
   this.timeout(60_000);
@@ -155,5 +168,36 @@ describe('worker and client metrics, scraped over HTTP after a known workload', 
     const err = await second.start().then(() => null, (e: unknown) => e);
     expect(err).to.be.instanceOf(MetricsServerError);
     expect((err as MetricsServerError).code).to.equal('E_METRICS_LISTEN');
+  });
+
+  it('client: a publish returned as unroutable and a lost connection are counted', async () => {
+    const own = new Registry();
+    const forwarder = new Forwarder();
+    await forwarder.openAnyOf(FORWARDER_PORTS);
+    const url = AMQP_URL.replace(/:\d+(?=\/|$)/, `:${forwarder.port}`);
+    const c = await connectClient({ url, logger: silentLogger, reconnect: { initialMs: 50, maxMs: 200 }, metrics: { registry: own } });
+    const job = defineTask<[label: string], Record<string, never>, string>({ name: 'metrics.job', queue: uniqueQueue('metrics-client'), args: { label: Type.String() }, result: Type.String() });
+    const client = (m: Scrape) => Object.fromEntries([...m].filter(([k]) => k.startsWith('taskbus_client_')));
+    try {
+      await c.send(job, ['a'], {}, { ignoreResult: true });
+      await raw.channel.deleteQueue(job.queue);
+      await c.send(job, ['b'], {}, { ignoreResult: true }); // returned, its queue declared again, sent again
+      expect(client(await read(own))).to.deep.equal({
+        taskbus_client_published_total: 3,
+        taskbus_client_confirmed_total: 2,
+        taskbus_client_returned_total: 1,
+        taskbus_client_reconnects_total: 0,
+        taskbus_client_buffered: 0,
+      });
+      forwarder.cut();
+      await waitFor('the reconnect', async () => ((await read(own)).get('taskbus_client_reconnects_total') === 1 ? true : undefined));
+      await c.send(job, ['c'], {}, { ignoreResult: true });
+      expect(client(await read(own))).to.include({ taskbus_client_published_total: 4, taskbus_client_confirmed_total: 3, taskbus_client_reconnects_total: 1 });
+    } finally {
+      await c.close();
+      await forwarder.shut();
+      await raw.channel.deleteQueue(job.queue);
+      await raw.channel.deleteExchange(job.queue);
+    }
   });
 });
