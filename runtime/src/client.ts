@@ -166,7 +166,7 @@ class AmqpTaskClient implements TaskClient {
   private fatal: unknown = null;
   private readonly stats = new ClientStats(() => this.pending.size);
   private connectedBefore = false;
-  metricsRegistry: Registry | null = null;
+  private registry: Registry | null = null;
   /** Option defaults, resolved once. */
   private readonly limits: {
     readonly confirmTimeoutMs: number;
@@ -197,10 +197,14 @@ class AmqpTaskClient implements TaskClient {
   async start(): Promise<void> {
     const metrics = this.options.metrics;
     if (metrics) {
-      this.metricsRegistry = metrics.registry ?? (await newRegistry());
-      await registerClientStats(this.metricsRegistry, this.stats);
+      this.registry = metrics.registry ?? (await newRegistry());
+      await registerClientStats(this.registry, this.stats);
     }
     return this.reconnector.start();
+  }
+
+  get metricsRegistry(): Registry | null {
+    return this.registry;
   }
 
   private async setup(connection: ChannelModel): Promise<void> {

@@ -23,8 +23,10 @@ const MASK = '***';
 
 /** A string without URL credentials or any of `secrets` (longest first); cheap when there is nothing to find. */
 export function redactText(text: string, secrets: readonly string[]): string {
-  const unurled = text.includes('://') ? redactUrls(text) : text;
-  return secrets.length === 0 ? unurled : scrubSecrets(unurled, secrets);
+  let out = text.includes('://') ? redactUrls(text) : text;
+  // includes() first: a line usually holds no secret, and split/join allocates even when nothing matches.
+  for (const secret of secrets) if (out.includes(secret)) out = scrubSecrets(out, [secret]);
+  return out;
 }
 
 /** A value safe to serialise: strings redacted, errors as name/message/code, cycles, bigints and depth bounded. */

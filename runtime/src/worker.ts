@@ -76,6 +76,7 @@ class AmqpWorker implements Worker {
   private readonly deps: PipelineDeps;
   private readonly stats: WorkerStats;
   private metrics: WorkerMetrics | null = null;
+  private started = false;
   private reconnector: Reconnector | null = null;
   private channels: WorkerChannels | null = null;
   private queues: readonly string[] = [];
@@ -114,14 +115,15 @@ class AmqpWorker implements Worker {
   }
 
   register<A extends readonly unknown[], K extends object, R>(spec: TaskSpec<A, K, R>, handler: TaskHandler<A, K, R>): void {
-    if (this.reconnector) throw new TaskbusError('E_WORKER_STARTED', `task ${spec.name} registered after start(); register every task first`);
+    if (this.started) throw new TaskbusError('E_WORKER_STARTED', `task ${spec.name} registered after start(); register every task first`);
     if (this.tasks.has(spec.name)) throw new TaskbusError('E_DUPLICATE_TASK', `task ${spec.name} is registered twice`);
     this.tasks.set(spec.name, { spec, handler } as unknown as Registered);
     this.stats.add(spec);
   }
 
   async start(): Promise<void> {
-    if (this.reconnector) throw new TaskbusError('E_WORKER_STARTED', 'worker.start() was already called; create another worker to consume elsewhere');
+    if (this.started) throw new TaskbusError('E_WORKER_STARTED', 'worker.start() was already called; create another worker to consume elsewhere');
+    this.started = true; // before the first await: serving metrics may come before the reconnector exists
     this.queues = this.options.queues ?? [...new Set([...this.tasks.values()].map((t) => t.spec.queue))].sort();
     if (this.queues.length === 0) throw new TaskbusError('E_NO_TASKS', 'worker has no tasks registered and no queues given');
     this.resolveQueueTypes();
