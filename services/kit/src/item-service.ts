@@ -49,7 +49,7 @@ export async function runItemService(name: string, defaultPort: number, makeBack
     const item: Item = { id, service: name, body, savedAt: new Date().toISOString() };
     items.set(id, item);
     const taskId = await backup(item);
-    log.info('item saved, backup queued', { id, taskId });
+    log.info('item saved, backup queued', { item: id, id: taskId });
     reply(res, 201, { id, taskId });
   }
 
