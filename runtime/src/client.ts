@@ -47,6 +47,7 @@ export interface SentTask<R> {
 }
 
 export interface ClientOptions extends ReconnectOptions {
+  /** Default: stderr, text or JSON as LOG_FORMAT says, from LOG_LEVEL up (see loggerFromEnv), broker credentials hidden. */
   readonly logger?: Logger;
   /**
    * A publish not confirmed by the broker within this time rejects with PublishTimeoutError (default 30 s).

@@ -42,6 +42,7 @@ export interface WorkerOptions extends ReconnectOptions {
   readonly maxHoldMs?: number;
   /** How long stop() waits for running handlers before closing anyway (default 30 s); their tasks are redelivered. */
   readonly stopTimeoutMs?: number;
+  /** Default: stderr, text or JSON as LOG_FORMAT says, from LOG_LEVEL up (see loggerFromEnv), broker credentials hidden. */
   readonly logger?: Logger;
   /** Prometheus metrics (prom-client) per task and version; served over HTTP when `port` is set. */
   readonly metrics?: WorkerMetricsOptions;
