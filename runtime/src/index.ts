@@ -57,7 +57,8 @@ export {
   type ReplayReport,
 } from './dlq.js';
 export type { MetricsOptions, WorkerMetricsOptions } from './metrics/options.js';
-export { MetricsServerError, serveMetrics, type MetricsServer, type MetricsServerOptions } from './metrics/server.js';
+export { MetricsConfigError, MetricsServerError } from './metrics/errors.js';
+export { serveMetrics, type MetricsServer, type MetricsServerOptions } from './metrics/server.js';
 export { runWorker } from './signals.js';
 export { DEFAULT_DELIVERY_LIMIT, QUEUE_TYPES, taskExchangeType, taskQueueArguments, type QueueType } from './topology/queue-type.js';
 export { defineTask, untypedTask, type RetryPolicy, type TaskDefinition, type TaskSpec } from './task.js';

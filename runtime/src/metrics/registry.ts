@@ -1,11 +1,29 @@
 import type { Registry } from 'prom-client';
-import { TaskbusError } from '../errors.js';
+import { MetricsConfigError } from './errors.js';
 import type { ClientStats, TaskStats, WorkerStats } from './stats.js';
 
 // Loaded only when metrics are asked for: prom-client takes ~50 ms to import, and every CLI call loads the runtime.
 type PromClient = typeof import('prom-client');
 
 const TASK_LABELS = ['task', 'version'] as const;
+
+const WORKER_METRICS = [
+  'taskbus_worker_tasks_received_total',
+  'taskbus_worker_tasks_succeeded_total',
+  'taskbus_worker_tasks_failed_total',
+  'taskbus_worker_tasks_retried_total',
+  'taskbus_worker_tasks_expired_total',
+  'taskbus_worker_tasks_dead_lettered_total',
+  'taskbus_worker_tasks_in_flight',
+  'taskbus_worker_task_duration_seconds',
+] as const;
+const CLIENT_METRICS = [
+  'taskbus_client_published_total',
+  'taskbus_client_confirmed_total',
+  'taskbus_client_returned_total',
+  'taskbus_client_reconnects_total',
+  'taskbus_client_buffered',
+] as const;
 type TaskLabel = (typeof TASK_LABELS)[number];
 
 /**
@@ -32,12 +50,13 @@ export async function registerWorkerStats(registry: Registry, stats: WorkerStats
     family = workerFamilies.get(registry); // another worker may have registered while prom-client loaded
     if (!family) {
       family = { sources: new Set(), bounds: stats.bounds };
-      workerFamilies.set(registry, family);
+      assertFree(registry, WORKER_METRICS);
       defineWorkerMetrics(prom, registry, family);
+      workerFamilies.set(registry, family);
     }
   }
   if (family.bounds.join() !== stats.bounds.join()) {
-    throw new TaskbusError('E_METRICS_CONFIG', `workers sharing a metrics registry must use the same duration buckets (${family.bounds.join(', ')})`);
+    throw new MetricsConfigError(`workers sharing a metrics registry must use the same duration buckets (${family.bounds.join(', ')})`);
   }
   family.sources.add(stats);
   const f = family;
@@ -51,12 +70,25 @@ export async function registerClientStats(registry: Registry, stats: ClientStats
     family = clientFamilies.get(registry);
     if (!family) {
       family = { sources: new Set() };
-      clientFamilies.set(registry, family);
+      assertFree(registry, CLIENT_METRICS);
       defineClientMetrics(prom, registry, family);
+      clientFamilies.set(registry, family);
     }
   }
   // Kept after the client closes: its counters must not go down (its buffered gauge reads 0 by then).
   family.sources.add(stats);
+}
+
+/**
+ * prom-client refuses a name already taken in a registry; for a family's names that happens only when another
+ * copy of the runtime (a bindings package bundling its own) or the application registered them. Checked
+ * before registering anything, so a refusal leaves the registry as it was.
+ */
+function assertFree(registry: Registry, names: readonly string[]): void {
+  const taken = names.filter((n) => registry.getSingleMetric(n) !== undefined);
+  if (taken.length > 0) {
+    throw new MetricsConfigError(`the metrics registry already holds ${taken.join(', ')} (another copy of @taskbus/runtime, or the application?); give each its own registry`);
+  }
 }
 
 /** A fresh registry, for callers that gave none (never prom-client's global one). */

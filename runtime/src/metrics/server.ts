@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
-import { describeCause, TaskbusError } from '../errors.js';
+import { describeCause } from '../errors.js';
+import { MetricsConfigError, MetricsServerError } from './errors.js';
 
 /** Where a metrics endpoint listens. */
 export interface MetricsServerOptions {
@@ -18,20 +19,13 @@ export interface MetricsServer {
   close(): Promise<void>;
 }
 
-/** The metrics endpoint could not listen (port taken, address not local, ...). */
-export class MetricsServerError extends TaskbusError {
-  constructor(host: string, port: number, cause: unknown) {
-    super('E_METRICS_LISTEN', `cannot serve metrics on ${host}:${port} (${describeCause(cause)})`, { cause });
-  }
-}
-
 export const DEFAULT_METRICS_HOST = '127.0.0.1';
 
 /** Serves `registry` at `/metrics` (and `/`); anything else is a 404. */
 export async function serveMetrics(registry: Registry, options: MetricsServerOptions): Promise<MetricsServer> {
   const host = options.host ?? DEFAULT_METRICS_HOST;
   if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65_535) {
-    throw new TaskbusError('E_METRICS_CONFIG', `metrics port must be an integer in 0..65535, got ${String(options.port)}`);
+    throw new MetricsConfigError(`metrics port must be an integer in 0..65535, got ${String(options.port)}`);
   }
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];

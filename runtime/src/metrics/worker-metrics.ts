@@ -1,5 +1,5 @@
 import type { Registry } from 'prom-client';
-import { TaskbusError } from '../errors.js';
+import { MetricsConfigError } from './errors.js';
 import type { WorkerMetricsOptions } from './options.js';
 import { newRegistry, registerWorkerStats } from './registry.js';
 import { serveMetrics, type MetricsServer } from './server.js';
@@ -10,7 +10,7 @@ export function workerStatsFor(options: WorkerMetricsOptions | undefined): Worke
   const buckets = options?.durationBuckets ?? DEFAULT_DURATION_BUCKETS;
   const ascending = buckets.every((b, i) => Number.isFinite(b) && (i === 0 || b > buckets[i - 1]!));
   if (buckets.length === 0 || !ascending) {
-    throw new TaskbusError('E_METRICS_CONFIG', `metrics.durationBuckets must be finite numbers in ascending order, got [${buckets.join(', ')}]`);
+    throw new MetricsConfigError(`metrics.durationBuckets must be finite numbers in ascending order, got [${buckets.join(', ')}]`);
   }
   return new WorkerStats(buckets);
 }

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { Registry } from 'prom-client';
+import { Counter, Registry } from 'prom-client';
+import { MetricsConfigError } from '../../../runtime/src/metrics/errors.js';
 import { registerClientStats, registerWorkerStats } from '../../../runtime/src/metrics/registry.js';
 import { ClientStats, DurationStats, versionLabel, WorkerStats } from '../../../runtime/src/metrics/stats.js';
 import { workerStatsFor } from '../../../runtime/src/metrics/worker-metrics.js';
@@ -74,5 +75,35 @@ describe('metrics', () => {
     await registerWorkerStats(registry, new WorkerStats([1]));
     const err = await registerWorkerStats(registry, new WorkerStats([2])).then(() => null, (e: unknown) => e);
     expect((err as { code?: string }).code).to.equal('E_METRICS_CONFIG');
+  });
+
+  it('every metric is registered under its documented name', async () => {
+    const registry = new Registry();
+    await registerWorkerStats(registry, new WorkerStats());
+    await registerClientStats(registry, new ClientStats(() => 0));
+    expect(registry.getMetricsAsArray().map((m) => m.name).sort()).to.deep.equal([
+      'taskbus_client_buffered',
+      'taskbus_client_confirmed_total',
+      'taskbus_client_published_total',
+      'taskbus_client_reconnects_total',
+      'taskbus_client_returned_total',
+      'taskbus_worker_task_duration_seconds',
+      'taskbus_worker_tasks_dead_lettered_total',
+      'taskbus_worker_tasks_expired_total',
+      'taskbus_worker_tasks_failed_total',
+      'taskbus_worker_tasks_in_flight',
+      'taskbus_worker_tasks_received_total',
+      'taskbus_worker_tasks_retried_total',
+      'taskbus_worker_tasks_succeeded_total',
+    ]);
+  });
+
+  it('a registry already holding one of the names (another runtime copy) is refused, and left as it was', async () => {
+    const registry = new Registry();
+    new Counter({ name: 'taskbus_worker_tasks_failed_total', help: 'theirs', registers: [registry] });
+    const err = await registerWorkerStats(registry, new WorkerStats()).then(() => null, (e: unknown) => e);
+    expect(err).to.be.instanceOf(MetricsConfigError);
+    expect((err as Error).message).to.include('taskbus_worker_tasks_failed_total');
+    expect(registry.getMetricsAsArray().map((m) => m.name)).to.deep.equal(['taskbus_worker_tasks_failed_total']);
   });
 });
