@@ -44,11 +44,11 @@ export class Mover {
       const parked = target.kind === 'dlq' ? properties : republishProperties(d.msg.properties, d.msg.properties.headers ?? {});
       const again = await this.copy(d, later, parked);
       if (!again) {
-        this.log.error('could not move the delivery; it comes back later from a delay queue', { queue: d.queue, id: d.id, inMs: later.ms, error: failed });
+        this.log.error('could not move the delivery; it comes back later from a delay queue', { queue: d.queue, task: d.task, id: d.id, inMs: later.ms, error: failed });
         return d.ack();
       }
     }
-    this.log.error('could not move the delivery; it goes back to its queue', { queue: d.queue, id: d.id, inMs: delayMs, error: failed });
+    this.log.error('could not move the delivery; it goes back to its queue', { queue: d.queue, task: d.task, id: d.id, inMs: delayMs, error: failed });
     d.requeueAfter(delayMs);
   }
 
@@ -77,7 +77,7 @@ export class Mover {
       why =
         result === 'unroutable' ? `${name} does not exist (deleted?)` : result === 'unencodable' ? `the copy to ${name} cannot be encoded` : `the broker did not confirm the copy to ${name}`;
       if (result !== 'unroutable') break;
-      this.log.warn('copy unroutable; declaring its queue again', { queue: name, id: d.id });
+      this.log.warn('copy unroutable; declaring its queue again', { queue: name, task: d.task, id: d.id });
       channels.forget(name);
     }
     return why;
