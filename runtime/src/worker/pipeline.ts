@@ -6,6 +6,7 @@ import { deadLetterProperties, DLQ_HEADERS, republishProperties } from '../deadl
 import { ContractValidationError, describeCause } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { bindArguments, retryDelayMs } from '../task.js';
+import { startProcess, type TaskSpan } from '../tracing.js';
 import type { Delivery } from './delivery.js';
 import type { EtaScheduler } from './eta.js';
 import type { DeadLetterReason, Registered, TaskContext } from './types.js';
@@ -119,7 +120,14 @@ async function processDelivery(d: Delivery, deps: PipelineDeps): Promise<void> {
     if (!(await plan.hold)) return; // given back: stopping, or the channel went
     if (revokedIfExpired(d, deps, m)) return; // it may have expired during the hold
   }
-  await run(d, deps, m, registered, call);
+  const span = startProcess(msg.properties.headers, m, d.queue, msg.fields.routingKey);
+  if (!span) return run(d, deps, m, registered, call);
+  // The span covers the handler, the reply and the settling, as Python's covers prerun to postrun.
+  try {
+    await span.run(() => run(d, deps, m, registered, call, span));
+  } finally {
+    span.end();
+  }
 }
 
 /** Earlier deliveries of this message, as a quorum queue counts them; 0 on classic queues, which do not. */
@@ -136,14 +144,15 @@ function revokedIfExpired(d: Delivery, deps: PipelineDeps, m: TaskMessage): bool
   return true;
 }
 
-async function run(d: Delivery, deps: PipelineDeps, m: TaskMessage, r: Registered, call: ReturnType<typeof bindArguments>): Promise<void> {
+async function run(d: Delivery, deps: PipelineDeps, m: TaskMessage, r: Registered, call: ReturnType<typeof bindArguments>, span?: TaskSpan): Promise<void> {
   const started = performance.now();
   const context: TaskContext = { id: m.id, task: m.task, queue: d.queue, retries: m.retries, redelivered: d.msg.fields.redelivered, message: m };
   let result: unknown;
   try {
     result = await r.handler(call.args, call.kwargs, context);
   } catch (e) {
-    return failed(d, deps, m, r, e);
+    span?.fail(e);
+    return failed(d, deps, m, r, e, span);
   }
   const issues = r.spec.checkResult(result);
   if (issues.length > 0) {
@@ -158,13 +167,15 @@ async function run(d: Delivery, deps: PipelineDeps, m: TaskMessage, r: Registere
 }
 
 /** A handler threw: retry through a delay queue while the contract allows, then dead-letter. */
-async function failed(d: Delivery, deps: PipelineDeps, m: TaskMessage, r: Registered, e: unknown): Promise<void> {
+async function failed(d: Delivery, deps: PipelineDeps, m: TaskMessage, r: Registered, e: unknown, span?: TaskSpan): Promise<void> {
   const error = e instanceof Error ? e : new Error(String(e));
   const policy = r.spec.retry;
   if (m.retries + 1 < policy.maxAttempts) {
     const delayMs = retryDelayMs(policy, m.retries);
     deps.log.warn('task failed; will retry', { task: m.task, id: m.id, attempt: m.retries + 1, of: policy.maxAttempts, delayMs, error: describeCause(error) });
     const headers = { ...(d.msg.properties.headers ?? {}), retries: m.retries + 1, parent_id: m.id };
+    // The next attempt is a child of this one, as a Python retry published from inside the task would be.
+    span?.inject(headers);
     return deps.move(d, { kind: 'delay', ms: delayMs }, republishProperties(d.msg.properties, headers));
   }
   deps.log.error('task failed; dead-lettered', { task: m.task, id: m.id, attempts: m.retries + 1, error: describeCause(error) });
