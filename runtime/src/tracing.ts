@@ -12,6 +12,7 @@ import {
   type Span,
   type TextMapGetter,
   type TextMapSetter,
+  type Tracer,
   type TracerProvider,
 } from '@opentelemetry/api';
 import type { FieldValue } from './amqp/frame-writer.js';
@@ -20,19 +21,22 @@ import type { TaskMessage } from './celery/message.js';
 // OpenTelemetry through the API only: the application registers an SDK (tracer provider, context manager,
 // propagator) or nothing, and then this costs a global lookup per message and allocates nothing.
 
-/** A ProxyTracer: it finds an SDK registered after this module was loaded. */
-const tracer = trace.getTracer('@taskbus/runtime');
-
 /** What the API hands out while no SDK is registered, compared by identity. */
 const NOOP_PROVIDER: TracerProvider = new ProxyTracerProvider().getDelegate();
 
+/** The tracer of the provider registered now; not a ProxyTracer, which keeps the first provider it saw for good. */
+let current: { readonly provider: TracerProvider; readonly tracer: Tracer } | undefined;
+
 /**
- * Whether a tracer provider is registered. Duck-typed, not instanceof: the global proxy may come from
- * another copy of the API (the SDK's), and another copy only registers one when an SDK is set.
+ * The registered SDK's tracer, or undefined without one. Duck-typed, not instanceof: the global proxy may
+ * come from another copy of the API (the SDK's), and another copy only registers one when an SDK is set.
  */
-function tracing(): boolean {
+function activeTracer(): Tracer | undefined {
   const p = trace.getTracerProvider() as TracerProvider & { getDelegate?: () => TracerProvider };
-  return (p.getDelegate?.() ?? p) !== NOOP_PROVIDER;
+  const provider = p.getDelegate?.() ?? p;
+  if (provider === NOOP_PROVIDER) return undefined;
+  if (current?.provider !== provider) current = { provider, tracer: provider.getTracer('@taskbus/runtime') };
+  return current.tracer;
 }
 
 /** A message's header table, written into directly: no carrier object in between. */
@@ -94,7 +98,8 @@ const MESSAGING = { 'messaging.system': 'rabbitmq' } as const;
  * the active context holds (the no-op one writes nothing), as Python's instrumentation always injects.
  */
 export function startPublish(headers: Record<string, FieldValue | undefined>, task: string, id: string, queue: string, bytes: number): TaskSpan | undefined {
-  if (!tracing()) {
+  const tracer = activeTracer();
+  if (!tracer) {
     propagation.inject(context.active(), headers, setter);
     return undefined;
   }
@@ -120,7 +125,8 @@ export function startPublish(headers: Record<string, FieldValue | undefined>, ta
  * producer, or the attempt before a retry), a new trace when it carries none. Undefined without an SDK.
  */
 export function startProcess(headers: Readonly<Record<string, unknown>> | undefined, m: TaskMessage, queue: string, routingKey: string): TaskSpan | undefined {
-  if (!tracing()) return undefined;
+  const tracer = activeTracer();
+  if (!tracer) return undefined;
   // From the root: the consumer's own async context says nothing about where this message came from.
   const parent = headers ? propagation.extract(ROOT_CONTEXT, headers, getter) : ROOT_CONTEXT;
   const attributes: Attributes = {
