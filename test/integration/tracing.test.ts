@@ -238,6 +238,34 @@ describe('OpenTelemetry with an SDK (in-memory exporter, real broker)', function
     }
   });
 
+  it('a send from inside a handler continues the trace: its producer span is a child of the consumer span', async () => {
+    const q = queue('otel-chain');
+    const first = defineTask<[n: number], Record<string, never>, string>({ name: 'tracing.first', queue: q, args: { n: Type.Integer() }, result: Type.String() });
+    const second = echo(q);
+    await worker(
+      (w) => w.register(first, async ([n]) => (await client.send(second, [n], {}, { ignoreResult: true })).id),
+      (w) => w.register(second, ([n]) => n),
+    );
+    const secondId = await (await client.send(first, [3], {})).result({ timeoutMs: 10_000 });
+    const [run1] = await tracing.spans('run/tracing.first');
+    const [publish2] = await tracing.spans('apply_async/tracing.echo');
+    const [run2] = await tracing.spans('run/tracing.echo');
+    expect(publish2!.attributes['messaging.message.id']).to.equal(secondId);
+    expect(publish2!.parentSpanContext?.spanId).to.equal(run1!.spanContext().spanId);
+    expect(run2!.parentSpanContext?.spanId).to.equal(publish2!.spanContext().spanId);
+    expect(new Set([run1, publish2, run2].map((s) => s!.spanContext().traceId)).size).to.equal(1);
+  });
+
+  it('a tracer provider registered or replaced after the client started is the one used', async () => {
+    const q = queue('otel-replaced');
+    await tracing.uninstall();
+    await client.send(echo(q), [1], {}, { ignoreResult: true });
+    expect(tracing.exporter.getFinishedSpans(), 'no SDK: no span').to.deep.equal([]);
+    tracing = installTracing();
+    await client.send(echo(q), [2], {}, { ignoreResult: true });
+    await tracing.spans('apply_async/tracing.echo');
+  });
+
   it('writes what the global propagator writes: the user chooses it (here one of their own instead of W3C)', async () => {
     const q = queue('otel-propagator');
     const own: TextMapPropagator = {
