@@ -157,6 +157,7 @@ async function run(d: Delivery, deps: PipelineDeps, m: TaskMessage, r: Registere
   const issues = r.spec.checkResult(result);
   if (issues.length > 0) {
     const e = new ContractValidationError(m.task, issues, 'result');
+    span?.fail(e);
     deps.log.error('handler returned a result that breaks the contract', { task: m.task, id: m.id, error: e.message });
     deps.reply(m, 'FAILURE', exceptionInfo('ContractValidationError', e.message));
   } else {
