@@ -1,6 +1,5 @@
 import {
   context,
-  isSpanContextValid,
   propagation,
   ProxyTracerProvider,
   ROOT_CONTEXT,
@@ -139,10 +138,4 @@ export function startProcess(headers: Readonly<Record<string, unknown>> | undefi
   if (m.retries > 0) attributes['celery.retries'] = m.retries;
   const span = tracer.startSpan(`run/${m.task}`, { kind: SpanKind.CONSUMER, attributes }, parent);
   return new TaskSpan(span, trace.setSpan(parent, span));
-}
-
-/** The trace id of the active span (for log lines), or undefined outside one or without an SDK. */
-export function currentTraceId(): string | undefined {
-  const sc = trace.getActiveSpan()?.spanContext();
-  return sc && isSpanContextValid(sc) ? sc.traceId : undefined;
 }
