@@ -30,6 +30,7 @@ import type { TaskSpec } from './task.js';
 import { Declarer } from './topology/declarer.js';
 import type { QueueType } from './topology/queue-type.js';
 import { PublishRoutes, type Route } from './topology/routes.js';
+import { startPublish } from './tracing.js';
 
 /** What a call returns once the broker has confirmed it holds the task. */
 export interface SentTask<R> {
@@ -279,6 +280,8 @@ class AmqpTaskClient implements TaskClient {
     if (this.pending.size >= maxBuffered) throw new BufferFullError(maxBuffered);
     if (this.pendingBytes + bytes > maxBufferedBytes) throw new BufferFullError(maxBufferedBytes, 'bytes');
 
+    // Before anything is written: the span's context goes into the headers; it ends with the broker's confirm.
+    const span = startPublish(encoded.wireHeaders.varying, spec.name, id, queue, bytes);
     // Registered before it is written: a worker may reply before the broker's confirm reaches us.
     const ticket = options.ignoreResult ? null : this.results.expect(id, spec.name);
     try {
@@ -306,8 +309,10 @@ class AmqpTaskClient implements TaskClient {
       });
     } catch (e) {
       if (ticket) this.results.forget(ticket);
+      span?.end(e);
       throw e;
     }
+    span?.end();
     let outcome: Promise<R> | undefined;
     return {
       id,

@@ -63,3 +63,4 @@ export { runWorker } from './signals.js';
 export { DEFAULT_DELIVERY_LIMIT, QUEUE_TYPES, taskExchangeType, taskQueueArguments, type QueueType } from './topology/queue-type.js';
 export { defineTask, untypedTask, type RetryPolicy, type TaskDefinition, type TaskSpec } from './task.js';
 export { createWorker, type DeadLetterReason, type TaskContext, type TaskHandler, type Worker, type WorkerOptions } from './worker.js';
+export { currentTraceId } from './trace-id.js';

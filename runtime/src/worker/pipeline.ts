@@ -7,6 +7,7 @@ import { ContractValidationError, describeCause } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { WorkerStats } from '../metrics/stats.js';
 import { bindArguments, retryDelayMs } from '../task.js';
+import { startProcess, type TaskSpan } from '../tracing.js';
 import type { Delivery } from './delivery.js';
 import type { EtaScheduler } from './eta.js';
 import type { DeadLetterReason, Registered, TaskContext } from './types.js';
@@ -123,7 +124,14 @@ async function processDelivery(d: Delivery, deps: PipelineDeps): Promise<void> {
     if (!(await plan.hold)) return; // given back: stopping, or the channel went
     if (revokedIfExpired(d, deps, m)) return; // it may have expired during the hold
   }
-  await run(d, deps, m, registered, call);
+  const span = startProcess(msg.properties.headers, m, d.queue, msg.fields.routingKey);
+  if (!span) return run(d, deps, m, registered, call);
+  // The span covers the handler, the reply and the settling, as Python's covers prerun to postrun.
+  try {
+    await span.run(() => run(d, deps, m, registered, call, span));
+  } finally {
+    span.end();
+  }
 }
 
 /** Earlier deliveries of this message, as a quorum queue counts them; 0 on classic queues, which do not. */
@@ -141,7 +149,7 @@ function revokedIfExpired(d: Delivery, deps: PipelineDeps, m: TaskMessage): bool
   return true;
 }
 
-async function run(d: Delivery, deps: PipelineDeps, m: TaskMessage, r: Registered, call: ReturnType<typeof bindArguments>): Promise<void> {
+async function run(d: Delivery, deps: PipelineDeps, m: TaskMessage, r: Registered, call: ReturnType<typeof bindArguments>, span?: TaskSpan): Promise<void> {
   const stats = deps.stats.of(m.task);
   stats.inFlight++;
   const started = performance.now();
@@ -151,7 +159,8 @@ async function run(d: Delivery, deps: PipelineDeps, m: TaskMessage, r: Registere
     result = await r.handler(call.args, call.kwargs, context);
   } catch (e) {
     stats.ran(started, performance.now());
-    return failed(d, deps, m, r, e);
+    span?.fail(e);
+    return failed(d, deps, m, r, e, span);
   }
   const ended = performance.now();
   stats.ran(started, ended);
@@ -159,6 +168,7 @@ async function run(d: Delivery, deps: PipelineDeps, m: TaskMessage, r: Registere
   if (issues.length > 0) {
     stats.failed++;
     const e = new ContractValidationError(m.task, issues, 'result');
+    span?.fail(e);
     deps.log.error('handler returned a result that breaks the contract', { task: m.task, id: m.id, error: e.message });
     deps.reply(m, 'FAILURE', exceptionInfo('ContractValidationError', e.message));
   } else {
@@ -170,7 +180,7 @@ async function run(d: Delivery, deps: PipelineDeps, m: TaskMessage, r: Registere
 }
 
 /** A handler threw: retry through a delay queue while the contract allows, then dead-letter. */
-async function failed(d: Delivery, deps: PipelineDeps, m: TaskMessage, r: Registered, e: unknown): Promise<void> {
+async function failed(d: Delivery, deps: PipelineDeps, m: TaskMessage, r: Registered, e: unknown, span?: TaskSpan): Promise<void> {
   const error = e instanceof Error ? e : new Error(String(e));
   const policy = r.spec.retry;
   if (m.retries + 1 < policy.maxAttempts) {
@@ -178,6 +188,8 @@ async function failed(d: Delivery, deps: PipelineDeps, m: TaskMessage, r: Regist
     deps.stats.of(m.task).retried++;
     deps.log.warn('task failed; will retry', { task: m.task, id: m.id, attempt: m.retries + 1, of: policy.maxAttempts, delayMs, error: describeCause(error) });
     const headers = { ...(d.msg.properties.headers ?? {}), retries: m.retries + 1, parent_id: m.id };
+    // The next attempt is a child of this one, as a Python retry published from inside the task would be.
+    span?.inject(headers);
     return deps.move(d, { kind: 'delay', ms: delayMs }, republishProperties(d.msg.properties, headers));
   }
   deps.stats.of(m.task).failed++;
