@@ -1,6 +1,7 @@
 import { TaskbusError } from './errors.js';
 import { formatJson, formatText, type LogLevel, type LogRecord } from './log-format.js';
 import { redactUrls, secretsOf } from './redact.js';
+import { currentTraceId } from './trace-id.js';
 
 export type { LogLevel } from './log-format.js';
 
@@ -106,7 +107,13 @@ export function runtimeLogger(name: string, url: string | undefined): Logger {
   } catch {
     // A URL whose text cannot be percent-encoded (a lone surrogate): start() refuses it; URL credentials are still hidden.
   }
-  return loggerFromEnv(name, { secrets });
+  return loggerFromEnv(name, { secrets, context: traceFields });
+}
+
+/** The active trace's id on every line written inside a traced task run or send (none without an SDK). */
+function traceFields(): LogFields | undefined {
+  const traceId = currentTraceId();
+  return traceId === undefined ? undefined : { trace_id: traceId };
 }
 
 /** Logger that drops everything (tests, embedding). */

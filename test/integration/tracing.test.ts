@@ -134,6 +134,35 @@ describe('OpenTelemetry with an SDK (in-memory exporter, real broker)', function
     expect(consumer!.status.code).to.equal(SpanStatusCode.UNSET);
   });
 
+  it("the default logger puts the trace id on the task's log lines, beside the task id", async () => {
+    const q = queue('otel-log');
+    const spec = echo(q);
+    const lines: string[] = [];
+    const write = process.stderr.write.bind(process.stderr);
+    const before = { format: process.env['LOG_FORMAT'], level: process.env['LOG_LEVEL'] };
+    process.env['LOG_FORMAT'] = 'json';
+    process.env['LOG_LEVEL'] = 'info';
+    // The default logger writes to stderr: read it there, as an operator's log shipper would.
+    process.stderr.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => (lines.push(String(chunk)), true)) as typeof process.stderr.write;
+    let w: Worker | undefined;
+    try {
+      w = createWorker({});
+      w.register(spec, ([n]) => n);
+      await w.start();
+      const sent = await client.send(spec, [1], {});
+      await sent.result({ timeoutMs: 10_000 });
+      const [consumer] = await tracing.spans('run/tracing.echo');
+      await waitFor('the succeeded line', () => lines.find((l) => l.includes('task succeeded')));
+      const line = JSON.parse(lines.find((l) => l.includes('task succeeded'))!) as Record<string, unknown>;
+      expect(line).to.include({ id: sent.id, task: 'tracing.echo', trace_id: consumer!.spanContext().traceId });
+    } finally {
+      process.stderr.write = write;
+      for (const [k, v] of Object.entries({ LOG_FORMAT: before.format, LOG_LEVEL: before.level })) if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+      await w?.stop();
+    }
+  });
+
   it('a send inside an application span is its child; traceparent and tracestate are on the wire, through the encoded frames', async () => {
     const q = queue('otel-wire');
     const fallback = countFallbackPublishes();
