@@ -32,6 +32,15 @@ export {
   type UnreachableBroker,
   type ValidationIssue,
 } from './errors.js';
+export {
+  INSPECT_COMMANDS,
+  NoReplyError,
+  openControl,
+  type ControlCallOptions,
+  type ControlClient,
+  type InspectCommand,
+  type NodeReply,
+} from './control/client.js';
 export { createStderrLogger, silentLogger, type Logger } from './logger.js';
 export {
   DeadLetterAccessError,

@@ -6,6 +6,8 @@ import { TaskbusError, describeCause } from './errors.js';
 import { createStderrLogger, type Logger } from './logger.js';
 import type { ReconnectOptions } from './connect-options.js';
 import { CLOSE_GRACE_MS, Reconnector, settlesWithin } from './reconnect.js';
+import { brokerInfo, RUNTIME_VERSION } from './control/info.js';
+import { DEFAULT_MINGLE_TIMEOUT_MS, WorkerControl } from './control/worker-control.js';
 import type { TaskSpec } from './task.js';
 import { DEFAULT_DELIVERY_LIMIT, type QueueType } from './topology/queue-type.js';
 import { WorkerChannels } from './worker/channels.js';
@@ -39,6 +41,18 @@ export interface WorkerOptions extends ReconnectOptions {
   /** How long stop() waits for running handlers before closing anyway (default 30 s); their tasks are redelivered. */
   readonly stopTimeoutMs?: number;
   readonly logger?: Logger;
+  /**
+   * The node name this worker answers Celery's remote control as (`celery inspect ping` lists it); `%h` is the
+   * host name. Default `taskbus-<pid>@<host>`, unique per process. Give each worker its own.
+   */
+  readonly name?: string;
+  /** Answer Celery's remote control (`inspect`, `revoke`) on the `celery.pidbox` exchange (default true). */
+  readonly remoteControl?: boolean;
+  /**
+   * At start, before consuming, ask the other workers (Python or TypeScript) for the task ids they hold revoked,
+   * waiting this long for their answers (Celery's mingle; default 1000 ms, 0 skips it).
+   */
+  readonly mingleTimeoutMs?: number;
 }
 
 export interface Worker {
@@ -49,6 +63,8 @@ export interface Worker {
   stop(): Promise<void>;
   /** Settles when the worker stopped: resolves after stop(), rejects if it cannot reconnect (e.g. login refused). */
   readonly done: Promise<void>;
+  /** The node name it answers remote control as. */
+  readonly name: string;
 }
 
 const DEFAULT_MAX_HOLD_MS = 10 * 60_000;
@@ -64,6 +80,7 @@ class AmqpWorker implements Worker {
   private readonly inflight = new Set<Promise<void>>();
   private readonly eta: EtaScheduler;
   private readonly deps: PipelineDeps;
+  private readonly control: WorkerControl;
   private reconnector: Reconnector | null = null;
   private channels: WorkerChannels | null = null;
   private queues: readonly string[] = [];
@@ -79,6 +96,18 @@ class AmqpWorker implements Worker {
     const prefetch = options.prefetch ?? DEFAULT_PREFETCH;
     this.eta = new EtaScheduler(Math.floor(prefetch / 2), options.maxHoldMs ?? DEFAULT_MAX_HOLD_MS);
     const mover = new Mover(() => this.channels, this.log);
+    this.control = new WorkerControl({
+      ...(options.name !== undefined ? { name: options.name } : {}),
+      enabled: options.remoteControl ?? true,
+      mingleTimeoutMs: options.mingleTimeoutMs ?? DEFAULT_MINGLE_TIMEOUT_MS,
+      prefetch,
+      softwareVersion: RUNTIME_VERSION,
+      log: this.log,
+      ...(options.reconnect ? { backoff: options.reconnect } : {}),
+      tasks: () => [...this.tasks.keys()],
+      queues: () => this.queues.map((name) => ({ name, arguments: (options.queueType ?? this.queueTypes.get(name)) === 'quorum' ? { 'x-queue-type': 'quorum' } : null })),
+      broker: () => brokerInfo(this.reconnector?.broker ?? null, options.heartbeat),
+    });
     this.deps = {
       tasks: this.tasks,
       log: this.log,
@@ -88,7 +117,12 @@ class AmqpWorker implements Worker {
       deprecatedUse: new DeprecatedUse(),
       reply: (m, status, result, traceback) => this.reply(m, status, result, traceback),
       move: (d, target, properties) => mover.move(d, target, properties),
+      control: this.control,
     };
+  }
+
+  get name(): string {
+    return this.control.node;
   }
 
   register<A extends readonly unknown[], K extends object, R>(spec: TaskSpec<A, K, R>, handler: TaskHandler<A, K, R>): void {
@@ -113,7 +147,7 @@ class AmqpWorker implements Worker {
       },
     );
     await this.reconnector.start();
-    this.log.info('worker started', { queues: this.queues.join(','), tasks: [...this.tasks.keys()].sort().join(',') });
+    this.log.info('worker started', { node: this.control.node, queues: this.queues.join(','), tasks: [...this.tasks.keys()].sort().join(',') });
   }
 
   /** Each queue's type, from the option or else from its tasks' contracts, which must agree. */
@@ -139,6 +173,7 @@ class AmqpWorker implements Worker {
       onConsumeLost: (lost) => this.consumeLost(lost),
     });
     this.channels = channels;
+    await this.control.attach(connection);
     await channels.open(!this.stopping);
   }
 
@@ -199,6 +234,7 @@ class AmqpWorker implements Worker {
       this.eta.giveBackAll();
       await this.finishRunning(this.options.stopTimeoutMs ?? 30_000);
       this.channels?.hurryDeferred();
+      await settlesWithin(this.control.detach(), CLOSE_GRACE_MS);
       const until = Date.now() + CLOSE_GRACE_MS;
       await settlesWithin(this.channels?.close() ?? Promise.resolve(), CLOSE_GRACE_MS);
       await this.reconnector?.close(until - Date.now());
