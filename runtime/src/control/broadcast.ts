@@ -8,13 +8,8 @@ import {
   LamportClock,
   REPLY_EXCHANGE,
   replyQueue,
+  type NodeReply,
 } from './protocol.js';
-
-/** One node's answer to a broadcast. */
-export interface NodeReply {
-  readonly node: string;
-  readonly reply: unknown;
-}
 
 export interface BroadcastRequest {
   readonly method: string;

@@ -2,9 +2,10 @@ import type { ChannelModel } from 'amqplib';
 import type { ConnectOptions } from '../connect-options.js';
 import { openConnection } from '../connection.js';
 import { TaskbusError } from '../errors.js';
-import { broadcast, type NodeReply } from './broadcast.js';
+import { broadcast } from './broadcast.js';
+import type { NodeReply } from './protocol.js';
 
-export type { NodeReply } from './broadcast.js';
+export type { NodeReply } from './protocol.js';
 
 /** The inspect commands every taskbus worker answers, as Celery's `celery inspect` names them. */
 export const INSPECT_COMMANDS = ['ping', 'registered', 'active', 'stats', 'active_queues', 'revoked', 'clock'] as const;

@@ -23,6 +23,12 @@ export function nodeName(name?: string): string {
   return `taskbus-${process.pid}${workersInProcess > 1 ? `-${workersInProcess}` : ''}@${hostname()}`;
 }
 
+/** One node's answer to a broadcast. */
+export interface NodeReply {
+  readonly node: string;
+  readonly reply: unknown;
+}
+
 /** A request as kombu's Mailbox._publish writes it. */
 export interface ControlRequest {
   readonly method: string;
