@@ -37,7 +37,12 @@ export class NoReplyError extends TaskbusError {
     readonly command: string,
     readonly timeoutMs: number,
   ) {
-    super('E_NO_REPLY', `no worker answered "${command}" within ${timeoutMs} ms (is any Celery or taskbus worker running on this vhost, with remote control enabled?)`);
+    super(
+      'E_NO_REPLY',
+      command === 'revoke'
+        ? `the revoke was sent, but no worker acknowledged it within ${timeoutMs} ms: with no worker up, none remembers it (is any Celery or taskbus worker running on this vhost?)`
+        : `no worker answered "${command}" within ${timeoutMs} ms (is any Celery or taskbus worker running on this vhost, with remote control enabled?)`,
+    );
   }
 }
 
