@@ -149,4 +149,25 @@ describe('remote control and revoke between TypeScript workers (real broker)', f
     const sent = await client.send(job(queue), [5], {});
     expect(await sent.result({ timeoutMs: 10_000 })).to.equal(10);
   });
+
+  it('taskbus inspect and revoke: usage errors exit 2, no answer exits 1, help shows examples', async () => {
+    const bogus = await taskbus(process.cwd(), 'inspect', 'shutdown');
+    expect(bogus.code).to.equal(2);
+    expect(bogus.stderr).to.match(/unknown inspect command "shutdown"; use ping, registered, active, stats, active_queues/);
+    const timeout = await taskbus(process.cwd(), 'inspect', 'ping', '--timeout', 'soon');
+    expect(timeout.code).to.equal(2);
+    const noIds = await taskbus(process.cwd(), 'revoke');
+    expect(noIds.code).to.equal(2);
+    const nobody = await taskbus(process.cwd(), 'inspect', 'ping', '--destination', 'nobody@nowhere', '--timeout', '300');
+    expect(nobody.code).to.equal(1);
+    expect(nobody.stderr).to.match(/no worker answered "ping" within 300 ms/);
+    const lost = await taskbus(process.cwd(), 'revoke', 'some-id', '--destination', 'nobody@nowhere', '--timeout', '300');
+    expect(lost.code).to.equal(1);
+    expect(lost.stderr).to.match(/the revoke was sent, but no worker acknowledged it/);
+    for (const command of ['inspect', 'revoke']) {
+      const help = await taskbus(process.cwd(), command, '--help');
+      expect(help.code).to.equal(0);
+      expect(help.stdout).to.match(/Examples:\n  \$ taskbus /);
+    }
+  });
 });
