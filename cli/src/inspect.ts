@@ -69,7 +69,7 @@ function describeStats(s: Record<string, unknown>): string {
 export function formatReplies(command: string, replies: readonly NodeReply[], json: boolean): string[] {
   if (json) return replies.map((r) => JSON.stringify({ node: r.node, reply: r.reply }));
   const lines = replies.map((r) => printable(`${r.node}: ${describeReply(command, r.reply)}`));
-  lines.push(`${plural(replies.length, 'node')} online.`);
+  lines.push(command === 'revoke' ? `${plural(replies.length, 'worker')} acknowledged the revoke.` : `${plural(replies.length, 'node')} online.`);
   return lines;
 }
 

@@ -33,6 +33,10 @@ describe('taskbus inspect: one line per worker', () => {
     expect(formatReplies('ping', replies, true).map((l) => JSON.parse(l) as unknown)).to.deep.equal(replies);
   });
 
+  it('revoke: a count of the workers that acknowledged it', () => {
+    expect(formatReplies('revoke', [{ node: 'celery@vm', reply: { ok: 'tasks a flagged as revoked' } }], false)).to.deep.equal(['celery@vm: tasks a flagged as revoked', '1 worker acknowledged the revoke.']);
+  });
+
   it('--timeout must be a positive number of ms', () => {
     expect(parseTimeout('1500')).to.equal(1500);
     for (const bad of ['0', '-1', 'x', '1e9']) expect(() => parseTimeout(bad), bad).to.throw(/--timeout/);
