@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { parseJson } from '../celery/json.js';
+import { TaskbusError } from '../errors.js';
 
 /**
  * Celery's remote control over RabbitMQ, as kombu/pidbox.py (Mailbox, Node) and celery/app/control.py set it up
@@ -18,7 +19,14 @@ export const replyQueue = (oid: string): string => `${oid}.${REPLY_EXCHANGE}`;
 /** The node name a worker answers as: `%h` is the host name; the default is unique per process (and per worker in it). */
 let workersInProcess = 0;
 export function nodeName(name?: string): string {
-  if (name !== undefined) return name.replaceAll('%h', hostname());
+  if (name !== undefined) {
+    const node = name.replaceAll('%h', hostname());
+    // The queue name `<node>.celery.pidbox` must fit AMQP's 255 bytes; control characters would reach operators' terminals.
+    if (node.trim() === '' || Buffer.byteLength(node) > 200 || /[\p{Cc}]/u.test(node)) {
+      throw new TaskbusError('E_BAD_NODE_NAME', `worker name ${JSON.stringify(name)} is not usable as a Celery node name: give 1 to 200 bytes without control characters, e.g. "pusher@%h"`);
+    }
+    return node;
+  }
   workersInProcess++;
   return `taskbus-${process.pid}${workersInProcess > 1 ? `-${workersInProcess}` : ''}@${hostname()}`;
 }

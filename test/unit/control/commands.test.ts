@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import { Activity } from '../../../runtime/src/control/activity.js';
 import { revokedDump, runCommand, type NodeState } from '../../../runtime/src/control/commands.js';
-import { decodeRequest, encodeJson, encodeRequest, isForNode, LamportClock, PyFloat, type ControlRequest } from '../../../runtime/src/control/protocol.js';
+import { hostname } from 'node:os';
+import { decodeRequest, encodeJson, encodeRequest, isForNode, LamportClock, nodeName, PyFloat, type ControlRequest } from '../../../runtime/src/control/protocol.js';
 import { RevokedSet } from '../../../runtime/src/control/revoked.js';
 import type { TaskContext } from '../../../runtime/src/worker/types.js';
 
@@ -75,6 +76,14 @@ describe('remote control protocol (kombu pidbox)', () => {
 
   it('writes floats Python reads as floats (LimitedSet.update refuses an int timestamp)', () => {
     expect(encodeJson({ a: [new PyFloat(2510), 'a'], b: new PyFloat(1.5), n: 3, s: 'x"y', u: undefined, l: [undefined] })).to.equal('{"a":[2510.0,"a"],"b":1.5,"n":3,"s":"x\\"y","l":[null]}');
+  });
+
+  it('node names: %h is the host; the default is unique per process and per worker in it; unusable names are refused', () => {
+    expect(nodeName('pusher@%h')).to.equal(`pusher@${hostname()}`);
+    const [a, b] = [nodeName(), nodeName()];
+    expect(a).to.match(new RegExp(`^taskbus-${process.pid}(-\\d+)?@`));
+    expect(b).to.not.equal(a);
+    for (const bad of ['', ' ', 'a\nb', 'x'.repeat(201)]) expect(() => nodeName(bad), JSON.stringify(bad)).to.throw(/not usable as a Celery node name/);
   });
 
   it('keeps a Lamport clock as kombu does', () => {
