@@ -41,7 +41,20 @@ export {
   type InspectCommand,
   type NodeReply,
 } from './control/client.js';
-export { createStderrLogger, silentLogger, type Logger } from './logger.js';
+export {
+  createLogger,
+  createStderrLogger,
+  LOG_FORMATS,
+  LOG_LEVELS,
+  LogConfigError,
+  loggerFromEnv,
+  silentLogger,
+  type LogFields,
+  type LogFormat,
+  type Logger,
+  type LoggerOptions,
+  type LogLevel,
+} from './logger.js';
 export {
   DeadLetterAccessError,
   DeadLetterQueueError,
@@ -52,6 +65,9 @@ export {
   type DeadLetters,
   type ReplayReport,
 } from './dlq.js';
+export type { MetricsOptions, WorkerMetricsOptions } from './metrics/options.js';
+export { MetricsConfigError, MetricsServerError } from './metrics/errors.js';
+export { serveMetrics, type MetricsServer, type MetricsServerOptions } from './metrics/server.js';
 export { runWorker } from './signals.js';
 export { DEFAULT_DELIVERY_LIMIT, QUEUE_TYPES, taskExchangeType, taskQueueArguments, type QueueType } from './topology/queue-type.js';
 export { defineTask, untypedTask, type RetryPolicy, type TaskDefinition, type TaskSpec } from './task.js';

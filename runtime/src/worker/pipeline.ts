@@ -5,6 +5,7 @@ import { exceptionInfo, type TaskState } from '../celery/result.js';
 import { deadLetterProperties, DLQ_HEADERS, republishProperties } from '../deadletter.js';
 import { ContractValidationError, describeCause } from '../errors.js';
 import type { Logger } from '../logger.js';
+import type { WorkerStats } from '../metrics/stats.js';
 import { bindArguments, retryDelayMs } from '../task.js';
 import type { TaskControl } from '../control/worker-control.js';
 import type { Delivery } from './delivery.js';
@@ -24,6 +25,8 @@ export interface PipelineDeps {
   readonly eta: EtaScheduler;
   /** Deprecated task versions already logged, per calling origin (the `origin` header). */
   readonly deprecatedUse: DeprecatedUse;
+  /** Counts per task for metrics: plain numbers, cheap enough to bump on every delivery. */
+  readonly stats: WorkerStats;
   /** Sends Celery's rpc reply, unless the caller asked for none. */
   reply(m: TaskMessage, status: TaskState, result: unknown, traceback?: string | null): void;
   /**
@@ -65,7 +68,7 @@ export function processSafely(d: Delivery, deps: PipelineDeps): Promise<void> {
   return processDelivery(d, deps).catch(async (e: unknown) => {
     if (d.settled) return;
     await deadLetter(d, deps, 'internal-error', `taskbus failed on this delivery: ${describeCause(e)}`).catch((again: unknown) => {
-      deps.log.error('could not dead-letter the delivery; it goes back to its queue', { id: d.id, error: describeCause(again) });
+      deps.log.error('could not dead-letter the delivery; it goes back to its queue', { task: d.task, id: d.id, error: describeCause(again) });
       d.requeueAfter(1000);
     });
   });
@@ -77,6 +80,7 @@ export function processSafely(d: Delivery, deps: PipelineDeps): Promise<void> {
  */
 async function processDelivery(d: Delivery, deps: PipelineDeps): Promise<void> {
   const msg = d.msg;
+  deps.stats.of(msg.properties.headers?.['task']).received++;
   // Only the broker's count of a redelivery: a first delivery's header was copied or forged by its sender
   // (a classic queue passes it through), and must not dead-letter a task that never ran.
   const count = msg.fields.redelivered ? deliveryCount(msg.properties.headers) : 0;
@@ -112,7 +116,7 @@ async function processDelivery(d: Delivery, deps: PipelineDeps): Promise<void> {
   }
   if (registered.spec.deprecated !== undefined && deps.deprecatedUse.first(m.task, m.origin)) {
     const note = registered.spec.deprecated === true ? undefined : registered.spec.deprecated;
-    deps.log.warn('deprecated task version called', { task: m.task, origin: m.origin ?? 'unknown', ...(note ? { note } : {}) });
+    deps.log.warn('deprecated task version called', { task: m.task, id: m.id, origin: m.origin ?? 'unknown', ...(note ? { note } : {}) });
   }
   if (revokedIfExpired(d, deps, m)) return;
   const delay = m.eta ? m.eta.getTime() - Date.now() : 0;
@@ -140,6 +144,7 @@ function revokedIfExpired(d: Delivery, deps: PipelineDeps, m: TaskMessage): bool
     return true;
   }
   if (!m.expires || m.expires.getTime() > Date.now()) return false;
+  deps.stats.of(m.task).expired++;
   deps.log.warn('task expired before it ran; discarded', { task: m.task, id: m.id, expires: m.expires.toISOString() });
   deps.reply(m, 'REVOKED', exceptionInfo('TaskRevokedError', 'expired', 'celery.exceptions'));
   d.ack();
@@ -147,6 +152,8 @@ function revokedIfExpired(d: Delivery, deps: PipelineDeps, m: TaskMessage): bool
 }
 
 async function run(d: Delivery, deps: PipelineDeps, m: TaskMessage, r: Registered, call: ReturnType<typeof bindArguments>): Promise<void> {
+  const stats = deps.stats.of(m.task);
+  stats.inFlight++;
   const started = performance.now();
   const context: TaskContext = { id: m.id, task: m.task, queue: d.queue, retries: m.retries, redelivered: d.msg.fields.redelivered, message: m };
   let result: unknown;
@@ -154,20 +161,25 @@ async function run(d: Delivery, deps: PipelineDeps, m: TaskMessage, r: Registere
   try {
     result = await r.handler(call.args, call.kwargs, context);
   } catch (e) {
+    stats.ran(started, performance.now());
     return failed(d, deps, m, r, e);
   } finally {
     deps.control?.end(context);
   }
+  const ended = performance.now();
+  stats.ran(started, ended);
   const issues = r.spec.checkResult(result);
   if (issues.length > 0) {
+    stats.failed++;
     const e = new ContractValidationError(m.task, issues, 'result');
     deps.log.error('handler returned a result that breaks the contract', { task: m.task, id: m.id, error: e.message });
     deps.reply(m, 'FAILURE', exceptionInfo('ContractValidationError', e.message));
   } else {
+    stats.succeeded++;
     deps.reply(m, 'SUCCESS', result);
   }
   d.ack();
-  deps.log.info('task succeeded', { task: m.task, id: m.id, ms: Math.round(performance.now() - started) });
+  deps.log.info('task succeeded', { task: m.task, id: m.id, ms: Math.round(ended - started) });
 }
 
 /** A handler threw: retry through a delay queue while the contract allows, then dead-letter. */
@@ -176,10 +188,12 @@ async function failed(d: Delivery, deps: PipelineDeps, m: TaskMessage, r: Regist
   const policy = r.spec.retry;
   if (m.retries + 1 < policy.maxAttempts) {
     const delayMs = retryDelayMs(policy, m.retries);
+    deps.stats.of(m.task).retried++;
     deps.log.warn('task failed; will retry', { task: m.task, id: m.id, attempt: m.retries + 1, of: policy.maxAttempts, delayMs, error: describeCause(error) });
     const headers = { ...(d.msg.properties.headers ?? {}), retries: m.retries + 1, parent_id: m.id };
     return deps.move(d, { kind: 'delay', ms: delayMs }, republishProperties(d.msg.properties, headers));
   }
+  deps.stats.of(m.task).failed++;
   deps.log.error('task failed; dead-lettered', { task: m.task, id: m.id, attempts: m.retries + 1, error: describeCause(error) });
   deps.reply(m, 'FAILURE', exceptionInfo(error.name, error.message), error.stack ?? null);
   await deadLetter(d, deps, 'failed', `${error.name}: ${error.message} (after ${m.retries + 1} attempt${m.retries ? 's' : ''})`);
@@ -187,6 +201,7 @@ async function failed(d: Delivery, deps: PipelineDeps, m: TaskMessage, r: Regist
 
 /** To `<queue>.dlq` with its body, headers and the reason; acked only once the copy is stored. */
 function deadLetter(d: Delivery, deps: PipelineDeps, reason: DeadLetterReason, detail: string): Promise<void> {
-  deps.log.error('delivery dead-lettered', { queue: d.queue, reason, detail, id: d.id });
+  deps.stats.of(d.task).deadLetter(reason);
+  deps.log.error('delivery dead-lettered', { queue: d.queue, reason, detail, task: d.task, id: d.id });
   return deps.move(d, { kind: 'dlq' }, deadLetterProperties(d.msg, d.queue, reason, detail));
 }

@@ -6,6 +6,7 @@ import { silentLogger } from '../../../runtime/src/logger.js';
 import { defineTask } from '../../../runtime/src/task.js';
 import type { TaskControl } from '../../../runtime/src/control/worker-control.js';
 import { RevokedSet } from '../../../runtime/src/control/revoked.js';
+import { WorkerStats } from '../../../runtime/src/metrics/stats.js';
 import { ConsumeGeneration, Delivery } from '../../../runtime/src/worker/delivery.js';
 import { EtaScheduler } from '../../../runtime/src/worker/eta.js';
 import { DeprecatedUse, processSafely, type PipelineDeps } from '../../../runtime/src/worker/pipeline.js';
@@ -36,6 +37,7 @@ function deps(revoked: RevokedSet, ran: number[], replies: string[], seen: strin
     deliveryLimit: 20,
     eta: new EtaScheduler(4, 60_000),
     deprecatedUse: new DeprecatedUse(),
+    stats: new WorkerStats(),
     reply: (_m, status, result) => replies.push(`${status} ${JSON.stringify(result)}`),
     move: async () => undefined,
     control,
