@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
-import { connectClient, createWorker, defineTask, openControl, RemoteTaskError, silentLogger, type ControlClient, type TaskClient, type Worker } from '@taskbus/runtime';
+import { connectClient, createWorker, defineTask, openControl, RemoteTaskError, silentLogger, type ControlClient, type Logger, type TaskClient, type Worker } from '@taskbus/runtime';
 import { expect } from 'chai';
-import { deleteQueues, queueDepth, rawBroker, uniqueQueue, VHOST, waitFor } from '../support/broker.js';
+import { deleteQueues, queueDepth, rawBroker, recordingLogger, uniqueQueue, VHOST, waitFor } from '../support/broker.js';
 import { taskbus } from '../support/cli.js';
 import { rabbitmqctl } from '../faults/harness.js';
 
@@ -30,8 +30,8 @@ describe('remote control and revoke between TypeScript workers (real broker)', f
   let client: TaskClient;
   let control: ControlClient;
 
-  function worker(queue: string, ran: number[], options: { name?: string; hold?: Promise<void> } = {}): Worker {
-    const w = createWorker({ queues: [queue], logger: silentLogger, reconnect: { initialMs: 50, maxMs: 200 }, ...(options.name ? { name: options.name } : {}) });
+  function worker(queue: string, ran: number[], options: { name?: string; hold?: Promise<void>; logger?: Logger } = {}): Worker {
+    const w = createWorker({ queues: [queue], logger: options.logger ?? silentLogger, reconnect: { initialMs: 50, maxMs: 200 }, ...(options.name ? { name: options.name } : {}) });
     w.register(job(queue), async ([n]) => {
       ran.push(n);
       await options.hold;
@@ -133,10 +133,16 @@ describe('remote control and revoke between TypeScript workers (real broker)', f
   it('the control channel comes back after its queue is deleted and after the connection is lost', async () => {
     const queue = uniqueQueue('ctl-recover');
     queues.push(queue);
-    const w = worker(queue, []);
+    const log = recordingLogger();
+    const w = worker(queue, [], { logger: log });
     await w.start();
     const raw = await rawBroker();
     try {
+      // A request naming a reply exchange that does not exist is not served: the 404 would close the control channel.
+      const body = { method: 'ping', arguments: {}, destination: [w.name], pattern: null, matcher: null, ticket: 't', reply_to: { exchange: 'no-such-exchange', routing_key: 'x' } };
+      raw.channel.publish('celery.pidbox', '', Buffer.from(JSON.stringify(body)), { contentType: 'application/json' });
+      await waitFor('the refusal', () => (log.records.some((r) => r.message === 'control reply refused: not to the reply exchange') ? true : undefined));
+      expect(log.records.filter((r) => r.message.startsWith('worker control channel'))).to.deep.equal([]);
       await raw.channel.deleteQueue(`${w.name}.celery.pidbox`);
     } finally {
       await raw.close();

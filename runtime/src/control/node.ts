@@ -73,6 +73,11 @@ export class ControlNode {
       if (out.revoked && out.revoked.length > 0) this.log.info('tasks flagged as revoked', { ids: out.revoked.join(',') });
       if (out.learnt) this.log.info('revokes learnt from a starting worker', { from: String(r.arguments['from_node']), count: out.learnt });
       if (!r.replyTo) return;
+      // kombu always names its reply exchange; another one (missing: a 404 would close this channel) is not served.
+      if (r.replyTo.exchange !== REPLY_EXCHANGE) {
+        this.log.warn('control reply refused: not to the reply exchange', { method: r.method, exchange: r.replyTo.exchange.slice(0, 100) });
+        return;
+      }
       channel.publish(r.replyTo.exchange, r.replyTo.routingKey, Buffer.from(encodeJson({ [this.state.node]: out.reply }), 'utf8'), {
         contentType: 'application/json',
         contentEncoding: 'utf-8',
