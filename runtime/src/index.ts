@@ -33,6 +33,15 @@ export {
   type ValidationIssue,
 } from './errors.js';
 export {
+  INSPECT_COMMANDS,
+  NoReplyError,
+  openControl,
+  type ControlCallOptions,
+  type ControlClient,
+  type InspectCommand,
+  type NodeReply,
+} from './control/client.js';
+export {
   createLogger,
   createStderrLogger,
   LOG_FORMATS,

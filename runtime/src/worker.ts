@@ -10,6 +10,8 @@ import type { WorkerStats } from './metrics/stats.js';
 import { WorkerMetrics, workerStatsFor } from './metrics/worker-metrics.js';
 import type { ReconnectOptions } from './connect-options.js';
 import { CLOSE_GRACE_MS, Reconnector, settlesWithin } from './reconnect.js';
+import { brokerInfo, RUNTIME_VERSION } from './control/info.js';
+import { DEFAULT_MINGLE_TIMEOUT_MS, WorkerControl } from './control/worker-control.js';
 import type { TaskSpec } from './task.js';
 import { DEFAULT_DELIVERY_LIMIT, type QueueType } from './topology/queue-type.js';
 import { WorkerChannels } from './worker/channels.js';
@@ -44,6 +46,18 @@ export interface WorkerOptions extends ReconnectOptions {
   readonly stopTimeoutMs?: number;
   /** Default: stderr, text or JSON as LOG_FORMAT says, from LOG_LEVEL up (see loggerFromEnv), broker credentials hidden. */
   readonly logger?: Logger;
+  /**
+   * The node name this worker answers Celery's remote control as (`celery inspect ping` lists it); `%h` is the
+   * host name. Default `taskbus-<pid>@<host>`, unique per process. Give each worker its own.
+   */
+  readonly name?: string;
+  /** Answer Celery's remote control (`inspect`, `revoke`) on the `celery.pidbox` exchange (default true). */
+  readonly remoteControl?: boolean;
+  /**
+   * At start, before consuming, ask the other workers (Python or TypeScript) for the task ids they hold revoked,
+   * waiting this long for their answers (Celery's mingle; default 1000 ms, 0 skips it).
+   */
+  readonly mingleTimeoutMs?: number;
   /** Prometheus metrics (prom-client) per task and version; served over HTTP when `port` is set. */
   readonly metrics?: WorkerMetricsOptions;
 }
@@ -56,6 +70,8 @@ export interface Worker {
   stop(): Promise<void>;
   /** Settles when the worker stopped: resolves after stop(), rejects if it cannot reconnect (e.g. login refused). */
   readonly done: Promise<void>;
+  /** The node name it answers remote control as. */
+  readonly name: string;
   /** The registry holding this worker's metrics once start() has begun, when `metrics` was given; else null. */
   readonly metricsRegistry: Registry | null;
   /** The port serving `/metrics` once start() resolved (the one picked for port 0); null when not serving. */
@@ -75,6 +91,7 @@ class AmqpWorker implements Worker {
   private readonly inflight = new Set<Promise<void>>();
   private readonly eta: EtaScheduler;
   private readonly deps: PipelineDeps;
+  private readonly control: WorkerControl;
   private readonly stats: WorkerStats;
   private metrics: WorkerMetrics | null = null;
   private started = false;
@@ -94,6 +111,18 @@ class AmqpWorker implements Worker {
     const prefetch = options.prefetch ?? DEFAULT_PREFETCH;
     this.eta = new EtaScheduler(Math.floor(prefetch / 2), options.maxHoldMs ?? DEFAULT_MAX_HOLD_MS);
     const mover = new Mover(() => this.channels, this.log);
+    this.control = new WorkerControl({
+      ...(options.name !== undefined ? { name: options.name } : {}),
+      enabled: options.remoteControl ?? true,
+      mingleTimeoutMs: options.mingleTimeoutMs ?? DEFAULT_MINGLE_TIMEOUT_MS,
+      prefetch,
+      softwareVersion: RUNTIME_VERSION,
+      log: this.log,
+      ...(options.reconnect ? { backoff: options.reconnect } : {}),
+      tasks: () => [...this.tasks.keys()],
+      queues: () => this.queues.map((name) => ({ name, arguments: (options.queueType ?? this.queueTypes.get(name)) === 'quorum' ? { 'x-queue-type': 'quorum' } : null })),
+      broker: () => brokerInfo(this.reconnector?.broker ?? null, options.heartbeat),
+    });
     this.deps = {
       tasks: this.tasks,
       log: this.log,
@@ -104,7 +133,12 @@ class AmqpWorker implements Worker {
       stats: this.stats,
       reply: (m, status, result, traceback) => this.reply(m, status, result, traceback),
       move: (d, target, properties) => mover.move(d, target, properties),
+      control: this.control,
     };
+  }
+
+  get name(): string {
+    return this.control.node;
   }
 
   get metricsRegistry(): Registry | null {
@@ -147,7 +181,7 @@ class AmqpWorker implements Worker {
       throw e;
     }
     const metrics = this.metrics?.server;
-    this.log.info('worker started', { queues: this.queues.join(','), tasks: [...this.tasks.keys()].sort().join(','), ...(metrics ? { metrics: `http://${metrics.host}:${metrics.port}/metrics` } : {}) });
+    this.log.info('worker started', { node: this.control.node, queues: this.queues.join(','), tasks: [...this.tasks.keys()].sort().join(','), ...(metrics ? { metrics: `http://${metrics.host}:${metrics.port}/metrics` } : {}) });
   }
 
   /** Each queue's type, from the option or else from its tasks' contracts, which must agree. */
@@ -173,6 +207,7 @@ class AmqpWorker implements Worker {
       onConsumeLost: (lost) => this.consumeLost(lost),
     });
     this.channels = channels;
+    await this.control.attach(connection);
     await channels.open(!this.stopping);
   }
 
@@ -233,6 +268,7 @@ class AmqpWorker implements Worker {
       this.eta.giveBackAll();
       await this.finishRunning(this.options.stopTimeoutMs ?? 30_000);
       this.channels?.hurryDeferred();
+      await settlesWithin(this.control.detach(), CLOSE_GRACE_MS);
       const until = Date.now() + CLOSE_GRACE_MS;
       await settlesWithin(this.channels?.close() ?? Promise.resolve(), CLOSE_GRACE_MS);
       await this.reconnector?.close(until - Date.now());

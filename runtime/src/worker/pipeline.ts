@@ -8,6 +8,7 @@ import type { Logger } from '../logger.js';
 import type { WorkerStats } from '../metrics/stats.js';
 import { bindArguments, retryDelayMs } from '../task.js';
 import { startProcess, type TaskSpan } from '../tracing.js';
+import type { TaskControl } from '../control/worker-control.js';
 import type { Delivery } from './delivery.js';
 import type { EtaScheduler } from './eta.js';
 import type { DeadLetterReason, Registered, TaskContext } from './types.js';
@@ -34,6 +35,8 @@ export interface PipelineDeps {
    * copy cannot be stored, the delivery goes back to the broker at a bounded rate. Settles `d` either way.
    */
   move(d: Delivery, target: CopyTarget, properties: Options.Publish): Promise<void>;
+  /** Remote control: revoked ids, running tasks. */
+  readonly control?: TaskControl;
 }
 
 /**
@@ -141,6 +144,13 @@ function deliveryCount(headers: Readonly<Record<string, unknown>> | undefined): 
 }
 
 function revokedIfExpired(d: Delivery, deps: PipelineDeps, m: TaskMessage): boolean {
+  if (deps.control?.isRevoked(m.id)) {
+    // As Celery's Request.revoked(): not run, REVOKED for the caller, acked.
+    deps.log.info('task revoked before it ran; discarded', { task: m.task, id: m.id });
+    deps.reply(m, 'REVOKED', exceptionInfo('TaskRevokedError', 'revoked', 'celery.exceptions'));
+    d.ack();
+    return true;
+  }
   if (!m.expires || m.expires.getTime() > Date.now()) return false;
   deps.stats.of(m.task).expired++;
   deps.log.warn('task expired before it ran; discarded', { task: m.task, id: m.id, expires: m.expires.toISOString() });
@@ -155,12 +165,15 @@ async function run(d: Delivery, deps: PipelineDeps, m: TaskMessage, r: Registere
   const started = performance.now();
   const context: TaskContext = { id: m.id, task: m.task, queue: d.queue, retries: m.retries, redelivered: d.msg.fields.redelivered, message: m };
   let result: unknown;
+  deps.control?.begin(context);
   try {
     result = await r.handler(call.args, call.kwargs, context);
   } catch (e) {
     stats.ran(started, performance.now());
     span?.fail(e);
     return failed(d, deps, m, r, e, span);
+  } finally {
+    deps.control?.end(context);
   }
   const ended = performance.now();
   stats.ran(started, ended);
