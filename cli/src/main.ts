@@ -11,6 +11,7 @@ import { asyncApiServer } from './export.js';
 import { createFiles, loadContracts, readGenerated, readPreviousBindings, writeFiles, writeGenerated } from './files.js';
 import { helpText } from './help.js';
 import { addInspectQueues } from './inspect-queues.js';
+import { inspectCommand, revokeCommand } from './inspect.js';
 import { report } from './report.js';
 import { runCheck } from './run-check.js';
 
@@ -33,6 +34,8 @@ const program = new Command('taskbus')
   .version(own.version)
   .showHelpAfterError()
   .exitOverride()
+  // Options after a command's name are that command's: `inspect queues --json` is queues' --json, not inspect's.
+  .enablePositionalOptions()
   .addHelpText(
     'after',
     helpText([
@@ -40,6 +43,7 @@ const program = new Command('taskbus')
       'taskbus generate --check',
       "taskbus call pusher.send_to_s3 '[\"items/1.json\", \"{}\"]' --wait",
       'taskbus dlq list pusher',
+      'taskbus inspect ping',
       'taskbus export asyncapi --out asyncapi.json',
     ]),
   );
@@ -198,9 +202,32 @@ program
     await dlqCommand(action, queue, id, print);
   });
 
-// inspect queues (cli/src/inspect-queues.ts); the Celery remote-control subcommands join the same `inspect`.
-const inspect = program.command('inspect').description('look at the running system: queues and their counts');
+const inspect = program
+  .command('inspect')
+  .description("ask every worker, Python (Celery) or TypeScript, over Celery's remote control; one line per worker; `inspect queues`: the queues and their counts")
+  .enablePositionalOptions()
+  .argument('<command>', 'ping | registered | active | stats | active_queues | revoked | clock (or queues: see `taskbus inspect queues --help`)')
+  .option('--timeout <ms>', 'how long to collect replies', '1000')
+  .option('--json', 'one JSON object per worker: {"node": ..., "reply": ...}')
+  .option('--destination <nodes>', 'only these workers, comma-separated (e.g. celery@host,taskbus-123@host)')
+  .addHelpText('after', helpText(['taskbus inspect ping', 'taskbus inspect registered --json', 'taskbus inspect active --timeout 3000', 'taskbus inspect stats --destination celery@vm']))
+  .action(async (command: string, opts: { timeout: string; json?: boolean; destination?: string }) => {
+    await inspectCommand(command, opts, print);
+  });
+// inspect queues (cli/src/inspect-queues.ts): the broker's counts, not a remote-control command.
 addInspectQueues(inspect, print);
+
+program
+  .command('revoke')
+  .description('revoke tasks by id on every worker, like Celery\'s `app.control.revoke`: not yet started, they are not run (REVOKED)')
+  .argument('<ids...>', 'task ids')
+  .option('--timeout <ms>', 'how long to collect the workers\' acknowledgements', '1000')
+  .option('--json', 'one JSON object per worker')
+  .option('--destination <nodes>', 'only these workers, comma-separated')
+  .addHelpText('after', helpText(['taskbus revoke 6f1c7a52-2d0e-4a5b-9c1e-3f0d2b7a9e11']))
+  .action(async (ids: string[], opts: { timeout: string; json?: boolean; destination?: string }) => {
+    await revokeCommand(ids, opts, print);
+  });
 
 try {
   await program.parseAsync();

@@ -160,6 +160,7 @@ export function tasksFile(s: ServiceModel): string {
             w.write(`defineTask<${types.join(', ')}>(`);
             Writers.object({
               name: quote(v.name),
+              version: String(v.version),
               queue: quote(v.queue),
               // Classic is the runtime's default: classic bindings stay as they were before queue types.
               ...(v.queueType !== 'classic' ? { queueType: quote(v.queueType) } : {}),

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
+import type { Registry } from 'prom-client';
 import { SHORTSTR_MAX } from './amqp/frame-writer.js';
 import { publishEncoded, UnencodableMessageError } from './amqp/publish.js';
 import { encodeTask, type EncodedTask } from './celery/encode.js';
@@ -16,7 +17,10 @@ import {
   TopologyError,
   describeCause,
 } from './errors.js';
-import { createStderrLogger, type Logger } from './logger.js';
+import { runtimeLogger, type Logger } from './logger.js';
+import type { MetricsOptions } from './metrics/options.js';
+import { newRegistry, registerClientStats } from './metrics/registry.js';
+import { ClientStats } from './metrics/stats.js';
 import type { ReconnectOptions } from './connect-options.js';
 import { backoffDelay, CLOSE_GRACE_MS, MAX_TIMER_MS, Reconnector, settlesWithin } from './reconnect.js';
 import { ChannelKeeper } from './channel-keeper.js';
@@ -26,6 +30,7 @@ import type { TaskSpec } from './task.js';
 import { Declarer } from './topology/declarer.js';
 import type { QueueType } from './topology/queue-type.js';
 import { PublishRoutes, type Route } from './topology/routes.js';
+import { startPublish } from './tracing.js';
 
 /** What a call returns once the broker has confirmed it holds the task. */
 export interface SentTask<R> {
@@ -43,6 +48,7 @@ export interface SentTask<R> {
 }
 
 export interface ClientOptions extends ReconnectOptions {
+  /** Default: stderr, text or JSON as LOG_FORMAT says, from LOG_LEVEL up (see loggerFromEnv), broker credentials hidden. */
   readonly logger?: Logger;
   /**
    * A publish not confirmed by the broker within this time rejects with PublishTimeoutError (default 30 s).
@@ -66,12 +72,16 @@ export interface ClientOptions extends ReconnectOptions {
   readonly resultTtlMs?: number;
   /** Bytes of replies nobody asked for yet; the oldest are dropped (and logged) past it (default 64 MiB). */
   readonly maxUnclaimedBytes?: number;
+  /** Prometheus metrics (prom-client): published, confirmed, returned, buffered, reconnects. */
+  readonly metrics?: MetricsOptions;
 }
 
 /** Publishes tasks. Each call settles when the broker confirms the message is stored. */
 export interface TaskClient {
   send<A extends readonly unknown[], K extends object, R>(spec: TaskSpec<A, K, R>, args: A, kwargs: K, options?: CallOptions): Promise<SentTask<R>>;
   close(): Promise<void>;
+  /** The registry holding this client's metrics when `metrics` was given; else null. */
+  readonly metricsRegistry: Registry | null;
 }
 
 export const DEFAULT_MAX_PAYLOAD_BYTES = 16 * 1024 * 1024;
@@ -81,6 +91,8 @@ const MIB = 1024 * 1024;
 /** One publish until the broker confirms it; it survives lost channels and is re-sent with the same task id. */
 interface Pending {
   readonly id: string;
+  /** Celery task name, for logs. */
+  readonly task: string;
   readonly queue: string;
   readonly queueType: QueueType;
   /** When the task is due (countdown or eta), in ms since the epoch; null to run at once. */
@@ -154,6 +166,9 @@ class AmqpTaskClient implements TaskClient {
   private flushing = false;
   private closed = false;
   private fatal: unknown = null;
+  private readonly stats = new ClientStats(() => this.pending.size);
+  private connectedBefore = false;
+  private registry: Registry | null = null;
   /** Option defaults, resolved once. */
   private readonly limits: {
     readonly confirmTimeoutMs: number;
@@ -163,7 +178,7 @@ class AmqpTaskClient implements TaskClient {
   };
 
   constructor(private readonly options: ClientOptions) {
-    this.log = options.logger ?? createStderrLogger('taskbus-client');
+    this.log = options.logger ?? runtimeLogger('taskbus-client', options.url);
     this.limits = {
       confirmTimeoutMs: options.confirmTimeoutMs ?? 30_000,
       maxBuffered: options.maxBuffered ?? 10_000,
@@ -181,8 +196,17 @@ class AmqpTaskClient implements TaskClient {
     );
   }
 
-  start(): Promise<void> {
+  async start(): Promise<void> {
+    const metrics = this.options.metrics;
+    if (metrics) {
+      this.registry = metrics.registry ?? (await newRegistry());
+      await registerClientStats(this.registry, this.stats);
+    }
     return this.reconnector.start();
+  }
+
+  get metricsRegistry(): Registry | null {
+    return this.registry;
   }
 
   private async setup(connection: ChannelModel): Promise<void> {
@@ -208,12 +232,15 @@ class AmqpTaskClient implements TaskClient {
       log: this.log,
       ...(this.options.reconnect ? { backoff: this.options.reconnect } : {}),
     }).open();
+    if (this.connectedBefore) this.stats.reconnects++;
+    this.connectedBefore = true;
   }
 
   private openLane(channel: ConfirmChannel): void {
     const lane: Lane = { channel, returned: new Set(), unconfirmed: new Set(), draining: false, nacksInARow: 0 };
     channel.on('return', (msg: ConsumeMessage) => {
       const id = msg.properties.correlationId as string | undefined;
+      this.stats.returned++;
       if (id) lane.returned.add(id);
     });
     channel.on('drain', () => {
@@ -253,12 +280,15 @@ class AmqpTaskClient implements TaskClient {
     if (this.pending.size >= maxBuffered) throw new BufferFullError(maxBuffered);
     if (this.pendingBytes + bytes > maxBufferedBytes) throw new BufferFullError(maxBufferedBytes, 'bytes');
 
+    // Before anything is written: the span's context goes into the headers; it ends with the broker's confirm.
+    const span = startPublish(encoded.wireHeaders.varying, spec.name, id, queue, bytes);
     // Registered before it is written: a worker may reply before the broker's confirm reaches us.
     const ticket = options.ignoreResult ? null : this.results.expect(id, spec.name);
     try {
       await new Promise<void>((resolve, reject) => {
         const p: Pending = {
           id,
+          task: spec.name,
           queue,
           queueType: spec.queueType,
           dueAt: encoded.eta?.getTime() ?? null,
@@ -279,8 +309,10 @@ class AmqpTaskClient implements TaskClient {
       });
     } catch (e) {
       if (ticket) this.results.forget(ticket);
+      span?.end(e);
       throw e;
     }
+    span?.end();
     let outcome: Promise<R> | undefined;
     return {
       id,
@@ -374,6 +406,7 @@ class AmqpTaskClient implements TaskClient {
         if (lane.returned.delete(p.id)) return this.unroutable(lane, p);
         if (!err) {
           lane.nacksInARow = 0;
+          this.stats.confirmed++;
           return this.settle(p);
         }
         // amqplib fails every unconfirmed publish when a channel closes, just before the close is reported:
@@ -383,6 +416,7 @@ class AmqpTaskClient implements TaskClient {
         });
       });
       lane.draining = !more;
+      this.stats.published++;
     } catch (e) {
       // Nothing was written and the channel is fine: only this publish fails (marking the lane draining
       // would wait for a 'drain' that never comes, and every later send would time out behind it).
@@ -401,7 +435,7 @@ class AmqpTaskClient implements TaskClient {
   private nacked(lane: Lane, p: Pending, err: unknown): void {
     lane.unconfirmed.delete(p);
     p.lane = null;
-    if (p.nacks++ === 0) this.log.warn('publish nacked by the broker; sending it again until confirmTimeoutMs', { queue: p.queue, id: p.id, error: describeCause(err) });
+    if (p.nacks++ === 0) this.log.warn('publish nacked by the broker; sending it again until confirmTimeoutMs', { queue: p.queue, task: p.task, id: p.id, error: describeCause(err) });
     if (++lane.nacksInARow === REOPEN_AFTER_NACKS) {
       this.log.warn('publish channel gets only nacks; reopening it', { nacks: REOPEN_AFTER_NACKS });
       lane.channel.close().catch(() => undefined); // its close re-sends what it holds; the keeper reopens it
@@ -417,7 +451,7 @@ class AmqpTaskClient implements TaskClient {
   private unroutable(lane: Lane, p: Pending): void {
     this.routes?.forget(p.queue);
     if (p.redeclared) return this.settle(p, new PublishError(p.id, `no queue "${p.queue}" to route to`));
-    this.log.warn('publish unroutable (queue deleted?); declaring it again and re-sending', { queue: p.queue, id: p.id });
+    this.log.warn('publish unroutable (queue deleted?); declaring it again and re-sending', { queue: p.queue, task: p.task, id: p.id });
     p.redeclared = true;
     lane.unconfirmed.delete(p);
     p.lane = null;

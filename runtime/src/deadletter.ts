@@ -10,6 +10,8 @@ export const delayQueueName = (queue: string, delayMs: number): string => `${que
 /** Headers a dead-lettered message carries besides its own. */
 export const DLQ_HEADERS = {
   reason: 'x-taskbus-reason',
+  /** Headers a copy could not carry (see salvagedHeaders). */
+  dropped: 'x-taskbus-dropped-headers',
   error: 'x-taskbus-error',
   queue: 'x-taskbus-queue',
   failedAt: 'x-taskbus-failed-at',
@@ -65,4 +67,43 @@ export function deadLetterProperties(msg: ConsumeMessage, queue: string, reason:
     [DLQ_HEADERS.queue]: queue,
     [DLQ_HEADERS.failedAt]: now.toISOString(),
   });
+}
+
+/** Header keys AMQP can carry (a short string), and what a salvaged copy keeps of the rest. */
+const MAX_KEY_BYTES = 255;
+const MAX_SALVAGED_ENTRY_BYTES = 4096;
+const MAX_SALVAGED_BYTES = 32 * 1024;
+
+/**
+ * Headers a copy can carry when the delivery's own cannot be encoded again (a key of invalid UTF-8 that amqplib
+ * reads back three times longer, a table over the 64 KiB amqplib writes): the entries that fit, in their order,
+ * taskbus's own first, and the names of the others in `x-taskbus-dropped-headers`, so the copy is stored and
+ * the handler is not run again and again for a message nothing can move.
+ */
+export function salvagedHeaders(headers: Readonly<Record<string, unknown>>): { headers: Record<string, unknown>; dropped: string[] } {
+  const kept: Record<string, unknown> = {};
+  const dropped: string[] = [];
+  let total = 0;
+  const ours = Object.entries(headers).sort(([a], [b]) => Number(b.startsWith('x-taskbus-')) - Number(a.startsWith('x-taskbus-')));
+  for (const [key, value] of ours) {
+    const size = Buffer.byteLength(key) + entrySize(value);
+    if (Buffer.byteLength(key) > MAX_KEY_BYTES || key.includes('\uFFFD') || size > MAX_SALVAGED_ENTRY_BYTES || total + size > MAX_SALVAGED_BYTES) {
+      dropped.push(key);
+      continue;
+    }
+    kept[key] = value;
+    total += size;
+  }
+  kept[DLQ_HEADERS.dropped] = dropped.map((k) => k.slice(0, 64)).join(',').slice(0, 1000);
+  return { headers: kept, dropped };
+}
+
+/** About what an entry takes on the wire; anything that cannot be sized counts as too big. */
+function entrySize(value: unknown): number {
+  if (Buffer.isBuffer(value)) return value.length;
+  try {
+    return Buffer.byteLength(JSON.stringify(value) ?? '');
+  } catch {
+    return Infinity;
+  }
 }

@@ -1,4 +1,5 @@
 import type { Channel, ConfirmChannel, GetMessage } from 'amqplib';
+import { publishOwn } from './amqp/publish.js';
 import { DLQ_HEADERS, dlqName, republishProperties } from './deadletter.js';
 import { describeCause, TaskbusError } from './errors.js';
 import type { ConnectOptions } from './connect-options.js';
@@ -150,7 +151,7 @@ function brokerDeath(h: Readonly<Record<string, unknown>>): { reason: string; er
 /** Publishes and resolves on the broker's confirm of this one message (rejects on a nack or a closed channel). */
 function publishConfirmed(channel: ConfirmChannel, queue: string, content: Buffer, properties: object): Promise<void> {
   return new Promise((resolve, reject) => {
-    channel.publish('', queue, content, { ...properties, mandatory: true }, (err: unknown) => (err ? reject(err) : resolve()));
+    publishOwn(channel, '', queue, content, { ...properties, mandatory: true }, (err: unknown) => (err ? reject(err) : resolve()));
   });
 }
 

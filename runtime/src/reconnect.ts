@@ -44,6 +44,7 @@ export const STABLE_MS = 10_000;
  */
 export class Reconnector {
   private connection: ChannelModel | null = null;
+  private connectedTo: BrokerUrl | null = null;
   private closing = false;
   private timer: NodeJS.Timeout | null = null;
   /** Failed attempts since the last working connection; drives the backoff. */
@@ -87,6 +88,7 @@ export class Reconnector {
 
   private async open({ connection, index, broker }: BrokerConnection): Promise<void> {
     this.connection = connection;
+    this.connectedTo = broker;
     this.rotation.connected(index);
     let ready = false;
     let readyAt = 0;
@@ -151,6 +153,11 @@ export class Reconnector {
 
   get current(): ChannelModel | null {
     return this.connection;
+  }
+
+  /** The broker of the current (or last) connection. */
+  get broker(): BrokerUrl | null {
+    return this.connectedTo;
   }
 
   /**

@@ -7,6 +7,8 @@ import type { QueueType } from './topology/queue-type.js';
 export interface TaskDefinition {
   /** Celery task name, e.g. `pusher.send_to_s3_v2`. */
   readonly name: string;
+  /** The contract's version number of this task (generated bindings set it); labels metrics. */
+  readonly version?: number;
   readonly queue: string;
   /** The type of the queue when taskbus has to create it (default classic); an existing queue is used as it is. */
   readonly queueType?: QueueType;
@@ -43,6 +45,8 @@ export function retryDelayMs(policy: Required<RetryPolicy>, retries: number): nu
  */
 export interface TaskSpec<A extends readonly unknown[], K extends object, R> {
   readonly name: string;
+  /** The contract version; undefined for specs defined without one (see versionLabel). */
+  readonly version?: number;
   readonly queue: string;
   readonly queueType: QueueType;
   readonly argNames: readonly string[];
@@ -66,6 +70,7 @@ export function defineTask<A extends readonly unknown[], K extends object, R>(de
   const argPath = (path: string) => path.replace(/^\/(\d+)/, (_, i: string) => argNames[Number(i)] ?? `#${i}`);
   return {
     name: def.name,
+    ...(def.version !== undefined ? { version: def.version } : {}),
     queue: def.queue,
     queueType: def.queueType ?? 'classic',
     argNames,

@@ -1,11 +1,17 @@
 import type { ChannelModel } from 'amqplib';
+import type { Registry } from 'prom-client';
 import type { TaskMessage } from './celery/message.js';
 import { encodeResult, exceptionInfo, type TaskState } from './celery/result.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from './client.js';
 import { TaskbusError, describeCause } from './errors.js';
-import { createStderrLogger, type Logger } from './logger.js';
+import { runtimeLogger, type Logger } from './logger.js';
+import type { WorkerMetricsOptions } from './metrics/options.js';
+import type { WorkerStats } from './metrics/stats.js';
+import { WorkerMetrics, workerStatsFor } from './metrics/worker-metrics.js';
 import type { ReconnectOptions } from './connect-options.js';
 import { CLOSE_GRACE_MS, Reconnector, settlesWithin } from './reconnect.js';
+import { brokerInfo, RUNTIME_VERSION } from './control/info.js';
+import { DEFAULT_MINGLE_TIMEOUT_MS, WorkerControl } from './control/worker-control.js';
 import type { TaskSpec } from './task.js';
 import { DEFAULT_DELIVERY_LIMIT, type QueueType } from './topology/queue-type.js';
 import { WorkerChannels } from './worker/channels.js';
@@ -38,7 +44,22 @@ export interface WorkerOptions extends ReconnectOptions {
   readonly maxHoldMs?: number;
   /** How long stop() waits for running handlers before closing anyway (default 30 s); their tasks are redelivered. */
   readonly stopTimeoutMs?: number;
+  /** Default: stderr, text or JSON as LOG_FORMAT says, from LOG_LEVEL up (see loggerFromEnv), broker credentials hidden. */
   readonly logger?: Logger;
+  /**
+   * The node name this worker answers Celery's remote control as (`celery inspect ping` lists it); `%h` is the
+   * host name. Default `taskbus-<pid>@<host>`, unique per process. Give each worker its own.
+   */
+  readonly name?: string;
+  /** Answer Celery's remote control (`inspect`, `revoke`) on the `celery.pidbox` exchange (default true). */
+  readonly remoteControl?: boolean;
+  /**
+   * At start, before consuming, ask the other workers (Python or TypeScript) for the task ids they hold revoked,
+   * waiting this long for their answers (Celery's mingle; default 1000 ms, 0 skips it).
+   */
+  readonly mingleTimeoutMs?: number;
+  /** Prometheus metrics (prom-client) per task and version; served over HTTP when `port` is set. */
+  readonly metrics?: WorkerMetricsOptions;
 }
 
 export interface Worker {
@@ -49,6 +70,12 @@ export interface Worker {
   stop(): Promise<void>;
   /** Settles when the worker stopped: resolves after stop(), rejects if it cannot reconnect (e.g. login refused). */
   readonly done: Promise<void>;
+  /** The node name it answers remote control as. */
+  readonly name: string;
+  /** The registry holding this worker's metrics once start() has begun, when `metrics` was given; else null. */
+  readonly metricsRegistry: Registry | null;
+  /** The port serving `/metrics` once start() resolved (the one picked for port 0); null when not serving. */
+  readonly metricsPort: number | null;
 }
 
 const DEFAULT_MAX_HOLD_MS = 10 * 60_000;
@@ -64,6 +91,10 @@ class AmqpWorker implements Worker {
   private readonly inflight = new Set<Promise<void>>();
   private readonly eta: EtaScheduler;
   private readonly deps: PipelineDeps;
+  private readonly control: WorkerControl;
+  private readonly stats: WorkerStats;
+  private metrics: WorkerMetrics | null = null;
+  private started = false;
   private reconnector: Reconnector | null = null;
   private channels: WorkerChannels | null = null;
   private queues: readonly string[] = [];
@@ -73,12 +104,25 @@ class AmqpWorker implements Worker {
   readonly done: Promise<void>;
 
   constructor(private readonly options: WorkerOptions) {
-    this.log = options.logger ?? createStderrLogger('taskbus-worker');
+    this.log = options.logger ?? runtimeLogger('taskbus-worker', options.url);
     this.done = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
     this.done.catch(() => undefined);
+    this.stats = workerStatsFor(options.metrics);
     const prefetch = options.prefetch ?? DEFAULT_PREFETCH;
     this.eta = new EtaScheduler(Math.floor(prefetch / 2), options.maxHoldMs ?? DEFAULT_MAX_HOLD_MS);
     const mover = new Mover(() => this.channels, this.log);
+    this.control = new WorkerControl({
+      ...(options.name !== undefined ? { name: options.name } : {}),
+      enabled: options.remoteControl ?? true,
+      mingleTimeoutMs: options.mingleTimeoutMs ?? DEFAULT_MINGLE_TIMEOUT_MS,
+      prefetch,
+      softwareVersion: RUNTIME_VERSION,
+      log: this.log,
+      ...(options.reconnect ? { backoff: options.reconnect } : {}),
+      tasks: () => [...this.tasks.keys()],
+      queues: () => this.queues.map((name) => ({ name, arguments: (options.queueType ?? this.queueTypes.get(name)) === 'quorum' ? { 'x-queue-type': 'quorum' } : null })),
+      broker: () => brokerInfo(this.reconnector?.broker ?? null, options.heartbeat),
+    });
     this.deps = {
       tasks: this.tasks,
       log: this.log,
@@ -86,22 +130,40 @@ class AmqpWorker implements Worker {
       deliveryLimit: options.deliveryLimit ?? DEFAULT_DELIVERY_LIMIT,
       eta: this.eta,
       deprecatedUse: new DeprecatedUse(),
+      stats: this.stats,
       reply: (m, status, result, traceback) => this.reply(m, status, result, traceback),
       move: (d, target, properties) => mover.move(d, target, properties),
+      control: this.control,
     };
   }
 
+  get name(): string {
+    return this.control.node;
+  }
+
+  get metricsRegistry(): Registry | null {
+    return this.metrics?.registry ?? null;
+  }
+
+  get metricsPort(): number | null {
+    return this.metrics?.server?.port ?? null;
+  }
+
   register<A extends readonly unknown[], K extends object, R>(spec: TaskSpec<A, K, R>, handler: TaskHandler<A, K, R>): void {
-    if (this.reconnector) throw new TaskbusError('E_WORKER_STARTED', `task ${spec.name} registered after start(); register every task first`);
+    if (this.started) throw new TaskbusError('E_WORKER_STARTED', `task ${spec.name} registered after start(); register every task first`);
     if (this.tasks.has(spec.name)) throw new TaskbusError('E_DUPLICATE_TASK', `task ${spec.name} is registered twice`);
     this.tasks.set(spec.name, { spec, handler } as unknown as Registered);
+    this.stats.add(spec);
   }
 
   async start(): Promise<void> {
-    if (this.reconnector) throw new TaskbusError('E_WORKER_STARTED', 'worker.start() was already called; create another worker to consume elsewhere');
+    if (this.started) throw new TaskbusError('E_WORKER_STARTED', 'worker.start() was already called; create another worker to consume elsewhere');
+    this.started = true; // before the first await: serving metrics may come before the reconnector exists
     this.queues = this.options.queues ?? [...new Set([...this.tasks.values()].map((t) => t.spec.queue))].sort();
     if (this.queues.length === 0) throw new TaskbusError('E_NO_TASKS', 'worker has no tasks registered and no queues given');
     this.resolveQueueTypes();
+    // Serving before connecting: a worker that cannot reach its broker is worth scraping too.
+    if (this.options.metrics) this.metrics = await WorkerMetrics.start(this.stats, this.options.metrics);
     this.reconnector = new Reconnector(
       { connectionName: `taskbus worker ${this.queues.join(',')}`, ...this.options },
       this.log,
@@ -112,8 +174,14 @@ class AmqpWorker implements Worker {
         void this.stop();
       },
     );
-    await this.reconnector.start();
-    this.log.info('worker started', { queues: this.queues.join(','), tasks: [...this.tasks.keys()].sort().join(',') });
+    try {
+      await this.reconnector.start();
+    } catch (e) {
+      await this.metrics?.close();
+      throw e;
+    }
+    const metrics = this.metrics?.server;
+    this.log.info('worker started', { node: this.control.node, queues: this.queues.join(','), tasks: [...this.tasks.keys()].sort().join(','), ...(metrics ? { metrics: `http://${metrics.host}:${metrics.port}/metrics` } : {}) });
   }
 
   /** Each queue's type, from the option or else from its tasks' contracts, which must agree. */
@@ -139,6 +207,7 @@ class AmqpWorker implements Worker {
       onConsumeLost: (lost) => this.consumeLost(lost),
     });
     this.channels = channels;
+    await this.control.attach(connection);
     await channels.open(!this.stopping);
   }
 
@@ -169,7 +238,7 @@ class AmqpWorker implements Worker {
     }
     const sent = this.channels?.reply(m.replyTo, r.content, r.properties) ?? 'no channel';
     if (sent === 'no channel') this.log.warn('no open channel for the reply; it is lost (the caller times out)', { task: m.task, id: m.id, status });
-    if (sent === 'unencodable') this.log.warn('the reply cannot be sent: its task id is longer than the 255 bytes of a correlation id', { task: m.task, id: m.id.slice(0, 64), status });
+    if (sent === 'unencodable') this.log.warn('the reply cannot be sent: its correlation id (the task id) or reply_to cannot be encoded, e.g. over 255 bytes', { task: m.task, id: m.id.slice(0, 64), status });
   }
 
   stop(): Promise<void> {
@@ -199,9 +268,11 @@ class AmqpWorker implements Worker {
       this.eta.giveBackAll();
       await this.finishRunning(this.options.stopTimeoutMs ?? 30_000);
       this.channels?.hurryDeferred();
+      await settlesWithin(this.control.detach(), CLOSE_GRACE_MS);
       const until = Date.now() + CLOSE_GRACE_MS;
       await settlesWithin(this.channels?.close() ?? Promise.resolve(), CLOSE_GRACE_MS);
       await this.reconnector?.close(until - Date.now());
+      await this.metrics?.close();
       this.log.info('worker stopped');
       this.settle.resolve();
     } catch (e) {

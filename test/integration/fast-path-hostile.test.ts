@@ -260,3 +260,141 @@ describe('a worker replying to a task id the wire cannot carry', () => {
     }
   });
 });
+
+describe('a worker replying to a burst that mixes task ids the wire cannot carry with retries and dead letters', () => {
+  it('replies to every id it can, warns once for each it cannot, and settles every delivery once', async function () {
+    this.timeout(60_000);
+    const raw = await rawBroker();
+    const log = recordingLogger();
+    const queue = `hostile-burst-${Date.now()}`;
+    const spec = defineTask<[label: string], Record<string, never>, string>({ name: 'hostile.burst', queue, args: { label: Type.String() }, result: Type.String(), retry: { maxAttempts: 2, initialDelayMs: 50, maxDelayMs: 50 } });
+    const runs = new Map<string, number>();
+    const worker = createWorker({ logger: log, stopTimeoutMs: 3000, prefetch: 16 });
+    worker.register(spec, ([label]) => {
+      const n = (runs.get(label) ?? 0) + 1;
+      runs.set(label, n);
+      if (label.startsWith('poison')) throw new Error('poisoned');
+      if (label.startsWith('flaky') && n === 1) throw new Error('once');
+      return label;
+    });
+    try {
+      await worker.start();
+      const { queue: replies } = await raw.channel.assertQueue('', { exclusive: true });
+      const got: string[] = [];
+      await raw.channel.consume(replies, (m) => m && got.push(String(m.properties.correlationId)), { noAck: true });
+      const sent: string[] = [];
+      const n = 40;
+      for (let i = 0; i < n; i++) {
+        const kind = ['long', 'ok', 'poison', 'flaky'][i % 4]!;
+        const id = kind === 'long' ? `${i}-${'é'.repeat(140)}` : `${kind}-${i}`;
+        const t = encodeTask({ id, task: spec.name, args: [`${kind}-${i}`], kwargs: {}, replyTo: replies, origin: 'test', options: {} });
+        raw.channel.sendToQueue(queue, t.content, { ...t.properties, correlationId: `c-${i}`, headers: t.properties.headers });
+        if (kind !== 'long') sent.push(id);
+      }
+      await waitFor('a reply to every short id', () => (got.length >= sent.length ? true : undefined), 30_000);
+      await waitFor('the dead letters', async () => ((await raw.channel.checkQueue(`${queue}.dlq`)).messageCount === n / 4 ? true : undefined));
+      await worker.stop();
+      expect([...got].sort()).to.deep.equal([...sent].sort());
+      expect(log.records.filter((r) => r.message.startsWith('the reply cannot be sent'))).to.have.length(n / 4);
+      expect((await raw.channel.checkQueue(queue)).messageCount, 'deliveries back in the task queue').to.equal(0);
+      expect((await raw.channel.checkQueue(`${queue}.dlq`)).messageCount).to.equal(n / 4);
+      const twice = [...runs].filter(([label, k]) => k !== (label.startsWith('poison') || label.startsWith('flaky') ? 2 : 1));
+      expect(twice, 'tasks run other than as often as planned').to.deep.equal([]);
+    } finally {
+      await worker.stop();
+      await deleteQueues(queue, `${queue}.dlq`, `${queue}.retry.50`);
+      await raw.close();
+    }
+  });
+});
+
+describe("amqplib's own publish (internals differ) and encodeTask's headers getter", () => {
+  it('sends every Celery header and property the encoded frames send: a spread of the properties would leave the headers out', async () => {
+    const q = `hostile-getter-${Date.now()}`;
+    const model = await openConnection();
+    const raw = await rawBroker();
+    try {
+      const channel: ConfirmChannel = await model.createConfirmChannel();
+      await channel.assertQueue(q, { durable: true });
+      const bare = new Proxy(channel, {
+        get: (target, key) => {
+          if (key === 'pushConfirmCallback') return undefined;
+          const v = Reflect.get(target, key, target) as unknown;
+          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        },
+      });
+      const options = { countdown: 30, expires: 600, timeLimit: 30, softTimeLimit: 20, retries: 3, priority: 4 };
+      const t = encodeTask({ id: 'getter-1', task: 'hostile.getter', args: [1, 'ü'], kwargs: { k: 'v' }, replyTo: 'r', origin: 'test', options });
+      const m: OutgoingMessage = { exchange: '', routingKey: q, mandatory: true, properties: t.properties, headers: t.wireHeaders, content: t.content };
+      publishEncoded(channel, m, () => undefined);
+      publishEncoded(bare, m, () => undefined);
+      await channel.waitForConfirms();
+      const [fast, fallback] = [await raw.channel.get(q, { noAck: true }), await raw.channel.get(q, { noAck: true })];
+      if (!fast || !fallback) throw new Error('a message is missing');
+      expect(Object.keys(fallback.properties.headers ?? {}).sort(), 'Celery headers').to.deep.equal(Object.keys(t.properties.headers).sort());
+      expect(fallback.properties).to.deep.equal(fast.properties);
+      expect(fallback.content.equals(fast.content)).to.equal(true);
+    } finally {
+      await model.close();
+      await deleteQueues(q);
+      await raw.close();
+    }
+  });
+});
+
+describe('a worker copying a delivery amqplib cannot encode again', () => {
+  // Header table entries as they come on the wire, after the Celery headers.
+  const cases: [string, Buffer][] = [
+    // 255 bytes on the wire, but amqplib reads each 0xff as U+FFFD: 765 bytes when it writes the key again.
+    ['a header key of invalid UTF-8', Buffer.concat([Buffer.from([255]), Buffer.alloc(255, 0xff), Buffer.from('S'), Buffer.from([0, 0, 0, 1]), Buffer.from('x')])],
+    // Within RabbitMQ's 128 KiB frame, but over the 64 KiB amqplib encodes a header table in.
+    ['headers over 64 KiB', Buffer.concat([Buffer.from([3]), Buffer.from('pad'), Buffer.from('S'), Buffer.from([0, 1, 0, 0]), Buffer.alloc(65_536, 0x70)])],
+  ];
+  for (const [what, entry] of cases) it(`${what}: the copy goes without the headers it cannot carry, the handler runs once, and later copies are matched to their own confirms`, async function () {
+    this.timeout(30_000);
+    const raw = await rawBroker();
+    const log = recordingLogger();
+    const queue = `hostile-copy-${Date.now()}`;
+    const spec = defineTask<[label: string], Record<string, never>, string>({ name: 'hostile.copy', queue, args: { label: Type.String() }, result: Type.String(), retry: { maxAttempts: 1 } });
+    const worker = createWorker({ logger: log, stopTimeoutMs: 3000 });
+    const runs = new Map<string, number>();
+    worker.register(spec, (_args, _kwargs, ctx) => {
+      runs.set(ctx.id, (runs.get(ctx.id) ?? 0) + 1);
+      throw new Error('poisoned');
+    });
+    const model = await openConnection();
+    try {
+      await worker.start();
+      const channel = await model.createConfirmChannel();
+      const t = encodeTask({ id: 'hostile-key', task: spec.name, args: ['hostile'], kwargs: {}, replyTo: '', origin: 'test', options: {} });
+      const headers = { constant: Buffer.concat([t.wireHeaders.constant, entry]), varying: t.wireHeaders.varying };
+      publishEncoded(channel, { exchange: '', routingKey: queue, mandatory: true, properties: t.properties, headers, content: t.content }, () => undefined);
+      await channel.waitForConfirms();
+      await waitFor('the salvaged copy', () => log.records.find((r) => r.message.startsWith('delivery headers cannot be copied as they are')));
+      // The dead letter of a message amqplib can encode: its copy's confirm must reach it, and the delivery be acked.
+      const c = await connectClient({ logger: silentLogger });
+      await c.send(spec, ['poison'], {}, { ignoreResult: true, taskId: 'plain-poison' });
+      await c.close();
+      await waitFor('both dead letters', async () => ((await raw.channel.checkQueue(`${queue}.dlq`)).messageCount === 2 ? true : undefined));
+      await worker.stop();
+      expect(Object.fromEntries(runs), 'handler runs').to.deep.equal({ 'hostile-key': 1, 'plain-poison': 1 });
+      expect(log.records.filter((r) => r.message.startsWith('could not move the delivery'))).to.deep.equal([]);
+      const letters = [];
+      for (let m = await raw.channel.get(`${queue}.dlq`, { noAck: false }); m; m = await raw.channel.get(`${queue}.dlq`, { noAck: false })) letters.push(m.properties.headers ?? {});
+      const hostile = letters.find((h) => h['id'] === 'hostile-key')!;
+      expect(hostile['x-taskbus-reason']).to.equal('failed');
+      expect(hostile['task'], 'the Celery headers stay').to.equal(spec.name);
+      expect(String(hostile['x-taskbus-dropped-headers']), 'names what was dropped').to.not.equal('');
+      expect(letters.find((h) => h['id'] === 'plain-poison')!['x-taskbus-dropped-headers'], 'a plain copy drops nothing').to.equal(undefined);
+      // Unacked deliveries go back to the task queue when the worker stops: the plain poison must not be among them.
+      const back: string[] = [];
+      for (let m = await raw.channel.get(queue, { noAck: true }); m; m = await raw.channel.get(queue, { noAck: true })) back.push(String(m.properties.headers?.['id']));
+      expect(back, 'deliveries back in the task queue').to.deep.equal([]);
+    } finally {
+      await worker.stop();
+      await model.close();
+      await deleteQueues(queue, `${queue}.dlq`, `${queue}.retry.1000`, `${queue}.retry.2000`);
+      await raw.close();
+    }
+  });
+});

@@ -1,9 +1,10 @@
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { syntheticContract } from '../../bench/generate.js';
 import { taskbus } from '../support/cli.js';
+import { runProcess } from '../support/process.js';
 
 interface CacheData {
   format: number;
@@ -112,5 +113,27 @@ describe('taskbus generate: unchanged contracts are neither type-checked nor gen
       expect(Object.keys(cacheOf(project)!.contracts), damaged).to.have.length(4);
     }
     expect((await taskbus(project, 'generate', '--check')).code).to.equal(0);
+  });
+
+  it('a runtime whose queue arguments changed (an upgrade, a workspace edit) has the Python bindings generated again', async () => {
+    // The project's own install of taskbus (copies of the built packages, the rest linked), whose runtime is then
+    // changed as an upgrade would change it: codegen takes the quorum queue arguments from it.
+    const modules = join(project, 'node_modules');
+    mkdirSync(join(modules, '@taskbus'), { recursive: true });
+    for (const name of readdirSync('node_modules')) if (name !== '@taskbus' && name !== '.cache') symlinkSync(join(process.cwd(), 'node_modules', name), join(modules, name));
+    for (const pkg of ['cli', 'codegen', 'runtime']) {
+      for (const part of ['package.json', 'dist', 'bin', 'node_modules']) if (existsSync(join(pkg, part))) cpSync(join(pkg, part), join(modules, '@taskbus', pkg, part), { recursive: true });
+    }
+    const cli = (...args: string[]) => runProcess(process.execPath, [join(modules, '@taskbus/cli/bin/taskbus.js'), ...args], { cwd: project });
+    cpSync('test/golden/quorum-queues/contracts/ledger.ts', join(project, 'contracts/ledger.ts'));
+    const first = await cli('generate');
+    expect(first.code, first.stderr).to.equal(0);
+    const queues = join(modules, '@taskbus/runtime/dist/topology/queue-type.js');
+    writeFileSync(queues, readFileSync(queues, 'utf8').replace('DEFAULT_DELIVERY_LIMIT = 20', 'DEFAULT_DELIVERY_LIMIT = 21'));
+    const check = await cli('generate', '--check');
+    expect(check.code, 'generate --check with the cache').to.equal(1);
+    expect(check.stderr).to.include('stale: generated/ledger-bindings/python/ledger_bindings.py');
+    expect((await cli('generate')).code).to.equal(0);
+    expect(readFileSync(join(project, 'generated/ledger-bindings/python/ledger_bindings.py'), 'utf8')).to.include('"x-delivery-limit": 21');
   });
 });

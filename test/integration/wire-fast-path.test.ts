@@ -15,6 +15,8 @@ function countWrites(socket: { _write: (...a: unknown[]) => unknown; _writev?: (
   return () => n;
 }
 
+const traceparent = (i: number) => `00-${'4bf92f3577b34da6a3ce929d0e0e4736'}-${i.toString(16).padStart(16, '0')}-01`;
+
 describe('the publish fast path on amqplib (encoded frames, coalesced writes)', () => {
   it('a burst of tasks is written as encoded frames in far fewer socket writes than tasks, and arrives intact', async () => {
     const queue = uniqueQueue('fast-path');
@@ -31,6 +33,8 @@ describe('the publish fast path on amqplib (encoded frames, coalesced writes)', 
       const n = 300;
       for (let i = 0; i < n; i++) {
         const t = encodeTask({ id: `fast-${i}`, task: 'fast.job', args: [i, 'ü'], kwargs: {}, replyTo: 'r', origin: 'test', options: { retries: 300, timeLimit: 30 } });
+        // Every other one with the trace context the client adds when an OpenTelemetry SDK is registered.
+        if (i % 2) t.wireHeaders.varying['traceparent'] = traceparent(i);
         publishEncoded(channel, { exchange: '', routingKey: queue, mandatory: true, properties: t.properties, headers: t.wireHeaders, content: t.content }, () => undefined);
       }
       await channel.waitForConfirms();
@@ -42,6 +46,7 @@ describe('the publish fast path on amqplib (encoded frames, coalesced writes)', 
         expect(JSON.parse(m.content.toString())[0]).to.deep.equal([i, 'ü']);
         expect(m.properties).to.include({ correlationId: `fast-${i}`, deliveryMode: 2, contentType: 'application/json' });
         expect(m.properties.headers).to.deep.include({ id: `fast-${i}`, task: 'fast.job', retries: 300, timelimit: [30, null], lang: 'py' });
+        expect(m.properties.headers?.['traceparent']).to.equal(i % 2 ? traceparent(i) : undefined);
       }
     } finally {
       await model.close();

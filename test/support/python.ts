@@ -99,6 +99,8 @@ export interface CeleryWorkerOptions {
   readonly queueType?: QueueType;
   /** Another broker URL than AMQP_URL (a test's own virtual host). */
   readonly amqpUrl?: string;
+  /** Sync with the other workers at start (Celery's mingle: their revoked ids); off unless asked. */
+  readonly mingle?: boolean;
 }
 
 /** A real Celery worker on the given queue, running test/interop/py/pusher_app.py. */
@@ -106,7 +108,7 @@ export async function startCeleryWorker(queue: string, outDir: string, options: 
   const celery = options.celery ?? DEFAULT_CELERY;
   const child: ChildProcess = spawn(
     PYTHON,
-    ['-m', 'celery', '-A', 'pusher_app', 'worker', '-Q', queue, '-P', 'solo', '-n', `${queue}@%h`, '--without-gossip', '--without-mingle', '--without-heartbeat', '-l', 'INFO'],
+    ['-m', 'celery', '-A', 'pusher_app', 'worker', '-Q', queue, '-P', 'solo', '-n', `${queue}@%h`, '--without-gossip', ...(options.mingle ? [] : ['--without-mingle']), '--without-heartbeat', '-l', 'INFO'],
     {
       cwd: PY_DIR,
       env: { ...process.env, ...pythonEnv(celery), ...(options.amqpUrl ? { AMQP_URL: options.amqpUrl } : {}), INTEROP_OUT: outDir, INTEROP_QUEUE_TYPE: options.queueType ?? 'classic' },

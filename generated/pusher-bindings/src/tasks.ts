@@ -10,6 +10,7 @@ export type SendToS3V1Result = Static<typeof sendToS3V1.result>;
 /** `pusher.send_to_s3` (pusher sendToS3 v1, queue `pusher`) with its validators, compiled once. */
 export const sendToS3V1Task = defineTask<SendToS3V1Args, SendToS3V1Kwargs, SendToS3V1Result>({
   name: 'pusher.send_to_s3',
+  version: 1,
   queue: 'pusher',
   args: sendToS3V1.args,
   result: sendToS3V1.result,
@@ -27,6 +28,7 @@ export type SendToS3V2Result = Static<typeof sendToS3V2.result>;
 /** `pusher.send_to_s3_v2` (pusher sendToS3 v2, queue `pusher`) with its validators, compiled once. */
 export const sendToS3V2Task = defineTask<SendToS3V2Args, SendToS3V2Kwargs, SendToS3V2Result>({
   name: 'pusher.send_to_s3_v2',
+  version: 2,
   queue: 'pusher',
   args: sendToS3V2.args,
   result: sendToS3V2.result,

@@ -1,4 +1,4 @@
-import type { ConfirmChannel } from 'amqplib';
+import type { ConfirmChannel, Options } from 'amqplib';
 import { encodePublish, type PublishFrame, type PublishProperties } from './publish-frames.js';
 
 /** A message to publish, its headers split as the frame encoder takes them. */
@@ -69,4 +69,20 @@ function writesEncoded(ch: ChannelInternals): boolean {
   };
   patched.add(c);
   return true;
+}
+
+/**
+ * amqplib's own publish, for messages whose headers the frame encoder does not take (copies of deliveries), with
+ * the confirm callback it queued taken back when it throws: it queues the callback before it encodes the message,
+ * so one it cannot encode (a header key it decoded to more than 255 bytes: invalid UTF-8 read as U+FFFD) would
+ * hand every later publish's confirm to the one before it.
+ */
+export function publishOwn(channel: ConfirmChannel, exchange: string, routingKey: string, content: Buffer, options: Options.Publish, cb: ConfirmCallback): boolean {
+  try {
+    return channel.publish(exchange, routingKey, content, options, cb);
+  } catch (e) {
+    const unconfirmed = (channel as unknown as { unconfirmed?: unknown }).unconfirmed;
+    if (Array.isArray(unconfirmed) && unconfirmed.at(-1) === cb) unconfirmed.pop();
+    throw e;
+  }
 }

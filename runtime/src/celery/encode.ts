@@ -18,8 +18,11 @@ export interface EncodedTask {
     /** The Celery headers as one object, assembled when read (the publisher uses wireHeaders); not copied by a spread. */
     readonly headers: Readonly<Record<string, FieldValue>>;
   };
-  /** The same headers split for the frame encoder: entries the same for every call of this task, and the rest. */
-  readonly wireHeaders: PublishHeaders;
+  /**
+   * The same headers split for the frame encoder: entries the same for every call of this task, and the rest.
+   * `varying` is writable so the client can add the trace context (tracing.ts) without a copy.
+   */
+  readonly wireHeaders: PublishHeaders & { readonly varying: Record<string, FieldValue | undefined> };
 }
 
 export interface TaskToEncode {

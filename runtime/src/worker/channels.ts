@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
-import { publishEncoded, UnencodableMessageError } from '../amqp/publish.js';
+import { publishEncoded, publishOwn, UnencodableMessageError } from '../amqp/publish.js';
 import type { PublishProperties } from '../amqp/publish-frames.js';
 import { ChannelKeeper } from '../channel-keeper.js';
 import { describeCause, TopologyError } from '../errors.js';
@@ -20,8 +20,8 @@ const COPY_HEADER = 'x-taskbus-copy';
 
 const ignoreConfirm = (): void => undefined;
 
-/** What became of a copy: confirmed and routed to a queue, returned as unroutable, or not confirmed. */
-export type CopyResult = 'routed' | 'unroutable' | 'refused';
+/** What became of a copy: confirmed and routed to a queue, returned as unroutable, not confirmed, or not encodable. */
+export type CopyResult = 'routed' | 'unroutable' | 'refused' | 'unencodable';
 
 export interface ChannelsOptions {
   readonly queues: readonly string[];
@@ -201,13 +201,21 @@ export class WorkerChannels {
     if (!channel) return 'refused';
     const copyId = randomUUID();
     const headers = { ...properties.headers, [COPY_HEADER]: copyId };
+    let unencodable = false;
     const err = await new Promise<unknown>((resolve) => {
       try {
-        channel.publish('', queue, content, { ...properties, headers, mandatory: true }, resolve);
+        publishOwn(channel, '', queue, content, { ...properties, headers, mandatory: true }, resolve);
       } catch (e) {
-        resolve(e); // the channel closed between the check and the write
+        // amqplib says IllegalOperationError when the channel closed between the check and the write; anything
+        // else is a copy it cannot encode, which sending again would not change.
+        unencodable = (e as { name?: unknown } | null)?.name !== 'IllegalOperationError';
+        resolve(e);
       }
     });
+    if (unencodable) {
+      this.o.log.warn('copy cannot be encoded', { queue, error: describeCause(err) });
+      return 'unencodable';
+    }
     // A return comes before the confirm of the same message.
     if (this.returned.get(channel)?.delete(copyId)) return 'unroutable';
     if (err) {

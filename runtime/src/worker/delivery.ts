@@ -48,6 +48,12 @@ export class Delivery {
     return typeof id === 'string' ? id : '';
   }
 
+  /** Task name for logs and metrics: the `task` header when it is a string (hostile input may send anything). */
+  get task(): string {
+    const task = this.msg.properties.headers?.['task'];
+    return typeof task === 'string' ? task : '';
+  }
+
   ack(): void {
     this.finish('acked', (ch) => ch.ack(this.msg));
   }
@@ -87,8 +93,8 @@ export class Delivery {
 
   private finish(state: Settlement, settle: (channel: Channel) => void): void {
     if (this.state) {
-      if (this.state !== 'channel-lost') this.log.warn('delivery already settled; second settlement ignored', { id: this.id, was: this.state, now: state });
-      else this.log.warn('channel closed before the delivery was settled; the broker redelivers it', { id: this.id, queue: this.queue });
+      if (this.state !== 'channel-lost') this.log.warn('delivery already settled; second settlement ignored', { task: this.task, id: this.id, was: this.state, now: state });
+      else this.log.warn('channel closed before the delivery was settled; the broker redelivers it', { task: this.task, id: this.id, queue: this.queue });
       return;
     }
     if (this.timer) clearTimeout(this.timer);
@@ -96,7 +102,7 @@ export class Delivery {
     this.generation.unsettled.delete(this);
     if (!this.generation.open) {
       this.state = 'channel-lost';
-      this.log.warn('channel closed before the delivery was settled; the broker redelivers it', { id: this.id, queue: this.queue });
+      this.log.warn('channel closed before the delivery was settled; the broker redelivers it', { task: this.task, id: this.id, queue: this.queue });
       return;
     }
     this.state = state;
@@ -105,7 +111,7 @@ export class Delivery {
     } catch (e) {
       // amqplib throws IllegalOperationError on a channel that is closing: the broker requeues.
       this.state = 'channel-lost';
-      this.log.warn('channel closing; the broker redelivers the delivery', { id: this.id, error: e instanceof Error ? e.message : String(e) });
+      this.log.warn('channel closing; the broker redelivers the delivery', { task: this.task, id: this.id, error: e instanceof Error ? e.message : String(e) });
     }
   }
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Options } from 'amqplib';
-import { delayQueueName, dlqName, republishProperties } from '../deadletter.js';
+import { delayQueueName, dlqName, republishProperties, salvagedHeaders } from '../deadletter.js';
 import { describeCause } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { declareDeadLetterQueue, declareDelayQueue } from '../topology/declare.js';
@@ -44,11 +44,11 @@ export class Mover {
       const parked = target.kind === 'dlq' ? properties : republishProperties(d.msg.properties, d.msg.properties.headers ?? {});
       const again = await this.copy(d, later, parked);
       if (!again) {
-        this.log.error('could not move the delivery; it comes back later from a delay queue', { queue: d.queue, id: d.id, inMs: later.ms, error: failed });
+        this.log.error('could not move the delivery; it comes back later from a delay queue', { queue: d.queue, task: d.task, id: d.id, inMs: later.ms, error: failed });
         return d.ack();
       }
     }
-    this.log.error('could not move the delivery; it goes back to its queue', { queue: d.queue, id: d.id, inMs: delayMs, error: failed });
+    this.log.error('could not move the delivery; it goes back to its queue', { queue: d.queue, task: d.task, id: d.id, inMs: delayMs, error: failed });
     d.requeueAfter(delayMs);
   }
 
@@ -65,11 +65,19 @@ export class Mover {
       } catch (e) {
         return `cannot declare ${name}: ${describeCause(e)}`;
       }
-      const result = await channels.publishCopy(name, d.msg.content, properties);
+      let result = await channels.publishCopy(name, d.msg.content, properties);
+      if (result === 'unencodable') {
+        // Its own headers cannot be written again: the copy goes with those that can, or the handler would run
+        // again at every redelivery of a message that nothing can move.
+        const salvaged = salvagedHeaders(properties.headers ?? {});
+        this.log.warn('delivery headers cannot be copied as they are; copied without some', { queue: name, id: d.id, dropped: salvaged.dropped.join(',').slice(0, 200) });
+        result = await channels.publishCopy(name, d.msg.content, { ...properties, headers: salvaged.headers });
+      }
       if (result === 'routed') return null;
-      why = result === 'unroutable' ? `${name} does not exist (deleted?)` : `the broker did not confirm the copy to ${name}`;
+      why =
+        result === 'unroutable' ? `${name} does not exist (deleted?)` : result === 'unencodable' ? `the copy to ${name} cannot be encoded` : `the broker did not confirm the copy to ${name}`;
       if (result !== 'unroutable') break;
-      this.log.warn('copy unroutable; declaring its queue again', { queue: name, id: d.id });
+      this.log.warn('copy unroutable; declaring its queue again', { queue: name, task: d.task, id: d.id });
       channels.forget(name);
     }
     return why;

@@ -5,7 +5,10 @@ import { exceptionInfo, type TaskState } from '../celery/result.js';
 import { deadLetterProperties, DLQ_HEADERS, republishProperties } from '../deadletter.js';
 import { ContractValidationError, describeCause } from '../errors.js';
 import type { Logger } from '../logger.js';
+import type { WorkerStats } from '../metrics/stats.js';
 import { bindArguments, retryDelayMs } from '../task.js';
+import { startProcess, type TaskSpan } from '../tracing.js';
+import type { TaskControl } from '../control/worker-control.js';
 import type { Delivery } from './delivery.js';
 import type { EtaScheduler } from './eta.js';
 import { HandlerContext } from './context.js';
@@ -25,6 +28,8 @@ export interface PipelineDeps {
   readonly eta: EtaScheduler;
   /** Deprecated task versions already logged, per calling origin (the `origin` header). */
   readonly deprecatedUse: DeprecatedUse;
+  /** Counts per task for metrics: plain numbers, cheap enough to bump on every delivery. */
+  readonly stats: WorkerStats;
   /** Sends Celery's rpc reply, unless the caller asked for none. */
   reply(m: TaskMessage, status: TaskState, result: unknown, traceback?: string | null): void;
   /**
@@ -32,6 +37,8 @@ export interface PipelineDeps {
    * copy cannot be stored, the delivery goes back to the broker at a bounded rate. Settles `d` either way.
    */
   move(d: Delivery, target: CopyTarget, properties: Options.Publish): Promise<void>;
+  /** Remote control: revoked ids, running tasks. */
+  readonly control?: TaskControl;
 }
 
 /**
@@ -64,7 +71,7 @@ export function processSafely(d: Delivery, deps: PipelineDeps): Promise<void> {
   return processDelivery(d, deps).catch(async (e: unknown) => {
     if (d.settled) return;
     await deadLetter(d, deps, 'internal-error', `taskbus failed on this delivery: ${describeCause(e)}`).catch((again: unknown) => {
-      deps.log.error('could not dead-letter the delivery; it goes back to its queue', { id: d.id, error: describeCause(again) });
+      deps.log.error('could not dead-letter the delivery; it goes back to its queue', { task: d.task, id: d.id, error: describeCause(again) });
       d.requeueAfter(1000);
     });
   });
@@ -76,6 +83,7 @@ export function processSafely(d: Delivery, deps: PipelineDeps): Promise<void> {
  */
 async function processDelivery(d: Delivery, deps: PipelineDeps): Promise<void> {
   const msg = d.msg;
+  deps.stats.of(msg.properties.headers?.['task']).received++;
   // Only the broker's count of a redelivery: a first delivery's header was copied or forged by its sender
   // (a classic queue passes it through), and must not dead-letter a task that never ran.
   const count = msg.fields.redelivered ? deliveryCount(msg.properties.headers) : 0;
@@ -111,7 +119,7 @@ async function processDelivery(d: Delivery, deps: PipelineDeps): Promise<void> {
   }
   if (registered.spec.deprecated !== undefined && deps.deprecatedUse.first(m.task, m.origin)) {
     const note = registered.spec.deprecated === true ? undefined : registered.spec.deprecated;
-    deps.log.warn('deprecated task version called', { task: m.task, origin: m.origin ?? 'unknown', ...(note ? { note } : {}) });
+    deps.log.warn('deprecated task version called', { task: m.task, id: m.id, origin: m.origin ?? 'unknown', ...(note ? { note } : {}) });
   }
   if (revokedIfExpired(d, deps, m)) return;
   const delay = m.eta ? m.eta.getTime() - Date.now() : 0;
@@ -121,7 +129,14 @@ async function processDelivery(d: Delivery, deps: PipelineDeps): Promise<void> {
     if (!(await plan.hold)) return; // given back: stopping, or the channel went
     if (revokedIfExpired(d, deps, m)) return; // it may have expired during the hold
   }
-  await run(d, deps, m, registered, call);
+  const span = startProcess(msg.properties.headers, m, d.queue, msg.fields.routingKey);
+  if (!span) return run(d, deps, m, registered, call);
+  // The span covers the handler, the reply and the settling, as Python's covers prerun to postrun.
+  try {
+    await span.run(() => run(d, deps, m, registered, call, span));
+  } finally {
+    span.end();
+  }
 }
 
 /** Earlier deliveries of this message, as a quorum queue counts them; 0 on classic queues, which do not. */
@@ -131,47 +146,71 @@ function deliveryCount(headers: Readonly<Record<string, unknown>> | undefined): 
 }
 
 function revokedIfExpired(d: Delivery, deps: PipelineDeps, m: TaskMessage): boolean {
+  if (deps.control?.isRevoked(m.id)) {
+    // As Celery's Request.revoked(): not run, REVOKED for the caller, acked.
+    deps.log.info('task revoked before it ran; discarded', { task: m.task, id: m.id });
+    deps.reply(m, 'REVOKED', exceptionInfo('TaskRevokedError', 'revoked', 'celery.exceptions'));
+    d.ack();
+    return true;
+  }
   if (!m.expires || m.expires.getTime() > Date.now()) return false;
+  deps.stats.of(m.task).expired++;
   deps.log.warn('task expired before it ran; discarded', { task: m.task, id: m.id, expires: m.expires.toISOString() });
   deps.reply(m, 'REVOKED', exceptionInfo('TaskRevokedError', 'expired', 'celery.exceptions'));
   d.ack();
   return true;
 }
 
-async function run(d: Delivery, deps: PipelineDeps, m: TaskMessage, r: Registered, call: ReturnType<typeof bindArguments>): Promise<void> {
+async function run(d: Delivery, deps: PipelineDeps, m: TaskMessage, r: Registered, call: ReturnType<typeof bindArguments>, span?: TaskSpan): Promise<void> {
+  const stats = deps.stats.of(m.task);
+  stats.inFlight++;
   const started = performance.now();
   // Only a task with a time limit gets timers (and an AbortController up front).
   const limits = TimeLimits.of(m);
   const context = new HandlerContext(d, m, limits);
   let result: unknown;
+  deps.control?.begin(context);
   try {
     result = await (limits ? limits.run(() => r.handler(call.args, call.kwargs, context), (late) => abandonedEnded(deps, m, late)) : r.handler(call.args, call.kwargs, context));
   } catch (e) {
+    stats.ran(started, performance.now());
+    span?.fail(e);
     if (limits?.expired) return timedOut(d, deps, m, limits.expired);
-    return failed(d, deps, m, r, e);
+    return failed(d, deps, m, r, e, span);
+  } finally {
+    deps.control?.end(context);
   }
+  const ended = performance.now();
+  stats.ran(started, ended);
   const issues = r.spec.checkResult(result);
   if (issues.length > 0) {
+    stats.failed++;
     const e = new ContractValidationError(m.task, issues, 'result');
+    span?.fail(e);
     deps.log.error('handler returned a result that breaks the contract', { task: m.task, id: m.id, error: e.message });
     deps.reply(m, 'FAILURE', exceptionInfo('ContractValidationError', e.message));
   } else {
+    stats.succeeded++;
     deps.reply(m, 'SUCCESS', result);
   }
   d.ack();
-  deps.log.info('task succeeded', { task: m.task, id: m.id, ms: Math.round(performance.now() - started) });
+  deps.log.info('task succeeded', { task: m.task, id: m.id, ms: Math.round(ended - started) });
 }
 
 /** A handler threw: retry through a delay queue while the contract allows, then dead-letter. */
-async function failed(d: Delivery, deps: PipelineDeps, m: TaskMessage, r: Registered, e: unknown): Promise<void> {
+async function failed(d: Delivery, deps: PipelineDeps, m: TaskMessage, r: Registered, e: unknown, span?: TaskSpan): Promise<void> {
   const error = e instanceof Error ? e : new Error(String(e));
   const policy = r.spec.retry;
   if (m.retries + 1 < policy.maxAttempts) {
     const delayMs = retryDelayMs(policy, m.retries);
+    deps.stats.of(m.task).retried++;
     deps.log.warn('task failed; will retry', { task: m.task, id: m.id, attempt: m.retries + 1, of: policy.maxAttempts, delayMs, error: describeCause(error) });
     const headers = { ...(d.msg.properties.headers ?? {}), retries: m.retries + 1, parent_id: m.id };
+    // The next attempt is a child of this one, as a Python retry published from inside the task would be.
+    span?.inject(headers);
     return deps.move(d, { kind: 'delay', ms: delayMs }, republishProperties(d.msg.properties, headers));
   }
+  deps.stats.of(m.task).failed++;
   deps.log.error('task failed; dead-lettered', { task: m.task, id: m.id, attempts: m.retries + 1, error: describeCause(error) });
   deps.reply(m, 'FAILURE', exceptionInfo(error.name, error.message), error.stack ?? null);
   await deadLetter(d, deps, 'failed', `${error.name}: ${error.message} (after ${m.retries + 1} attempt${m.retries ? 's' : ''})`);
@@ -182,6 +221,7 @@ async function failed(d: Delivery, deps: PipelineDeps, m: TaskMessage, r: Regist
  * replies it) and is not retried; the delivery is dead-lettered (`time-limit`). The handler is not awaited.
  */
 function timedOut(d: Delivery, deps: PipelineDeps, m: TaskMessage, e: TimeLimitExceeded): Promise<void> {
+  deps.stats.of(m.task).failed++;
   deps.log.error('hard time limit exceeded; the task failed, its handler is abandoned and runs on unawaited', { task: m.task, id: m.id, seconds: e.seconds });
   deps.reply(m, 'FAILURE', { exc_type: 'TimeLimitExceeded', exc_message: [e.seconds], exc_module: 'billiard.exceptions' });
   return deadLetter(d, deps, 'time-limit', `TimeLimitExceeded(${e.seconds}): the handler ran past the hard time limit of ${e.seconds} s`);
@@ -195,6 +235,7 @@ function abandonedEnded(deps: PipelineDeps, m: TaskMessage, late: LateOutcome): 
 
 /** To `<queue>.dlq` with its body, headers and the reason; acked only once the copy is stored. */
 function deadLetter(d: Delivery, deps: PipelineDeps, reason: DeadLetterReason, detail: string): Promise<void> {
-  deps.log.error('delivery dead-lettered', { queue: d.queue, reason, detail, id: d.id });
+  deps.stats.of(d.task).deadLetter(reason);
+  deps.log.error('delivery dead-lettered', { queue: d.queue, reason, detail, task: d.task, id: d.id });
   return deps.move(d, { kind: 'dlq' }, deadLetterProperties(d.msg, d.queue, reason, detail));
 }

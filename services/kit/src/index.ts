@@ -1,2 +1,2 @@
 export { runItemService, type Backup, type Item } from './item-service.js';
-export { envInt, main } from './main.js';
+export { envInt, main, metricsFromEnv } from './main.js';

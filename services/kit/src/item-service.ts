@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { connectClient, createStderrLogger, type TaskClient } from '@taskbus/runtime';
-import { envInt } from './main.js';
+import { connectClient, loggerFromEnv, serveMetrics, type TaskClient } from '@taskbus/runtime';
+import { envInt, metricsFromEnv } from './main.js';
 
 export interface Item {
   readonly id: string;
@@ -17,11 +17,15 @@ const MAX_BODY = 1024 * 1024;
 /**
  * An example service: keeps items in memory and backs each saved item up through `backup`.
  * HTTP API: `PUT /items/<id>` (JSON body) saves and answers `{ id, taskId }`; `GET /items/<id>` reads.
- * Listens on PORT; stops cleanly on SIGINT/SIGTERM.
+ * Listens on PORT; serves the client's metrics at /metrics on METRICS_PORT when set; logs as LOG_FORMAT and
+ * LOG_LEVEL ask; stops cleanly on SIGINT/SIGTERM.
  */
 export async function runItemService(name: string, defaultPort: number, makeBackup: (client: TaskClient) => Backup): Promise<void> {
-  const log = createStderrLogger(name);
-  const client = await connectClient({ connectionName: name });
+  const log = loggerFromEnv(name);
+  const metrics = metricsFromEnv();
+  const client = await connectClient({ connectionName: name, ...(metrics ? { metrics: {} } : {}) });
+  const metricsServer = metrics && client.metricsRegistry ? await serveMetrics(client.metricsRegistry, metrics) : null;
+  if (metricsServer) log.info('serving metrics', { url: `http://${metricsServer.host}:${metricsServer.port}/metrics` });
   const backup = makeBackup(client);
   const items = new Map<string, Item>();
 
@@ -45,7 +49,7 @@ export async function runItemService(name: string, defaultPort: number, makeBack
     const item: Item = { id, service: name, body, savedAt: new Date().toISOString() };
     items.set(id, item);
     const taskId = await backup(item);
-    log.info('item saved, backup queued', { id, taskId });
+    log.info('item saved, backup queued', { item: id, id: taskId });
     reply(res, 201, { id, taskId });
   }
 
@@ -57,6 +61,7 @@ export async function runItemService(name: string, defaultPort: number, makeBack
     process.once('SIGTERM', resolve);
   });
   await new Promise<void>((resolve) => server.close(() => resolve()));
+  await metricsServer?.close();
   await client.close();
   log.info('stopped');
 }

@@ -20,3 +20,13 @@ export function envInt(name: string, fallback: number): number {
   if (!Number.isInteger(n) || n < 0) throw new TaskbusError('E_CONFIG', `${name} must be a non-negative integer, got "${raw}"`);
   return n;
 }
+
+/**
+ * Where to serve Prometheus metrics: METRICS_PORT (0 picks a free port) and METRICS_HOST (default
+ * 127.0.0.1); undefined when METRICS_PORT is unset, and then nothing is served.
+ */
+export function metricsFromEnv(): { readonly port: number; readonly host?: string } | undefined {
+  if (process.env['METRICS_PORT'] === undefined || process.env['METRICS_PORT'] === '') return undefined;
+  const host = process.env['METRICS_HOST'];
+  return { port: envInt('METRICS_PORT', 0), ...(host ? { host } : {}) };
+}

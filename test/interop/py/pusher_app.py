@@ -68,3 +68,23 @@ def typed():
         'amount': Decimal('9.99'),
         'at': datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc),
     }
+
+
+@app.task(name='interop.relay', bind=True)
+def relay(self, queue, task, n):
+    """Passes the trace on to `task` on `queue` as opentelemetry-instrumentation-celery would (it is not installable
+    here): its prerun reads `traceparent`/`tracestate` from the request (Celery copies message headers onto it) and
+    starts a consumer span; apply_async from inside starts a producer span and injects it into the message headers.
+    Both spans keep the trace id and get span ids of their own; the tracestate passes on unchanged."""
+    r = self.request
+    seen = {'traceparent': getattr(r, 'traceparent', None), 'tracestate': getattr(r, 'tracestate', None)}
+    headers = {}
+    if seen['traceparent']:
+        version, trace_id, _parent, flags = seen['traceparent'].split('-')
+        run_span, publish_span = os.urandom(8).hex(), os.urandom(8).hex()
+        headers['traceparent'] = f'{version}-{trace_id}-{publish_span}-{flags}'
+        if seen['tracestate']:
+            headers['tracestate'] = seen['tracestate']
+        seen['run_span'] = run_span
+    sent = app.send_task(task, args=(n,), queue=queue, headers=headers, ignore_result=True)
+    return {**seen, 'sent': headers, 'next_id': sent.id}

@@ -66,6 +66,15 @@ describe('amqp/encodePublish', () => {
     });
   }
 
+  it('writes the bytes amqplib writes with the trace context added to the varying headers (as the client adds it)', () => {
+    const t = encodeTask(base, now);
+    t.wireHeaders.varying['traceparent'] = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    t.wireHeaders.varying['tracestate'] = 'py=1,vendor=ü';
+    expect(t.properties.headers).to.include({ traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', tracestate: 'py=1,vendor=ü' });
+    const ours = encodePublish({ exchange: '', routingKey: 'pusher', mandatory: true, properties: t.properties, headers: t.wireHeaders, content: t.content }, 1, 131_072);
+    expect(ours.equals(amqplibFrames(1, '', 'pusher', true, t, 131_072))).to.equal(true);
+  });
+
   it('refuses a routing key over 255 bytes, as amqplib does', () => {
     const t = encodeTask(base, now);
     expect(() => encodePublish({ exchange: '', routingKey: 'q'.repeat(256), mandatory: true, properties: t.properties, headers: t.wireHeaders, content: t.content }, 1, 131_072)).to.throw(TypeError, /routingKey/);

@@ -3,6 +3,7 @@ import type { Channel, ConsumeMessage, Options } from 'amqplib';
 import { expect } from 'chai';
 import { encodeTask } from '../../../runtime/src/celery/encode.js';
 import { silentLogger } from '../../../runtime/src/logger.js';
+import { WorkerStats } from '../../../runtime/src/metrics/stats.js';
 import { defineTask } from '../../../runtime/src/task.js';
 import type { CopyResult, WorkerChannels } from '../../../runtime/src/worker/channels.js';
 import { ConsumeGeneration, Delivery } from '../../../runtime/src/worker/delivery.js';
@@ -118,6 +119,7 @@ async function settleOne(kind: Kind, fault: Fault): Promise<string[]> {
     deliveryLimit: DELIVERY_LIMIT,
     eta: new EtaScheduler(4, 60_000),
     deprecatedUse: new DeprecatedUse(),
+    stats: new WorkerStats(),
     reply: () => {
       if (fault === 'reply-throws') throw new Error('reply channel gone');
     },
@@ -170,6 +172,7 @@ describe('every delivery is settled exactly once, whatever fails in the pipeline
       deliveryLimit: DELIVERY_LIMIT,
       eta: new EtaScheduler(4, 60_000),
       deprecatedUse: new DeprecatedUse(),
+      stats: new WorkerStats(),
       reply: (_m, status, result) => void replies.push(`${status} ${(result as { exc_type: string }).exc_type}`),
       move: async (del, target, properties) => {
         moved.push(`${target.kind} ${String(properties.headers?.['x-taskbus-reason'])}`);

@@ -10,6 +10,7 @@ export type QuoteV1Result = Static<typeof quoteV1.result>;
 /** `hostile.quote` (hostile quote v1, queue `hostile`) with its validators, compiled once. */
 export const quoteV1Task = defineTask<QuoteV1Args, QuoteV1Kwargs, QuoteV1Result>({
   name: 'hostile.quote',
+  version: 1,
   queue: 'hostile',
   args: quoteV1.args,
   result: quoteV1.result
@@ -22,6 +23,7 @@ export type QuoteV2Result = Static<typeof quoteV2.result>;
 /** `hostile.quote_v2` (hostile quote v2, queue `hostile`) with its validators, compiled once. */
 export const quoteV2Task = defineTask<QuoteV2Args, QuoteV2Kwargs, QuoteV2Result>({
   name: 'hostile.quote_v2',
+  version: 2,
   queue: 'hostile',
   args: quoteV2.args,
   kwargs: quoteV2.kwargs,

@@ -10,6 +10,7 @@ export type PurgeV1Result = Static<typeof purgeV1.result>;
 /** `images.purge` (image-resizer purge v1, queue `images.low`) with its validators, compiled once. */
 export const purgeV1Task = defineTask<PurgeV1Args, PurgeV1Kwargs, PurgeV1Result>({
   name: 'images.purge',
+  version: 1,
   queue: 'images.low',
   args: purgeV1.args,
   result: purgeV1.result,
@@ -23,6 +24,7 @@ export type PurgeV2Result = Static<typeof purgeV2.result>;
 /** `images.purge_v2` (image-resizer purge v2, queue `images.low`) with its validators, compiled once. */
 export const purgeV2Task = defineTask<PurgeV2Args, PurgeV2Kwargs, PurgeV2Result>({
   name: 'images.purge_v2',
+  version: 2,
   queue: 'images.low',
   args: purgeV2.args,
   result: purgeV2.result,
@@ -38,6 +40,7 @@ export type ResizeV1Result = Static<typeof resizeV1.result>;
 /** `images.resize` (image-resizer resize v1, queue `images`) with its validators, compiled once. */
 export const resizeV1Task = defineTask<ResizeV1Args, ResizeV1Kwargs, ResizeV1Result>({
   name: 'images.resize',
+  version: 1,
   queue: 'images',
   args: resizeV1.args,
   kwargs: resizeV1.kwargs,

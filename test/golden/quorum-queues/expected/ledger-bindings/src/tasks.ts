@@ -10,6 +10,7 @@ export type ReconcileV1Result = Static<typeof reconcileV1.result>;
 /** `ledger.reconcile` (ledger reconcile v1, queue `ledger.batch`) with its validators, compiled once. */
 export const reconcileV1Task = defineTask<ReconcileV1Args, ReconcileV1Kwargs, ReconcileV1Result>({
   name: 'ledger.reconcile',
+  version: 1,
   queue: 'ledger.batch',
   queueType: 'quorum',
   args: reconcileV1.args,
@@ -23,6 +24,7 @@ export type RecordV1Result = Static<typeof recordV1.result>;
 /** `ledger.record` (ledger record v1, queue `ledger`) with its validators, compiled once. */
 export const recordV1Task = defineTask<RecordV1Args, RecordV1Kwargs, RecordV1Result>({
   name: 'ledger.record',
+  version: 1,
   queue: 'ledger',
   queueType: 'quorum',
   args: recordV1.args,
@@ -38,6 +40,7 @@ export type RecordV2Result = Static<typeof recordV2.result>;
 /** `ledger.record_v2` (ledger record v2, queue `ledger`) with its validators, compiled once. */
 export const recordV2Task = defineTask<RecordV2Args, RecordV2Kwargs, RecordV2Result>({
   name: 'ledger.record_v2',
+  version: 2,
   queue: 'ledger',
   queueType: 'quorum',
   args: recordV2.args,

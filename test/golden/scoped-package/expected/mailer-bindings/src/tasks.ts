@@ -10,6 +10,7 @@ export type SendV1Result = Static<typeof sendV1.result>;
 /** `mailer.send` (mailer send v1, queue `mail`) with its validators, compiled once. */
 export const sendV1Task = defineTask<SendV1Args, SendV1Kwargs, SendV1Result>({
   name: 'mailer.send',
+  version: 1,
   queue: 'mail',
   args: sendV1.args,
   result: sendV1.result

@@ -1,0 +1,149 @@
+import { hostname } from 'node:os';
+import { parseJson } from '../celery/json.js';
+import { TaskbusError } from '../errors.js';
+
+/**
+ * Celery's remote control over RabbitMQ, as kombu/pidbox.py (Mailbox, Node) and celery/app/control.py set it up
+ * with the default `control_exchange` "celery": requests go to the fanout exchange `celery.pidbox`, each node
+ * consumes its own queue `<node>.celery.pidbox`, replies go to the direct exchange `reply.celery.pidbox` with
+ * the routing key the request names. Both exchanges are transient (durable false), as kombu declares them.
+ */
+export const CONTROL_EXCHANGE = 'celery.pidbox';
+export const REPLY_EXCHANGE = 'reply.celery.pidbox';
+/** `control_queue_ttl` (300 s) and `control_queue_expires` (10 s), Celery's defaults, in ms as RabbitMQ takes them. */
+export const CONTROL_QUEUE_ARGUMENTS: Readonly<Record<string, number>> = { 'x-message-ttl': 300_000, 'x-expires': 10_000 };
+
+export const nodeQueue = (node: string): string => `${node}.celery.pidbox`;
+export const replyQueue = (oid: string): string => `${oid}.${REPLY_EXCHANGE}`;
+
+/** The node name a worker answers as: `%h` is the host name; the default is unique per process (and per worker in it). */
+let workersInProcess = 0;
+export function nodeName(name?: string): string {
+  if (name !== undefined) {
+    const node = name.replaceAll('%h', hostname());
+    // The queue name `<node>.celery.pidbox` must fit AMQP's 255 bytes; control characters would reach operators' terminals.
+    if (node.trim() === '' || Buffer.byteLength(node) > 200 || /[\p{Cc}]/u.test(node)) {
+      throw new TaskbusError('E_BAD_NODE_NAME', `worker name ${JSON.stringify(name)} is not usable as a Celery node name: give 1 to 200 bytes without control characters, e.g. "pusher@%h"`);
+    }
+    return node;
+  }
+  workersInProcess++;
+  return `taskbus-${process.pid}${workersInProcess > 1 ? `-${workersInProcess}` : ''}@${hostname()}`;
+}
+
+/** One node's answer to a broadcast. */
+export interface NodeReply {
+  readonly node: string;
+  readonly reply: unknown;
+}
+
+/** A request as kombu's Mailbox._publish writes it. */
+export interface ControlRequest {
+  readonly method: string;
+  readonly arguments: Readonly<Record<string, unknown>>;
+  readonly destination: readonly string[] | null;
+  readonly pattern: string | null;
+  readonly matcher: string | null;
+  /** Present when the sender waits for replies. */
+  readonly ticket?: string;
+  readonly replyTo?: { readonly exchange: string; readonly routingKey: string };
+}
+
+/** Reads a request body; null when it is not one (not JSON, no method). */
+export function decodeRequest(content: Buffer): ControlRequest | null {
+  let body: unknown;
+  try {
+    body = parseJson(content.toString('utf8'));
+  } catch {
+    return null;
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return null;
+  const b = body as Record<string, unknown>;
+  if (typeof b['method'] !== 'string') return null;
+  const args = b['arguments'];
+  const dest = b['destination'];
+  const replyTo = b['reply_to'] as { exchange?: unknown; routing_key?: unknown } | null | undefined;
+  const hasReply = typeof replyTo === 'object' && replyTo !== null && typeof replyTo.exchange === 'string' && typeof replyTo.routing_key === 'string';
+  return {
+    method: b['method'],
+    arguments: typeof args === 'object' && args !== null && !Array.isArray(args) ? (args as Record<string, unknown>) : {},
+    destination: Array.isArray(dest) ? dest.filter((d): d is string => typeof d === 'string') : null,
+    pattern: typeof b['pattern'] === 'string' ? b['pattern'] : null,
+    matcher: typeof b['matcher'] === 'string' ? b['matcher'] : null,
+    ...(typeof b['ticket'] === 'string' ? { ticket: b['ticket'] } : {}),
+    ...(hasReply ? { replyTo: { exchange: replyTo.exchange as string, routingKey: replyTo.routing_key as string } } : {}),
+  };
+}
+
+export function encodeRequest(r: ControlRequest): Buffer {
+  return Buffer.from(
+    encodeJson({
+      method: r.method,
+      arguments: r.arguments,
+      destination: r.destination,
+      pattern: r.pattern,
+      matcher: r.matcher,
+      ...(r.ticket !== undefined ? { ticket: r.ticket } : {}),
+      ...(r.replyTo ? { reply_to: { exchange: r.replyTo.exchange, routing_key: r.replyTo.routingKey } } : {}),
+    }),
+    'utf8',
+  );
+}
+
+/**
+ * Whether a request is for this node (kombu Node.handle_message): a destination list must name it; else a
+ * pattern with the `glob` matcher (the only matcher implemented here; `pcre` is taken as a regular expression);
+ * else it is for everyone.
+ */
+export function isForNode(r: ControlRequest, node: string): boolean {
+  if (r.destination && r.destination.length > 0) return r.destination.includes(node);
+  if (r.pattern && r.matcher) {
+    if (r.matcher === 'pcre') {
+      try {
+        return new RegExp(r.pattern).test(node);
+      } catch {
+        return false;
+      }
+    }
+    return globToRegExp(r.pattern).test(node);
+  }
+  return true;
+}
+
+function globToRegExp(glob: string): RegExp {
+  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replaceAll('*', '.*').replaceAll('?', '.');
+  return new RegExp(`^${body}$`);
+}
+
+/** A number Python must read as a float (LimitedSet.update refuses an int timestamp): JSON always with a fraction. */
+export class PyFloat {
+  constructor(readonly value: number) {}
+}
+
+/** JSON.stringify, except that PyFloat values are written with a decimal point (2510 as 2510.0). */
+export function encodeJson(value: unknown): string {
+  if (value instanceof PyFloat) {
+    const text = JSON.stringify(value.value);
+    return /^-?\d+$/.test(text) ? `${text}.0` : text;
+  }
+  if (Array.isArray(value)) return `[${value.map((v) => encodeJson(v === undefined ? null : v)).join(',')}]`;
+  if (typeof value === 'object' && value !== null && !(value instanceof Date) && !(value as { toJSON?: unknown }).toJSON) {
+    const parts: string[] = [];
+    for (const [k, v] of Object.entries(value)) if (v !== undefined) parts.push(`${JSON.stringify(k)}:${encodeJson(v)}`);
+    return `{${parts.join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+/** kombu's LamportClock: adjusted to every clock seen, forwarded on every message sent. */
+export class LamportClock {
+  value = 0;
+
+  adjust(other: unknown): void {
+    if (typeof other === 'number' && Number.isFinite(other)) this.value = Math.max(this.value, Math.floor(other)) + 1;
+  }
+
+  forward(): number {
+    return ++this.value;
+  }
+}

@@ -1,0 +1,96 @@
+/** Celery's bounds for the revoked set (celery/worker/state.py): REVOKES_MAX ids, each kept REVOKE_EXPIRES seconds. */
+export const REVOKES_MAX = 50_000;
+export const REVOKE_EXPIRES_S = 10_800;
+
+/**
+ * Seconds on the clock Celery stamps revokes with: `time.monotonic()`, which on Linux is CLOCK_MONOTONIC, the
+ * clock of `process.hrtime`. Read through performance.now() (no allocation), offset once to hrtime's origin.
+ */
+const OFFSET_S = Number(process.hrtime.bigint()) / 1e9 - performance.now() / 1000;
+export const monotonicSeconds = (): number => performance.now() / 1000 + OFFSET_S;
+
+/**
+ * The task ids this worker refuses to run, as Celery's `LimitedSet(maxlen=REVOKES_MAX, expires=REVOKE_EXPIRES)`:
+ * an id added at time t is forgotten after t + expires, and past `max` ids the oldest go first. `has` is one map
+ * lookup and one clock read, allocation-free, so it sits on the path of every delivery.
+ *
+ * The map is kept in ascending time order (a later add goes last), so forgetting is always from the front.
+ */
+export class RevokedSet {
+  private readonly at = new Map<string, number>();
+
+  constructor(
+    private readonly max = REVOKES_MAX,
+    private readonly expiresS = REVOKE_EXPIRES_S,
+    private readonly now: () => number = monotonicSeconds,
+  ) {}
+
+  get size(): number {
+    return this.at.size;
+  }
+
+  has(id: string): boolean {
+    if (this.at.size === 0) return false;
+    const t = this.at.get(id);
+    return t !== undefined && t + this.expiresS > this.now();
+  }
+
+  /** Revoked now (again: its time is renewed). */
+  add(id: string): void {
+    this.at.delete(id);
+    this.at.set(id, this.now());
+    this.purge();
+  }
+
+  /**
+   * Revokes learnt from another worker (mingle), as Celery's LimitedSet.update reads them: `{id: t}` or
+   * `{id: [t, id]}`, t on the sender's monotonic clock. A time ahead of ours (another host booted earlier) counts
+   * as now; ids already expired are skipped. Returns how many ids were new.
+   */
+  merge(entries: Readonly<Record<string, unknown>>): number {
+    const now = this.now();
+    let added = 0;
+    const incoming: [string, number][] = [];
+    for (const [id, value] of Object.entries(entries)) {
+      const raw = Array.isArray(value) ? value[0] : value;
+      if (typeof raw !== 'number' || !Number.isFinite(raw)) continue;
+      const t = Math.min(raw, now);
+      if (t + this.expiresS <= now) continue;
+      const seen = this.at.get(id);
+      if (seen !== undefined && seen >= t) continue;
+      if (seen === undefined) added++;
+      incoming.push([id, t]);
+    }
+    if (incoming.length === 0) return 0;
+    // Rare (worker start, a neighbour's start): rebuild in time order rather than keep a heap on the hot path.
+    const merged = new Map<string, number>(this.at);
+    for (const [id, t] of incoming) merged.set(id, t);
+    const sorted = [...merged.entries()].sort((a, b) => a[1] - b[1]);
+    this.at.clear();
+    for (const [id, t] of sorted) this.at.set(id, t);
+    this.purge();
+    return added;
+  }
+
+  /** Forgets expired ids, then the oldest past `max`. */
+  purge(): void {
+    while (this.at.size > this.max) this.at.delete(this.at.keys().next().value!);
+    const limit = this.now() - this.expiresS;
+    for (const [id, t] of this.at) {
+      if (t > limit) break;
+      this.at.delete(id);
+    }
+  }
+
+  /** Ids, oldest first (Celery's `inspect revoked`). */
+  ids(): string[] {
+    this.purge();
+    return [...this.at.keys()];
+  }
+
+  /** `[id, time]` pairs, oldest first, for a `hello` reply. */
+  entries(): [string, number][] {
+    this.purge();
+    return [...this.at.entries()];
+  }
+}
