@@ -111,3 +111,12 @@ export class ChannelKeeper<C extends Channel> {
     this.o.onOpened?.(channel);
   }
 }
+
+/** A keeper of a plain channel (no confirms), as the reading sides use: reply queues, the control mailbox. */
+export function plainChannelKeeper(
+  connection: ChannelModel,
+  o: Omit<KeeperOptions<Channel>, 'create' | 'backoff'> & { readonly backoff?: BackoffOptions | undefined },
+): ChannelKeeper<Channel> {
+  const { backoff, ...rest } = o;
+  return new ChannelKeeper<Channel>(connection, { ...rest, create: (c) => c.createChannel(), ...(backoff ? { backoff } : {}) });
+}

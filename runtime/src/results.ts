@@ -1,6 +1,6 @@
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { decodeResult, FINAL_STATES } from './celery/result.js';
-import { ChannelKeeper } from './channel-keeper.js';
+import { plainChannelKeeper, type ChannelKeeper } from './channel-keeper.js';
 import { describeCause, TopologyError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { BackoffOptions } from './connect-options.js';
@@ -28,13 +28,7 @@ export class ResultListener {
 
   /** Declares the reply queue and consumes it; called on every new connection. */
   async attach(connection: ChannelModel): Promise<void> {
-    this.keeper = new ChannelKeeper<Channel>(connection, {
-      name: 'client reply channel',
-      create: (c) => c.createChannel(),
-      setup: (channel) => this.subscribe(channel),
-      log: this.log,
-      ...(this.backoff ? { backoff: this.backoff } : {}),
-    });
+    this.keeper = plainChannelKeeper(connection, { name: 'client reply channel', setup: (channel) => this.subscribe(channel), log: this.log, backoff: this.backoff });
     await this.keeper.open();
   }
 

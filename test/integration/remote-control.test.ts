@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { connectClient, createWorker, defineTask, openControl, RemoteTaskError, silentLogger, type ControlClient, type Logger, type TaskClient, type Worker } from '@taskbus/runtime';
 import { expect } from 'chai';
-import { deleteQueues, queueDepth, rawBroker, recordingLogger, uniqueQueue, VHOST, waitFor } from '../support/broker.js';
+import { deleteQueues, queueDepth, rawBroker, recordingLogger, remoteFailure, uniqueQueue, VHOST, waitFor } from '../support/broker.js';
 import { taskbus } from '../support/cli.js';
 import { rabbitmqctl } from '../faults/harness.js';
 
@@ -13,15 +13,6 @@ async function byNode(control: ControlClient, command: 'ping' | 'registered' | '
   return new Map((await control.inspect(command)).map((r) => [r.node, r.reply]));
 }
 
-async function revokedError(p: Promise<unknown>): Promise<RemoteTaskError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof RemoteTaskError) return e;
-    throw e;
-  }
-  throw new Error('the task ran; it must have been revoked');
-}
 
 describe('remote control and revoke between TypeScript workers (real broker)', function () {
   this.timeout(60_000);
@@ -96,7 +87,7 @@ describe('remote control and revoke between TypeScript workers (real broker)', f
     expect(out.code, out.stderr).to.equal(0);
     expect(out.stdout).to.include(`${w.name}: tasks ${later.id} flagged as revoked`);
     expect(await now.result()).to.equal(4);
-    const e = await revokedError(later.result({ timeoutMs: 10_000 }));
+    const e = await remoteFailure(later.result({ timeoutMs: 10_000 }));
     expect(e).to.include({ state: 'REVOKED', code: 'E_TASK_REVOKED' });
     expect(e.message).to.match(/TaskRevokedError: revoked/);
     expect(ran).to.deep.equal([2]);
@@ -120,7 +111,7 @@ describe('remote control and revoke between TypeScript workers (real broker)', f
     const ranB: number[] = [];
     const b = worker(qb, ranB);
     await b.start();
-    expect((await revokedError(queued.result({ timeoutMs: 10_000 }))).state).to.equal('REVOKED');
+    expect((await remoteFailure(queued.result({ timeoutMs: 10_000 }))).state).to.equal('REVOKED');
     expect(ranB).to.deep.equal([]);
     // a goes; c, started now, learns it from b.
     await a.stop();

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
 import { connectClient, createWorker, defineTask, RemoteTaskError, silentLogger, type TaskClient, type Worker } from '@taskbus/runtime';
 import { expect } from 'chai';
-import { deleteQueues, uniqueQueue } from '../support/broker.js';
+import { deleteQueues, remoteFailure, uniqueQueue } from '../support/broker.js';
 import { taskbus } from '../support/cli.js';
 import { runProcess } from '../support/process.js';
 import { celeryVersions, checkCeleryVersion, PY_DIR, PYTHON, pythonEnv, runPython, startCeleryWorker, type CeleryVersion, type PythonWorker } from '../support/python.js';
@@ -17,16 +17,6 @@ const sendToS3 = (queue: string) =>
     args: { key: Type.String(), content: Type.String() },
     result: Type.Object({ bucket: Type.String(), key: Type.String(), etag: Type.String() }),
   });
-
-async function revoked(p: Promise<unknown>): Promise<RemoteTaskError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof RemoteTaskError) return e;
-    throw e;
-  }
-  throw new Error('the task ran; it must have been revoked');
-}
 
 function suite(celery: CeleryVersion): void {
   describe(`Celery remote control both ways, ${celery.name} (pidbox, revoke, mingle)`, function () {
@@ -120,7 +110,7 @@ function suite(celery: CeleryVersion): void {
       // Celery 5.6 writes the ids as a Python set: tasks {'<id>'} flagged as revoked.
       expect(out.stdout).to.match(new RegExp(`${pyQueue}@\\S+: tasks \\W*${sent.id}\\W* flagged as revoked`));
       expect(out.stdout).to.include(`${ts.name}: tasks ${sent.id} flagged as revoked`);
-      const e = await revoked(sent.result({ timeoutMs: 20_000 }));
+      const e = await remoteFailure(sent.result({ timeoutMs: 20_000 }));
       expect(e).to.include({ state: 'REVOKED' });
       expect(e.message).to.match(/TaskRevokedError/);
       expect(existsSync(join(outDir, 'ts/revoked.json'))).to.equal(false);
@@ -138,7 +128,7 @@ function suite(celery: CeleryVersion): void {
       expect(Object.values(py2['replies'] as Record<string, string[]>).flat()).to.include(sent.id);
       const w = tsWorker(late);
       await w.start();
-      expect((await revoked(sent.result({ timeoutMs: 20_000 }))).state).to.equal('REVOKED');
+      expect((await remoteFailure(sent.result({ timeoutMs: 20_000 }))).state).to.equal('REVOKED');
       expect(ran).to.not.include('ts/late.json');
       ts = tsWorker(tsQueue);
       await ts.start();
@@ -154,7 +144,7 @@ function suite(celery: CeleryVersion): void {
       const late = await startCeleryWorker(pyLate, outDir, { celery, mingle: true });
       pythons.push(late);
       expect(late.output()).to.match(/mingle: sync with \d+ nodes/);
-      expect((await revoked(sent.result({ timeoutMs: 20_000 }))).state).to.equal('REVOKED');
+      expect((await remoteFailure(sent.result({ timeoutMs: 20_000 }))).state).to.equal('REVOKED');
       expect(existsSync(join(outDir, 'ts/py-late.json'))).to.equal(false);
     });
   });

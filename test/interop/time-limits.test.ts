@@ -1,10 +1,9 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
+import { tmpdir } from 'node:os';
 import { Type } from '@sinclair/typebox';
 import { connectClient, createWorker, defineTask, RemoteTaskError, silentLogger, untypedTask, type TaskClient, type Worker } from '@taskbus/runtime';
 import { expect } from 'chai';
-import { deleteQueues, uniqueQueue, waitFor } from '../support/broker.js';
-import { celeryVersions, checkCeleryVersion, PY_DIR, PYTHON, pythonEnv, runPython, type CeleryVersion } from '../support/python.js';
+import { deleteQueues, uniqueQueue } from '../support/broker.js';
+import { celeryVersions, checkCeleryVersion, runPython, startCeleryWorker } from '../support/python.js';
 
 interface Outcome {
   readonly celery: string;
@@ -86,33 +85,6 @@ for (const celery of celeryVersions) {
   });
 }
 
-/** A Celery worker of limits_app.py with the prefork pool (the solo pool of the shared helper ignores time limits). */
-async function startPreforkWorker(celery: CeleryVersion, queue: string): Promise<{ stop(): Promise<void> }> {
-  const child = spawn(PYTHON, ['-m', 'celery', '-A', 'limits_app', 'worker', '-Q', queue, '-P', 'prefork', '-c', '1', '-n', `${queue}@%h`, '--without-gossip', '--without-mingle', '--without-heartbeat', '-l', 'INFO'], {
-    cwd: PY_DIR,
-    env: { ...process.env, ...pythonEnv(celery) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    await once(child, 'exit');
-  };
-  try {
-    await waitFor('the Celery worker to be ready', () => {
-      if (child.exitCode !== null) throw new Error(`celery worker exited ${child.exitCode}:\n${output}`);
-      return /\bready\.\s*$/m.test(output) ? true : undefined;
-    }, 30_000);
-  } catch (e) {
-    await stop();
-    throw e;
-  }
-  return { stop };
-}
-
 for (const celery of celeryVersions) {
   describe(`TypeScript caller with time limits -> Python ${celery.name} worker (prefork)`, function () {
     this.timeout(60_000);
@@ -123,7 +95,8 @@ for (const celery of celeryVersions) {
 
     before(async () => {
       await checkCeleryVersion(celery);
-      worker = await startPreforkWorker(celery, queue);
+      // The prefork pool: the solo pool ignores time limits.
+      worker = await startCeleryWorker(queue, tmpdir(), { celery, app: 'limits_app', pool: 'prefork' });
       client = await connectClient({ logger: silentLogger });
     });
     after(async () => {

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import amqp, { type Channel, type ChannelModel } from 'amqplib';
-import { TaskbusError, type Logger, type TaskClient } from '@taskbus/runtime';
+import { RemoteTaskError, TaskbusError, type Logger, type TaskClient } from '@taskbus/runtime';
 
 export const AMQP_URL = process.env['AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
 
@@ -115,4 +115,15 @@ export async function connectFailure(p: Promise<unknown>): Promise<TaskbusError>
     throw e;
   }
   throw new Error('connected, but it must fail');
+}
+
+/** The RemoteTaskError a call's result() rejects with; throws if it resolved (the task ran when it must not have). */
+export async function remoteFailure(p: Promise<unknown>, ranMessage = 'the task ran; it must have been revoked'): Promise<RemoteTaskError> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof RemoteTaskError) return e;
+    throw e;
+  }
+  throw new Error(ranMessage);
 }

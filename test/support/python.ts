@@ -101,6 +101,10 @@ export interface CeleryWorkerOptions {
   readonly amqpUrl?: string;
   /** Sync with the other workers at start (Celery's mingle: their revoked ids); off unless asked. */
   readonly mingle?: boolean;
+  /** The Celery app module of test/interop/py (default pusher_app). */
+  readonly app?: string;
+  /** Celery's pool: solo by default; prefork where a test needs what only it does (time limits). */
+  readonly pool?: 'solo' | 'prefork';
 }
 
 /** A real Celery worker on the given queue, running test/interop/py/pusher_app.py. */
@@ -108,7 +112,7 @@ export async function startCeleryWorker(queue: string, outDir: string, options: 
   const celery = options.celery ?? DEFAULT_CELERY;
   const child: ChildProcess = spawn(
     PYTHON,
-    ['-m', 'celery', '-A', 'pusher_app', 'worker', '-Q', queue, '-P', 'solo', '-n', `${queue}@%h`, '--without-gossip', ...(options.mingle ? [] : ['--without-mingle']), '--without-heartbeat', '-l', 'INFO'],
+    ['-m', 'celery', '-A', options.app ?? 'pusher_app', 'worker', '-Q', queue, ...(options.pool === 'prefork' ? ['-P', 'prefork', '-c', '1'] : ['-P', 'solo']), '-n', `${queue}@%h`, '--without-gossip', ...(options.mingle ? [] : ['--without-mingle']), '--without-heartbeat', '-l', 'INFO'],
     {
       cwd: PY_DIR,
       env: { ...process.env, ...pythonEnv(celery), ...(options.amqpUrl ? { AMQP_URL: options.amqpUrl } : {}), INTEROP_OUT: outDir, INTEROP_QUEUE_TYPE: options.queueType ?? 'classic' },

@@ -1,5 +1,5 @@
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
-import { ChannelKeeper } from '../channel-keeper.js';
+import { plainChannelKeeper, type ChannelKeeper } from '../channel-keeper.js';
 import type { BackoffOptions } from '../connect-options.js';
 import { describeCause } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -24,13 +24,7 @@ export class ControlNode {
   ) {}
 
   async attach(connection: ChannelModel): Promise<void> {
-    this.keeper = new ChannelKeeper<Channel>(connection, {
-      name: 'worker control channel',
-      create: (c) => c.createChannel(),
-      setup: (channel) => this.subscribe(channel),
-      log: this.log,
-      ...(this.backoff ? { backoff: this.backoff } : {}),
-    });
+    this.keeper = plainChannelKeeper(connection, { name: 'worker control channel', setup: (channel) => this.subscribe(channel), log: this.log, backoff: this.backoff });
     await this.keeper.open();
   }
 
