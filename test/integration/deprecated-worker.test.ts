@@ -31,12 +31,16 @@ describe('worker: a deprecated task version is logged once per calling origin', 
       return n * 2;
     });
     await worker.start();
+    let firstId = '';
+    const otherId = randomUUID();
     try {
       // This process's client is one origin; a Celery caller elsewhere is another (same wire format, own origin).
-      await (await client.send(spec, [1], {})).result({ timeoutMs: 10_000 });
+      const first = await client.send(spec, [1], {});
+      firstId = first.id;
+      await first.result({ timeoutMs: 10_000 });
       await (await client.send(spec, [2], {})).result({ timeoutMs: 10_000 });
       const raw = await rawBroker();
-      const other = encodeTask({ id: randomUUID(), task: spec.name, args: [3], kwargs: {}, replyTo: 'none', origin: 'gen4242@elsewhere', options: { ignoreResult: true } });
+      const other = encodeTask({ id: otherId, task: spec.name, args: [3], kwargs: {}, replyTo: 'none', origin: 'gen4242@elsewhere', options: { ignoreResult: true } });
       const confirm = await raw.connection.createConfirmChannel();
       confirm.sendToQueue(queue, other.content, other.properties);
       await confirm.waitForConfirms();
@@ -47,8 +51,9 @@ describe('worker: a deprecated task version is logged once per calling origin', 
     }
     const lines = log.records.filter((r) => r.message === 'deprecated task version called');
     expect(lines.map((r) => ({ level: r.level, ...r.fields }))).to.deep.equal([
-      { level: 'warn', task: 'deprecated.double', origin: lines[0]?.fields['origin'], note: 'use deprecated.double_v2' },
-      { level: 'warn', task: 'deprecated.double', origin: 'gen4242@elsewhere', note: 'use deprecated.double_v2' },
+      // Each line names the call that was logged: the first from each origin.
+      { level: 'warn', task: 'deprecated.double', id: firstId, origin: lines[0]?.fields['origin'], note: 'use deprecated.double_v2' },
+      { level: 'warn', task: 'deprecated.double', id: otherId, origin: 'gen4242@elsewhere', note: 'use deprecated.double_v2' },
     ]);
     expect(lines[0]!.fields['origin']).to.match(new RegExp(`^gen${process.pid}@`));
   });
