@@ -268,9 +268,9 @@ class AmqpWorker implements Worker {
       this.eta.giveBackAll();
       await this.finishRunning(this.options.stopTimeoutMs ?? 30_000);
       this.channels?.hurryDeferred();
-      await settlesWithin(this.control.detach(), CLOSE_GRACE_MS);
       const until = Date.now() + CLOSE_GRACE_MS;
-      await settlesWithin(this.channels?.close() ?? Promise.resolve(), CLOSE_GRACE_MS);
+      // The control channel closes with the others, in the same grace: a frozen broker answers none of them.
+      await settlesWithin(Promise.all([this.control.detach(), this.channels?.close()]), CLOSE_GRACE_MS);
       await this.reconnector?.close(until - Date.now());
       await this.metrics?.close();
       this.log.info('worker stopped');
