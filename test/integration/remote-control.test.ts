@@ -147,6 +147,25 @@ describe('remote control and revoke between TypeScript workers (real broker)', f
     expect(await sent.result({ timeoutMs: 10_000 })).to.equal(10);
   });
 
+  it('a clock header past an AMQP long (1e300), even on a request for another node, does not silence the worker', async () => {
+    const queue = uniqueQueue('ctl-clock');
+    queues.push(queue);
+    const log = recordingLogger();
+    const w = worker(queue, [], { logger: log });
+    await w.start();
+    const raw = await rawBroker();
+    try {
+      const confirmed = await raw.connection.createConfirmChannel();
+      const body = { method: 'ping', arguments: {}, destination: ['nobody@nowhere'], pattern: null, matcher: null };
+      confirmed.publish('celery.pidbox', '', Buffer.from(JSON.stringify(body)), { contentType: 'application/json', headers: { clock: { '!': 'double', value: 1e300 } } });
+      await confirmed.waitForConfirms();
+    } finally {
+      await raw.close();
+    }
+    expect((await byNode(control, 'ping')).get(w.name)).to.deep.equal({ ok: 'pong' });
+    expect(log.records.filter((r) => r.message === 'control command failed')).to.deep.equal([]);
+  });
+
   it('taskbus inspect and revoke: usage errors exit 2, no answer exits 1, help shows examples', async () => {
     const bogus = await taskbus(process.cwd(), 'inspect', 'shutdown');
     expect(bogus.code).to.equal(2);

@@ -140,7 +140,9 @@ export class LamportClock {
   value = 0;
 
   adjust(other: unknown): void {
-    if (typeof other === 'number' && Number.isFinite(other)) this.value = Math.max(this.value, Math.floor(other)) + 1;
+    // Bounded: a clock past 2^63 (any sender may write 1e300) cannot go out as an AMQP long, and every reply
+    // after it would fail.
+    if (typeof other === 'number' && Math.abs(other) <= Number.MAX_SAFE_INTEGER) this.value = Math.max(this.value, Math.floor(other)) + 1;
   }
 
   forward(): number {

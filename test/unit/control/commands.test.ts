@@ -93,6 +93,13 @@ describe('remote control protocol (kombu pidbox)', () => {
     c.adjust('junk');
     expect(c.forward()).to.equal(12);
   });
+
+  it('ignores a clock no AMQP long can carry (any sender may write 1e300), so its own headers stay sendable', () => {
+    const c = new LamportClock();
+    c.adjust(10);
+    for (const bad of [1e300, -1e300, 2 ** 64, Infinity, NaN]) c.adjust(bad);
+    expect(c.forward()).to.equal(12);
+  });
 });
 
 describe('remote control commands, in the shapes Celery workers answer with', () => {
