@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { createContext, Script, type Context } from 'node:vm';
 import { parseJson } from '../celery/json.js';
 import { TaskbusError } from '../errors.js';
 
@@ -92,27 +93,114 @@ export function encodeRequest(r: ControlRequest): Buffer {
 
 /**
  * Whether a request is for this node (kombu Node.handle_message): a destination list must name it; else a
- * pattern with the `glob` matcher (the only matcher implemented here; `pcre` is taken as a regular expression);
- * else it is for everyone.
+ * pattern with a matcher kombu registers (`glob`: fnmatch; `pcre`: re.match, anchored at the start only);
+ * a matcher kombu does not know is not for anyone (kombu raises MatcherNotInstalled); else it is for everyone.
  */
 export function isForNode(r: ControlRequest, node: string): boolean {
   if (r.destination && r.destination.length > 0) return r.destination.includes(node);
   if (r.pattern && r.matcher) {
-    if (r.matcher === 'pcre') {
-      try {
-        return new RegExp(r.pattern).test(node);
-      } catch {
-        return false;
-      }
+    if (r.matcher === 'glob') return globMatch(r.pattern, node);
+    if (r.matcher !== 'pcre') return false;
+    try {
+      return pcreMatch(r.pattern, node);
+    } catch {
+      return false; // not a pattern JavaScript reads, or it ran out of time
     }
-    return globToRegExp(r.pattern).test(node);
   }
   return true;
 }
 
-function globToRegExp(glob: string): RegExp {
-  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replaceAll('*', '.*').replaceAll('?', '.');
-  return new RegExp(`^${body}$`);
+/** Long enough for any sane pattern against a node name; a catastrophic one is cut off. */
+const PCRE_TIMEOUT_MS = 50;
+let pcre: { readonly script: Script; readonly context: Context } | undefined;
+
+/**
+ * re.match: anchored at the start (a sticky RegExp). Any sender may choose the pattern, and `(.*)*(.*)*X`
+ * backtracks for hours (in Python's re as well): it runs under vm's watchdog, which interrupts a RegExp.
+ * Rare (only `pcre` requests), so a watchdog per call is cheap enough (~0.1 ms).
+ */
+function pcreMatch(pattern: string, node: string): boolean {
+  pcre ??= { script: new Script('re.test(node)'), context: createContext({}) };
+  pcre.context['re'] = new RegExp(pattern, 'y');
+  pcre.context['node'] = node;
+  return pcre.script.runInContext(pcre.context, { timeout: PCRE_TIMEOUT_MS }) === true;
+}
+
+/** One character of a glob: `?`, a `[...]` set (ranges of code points), or itself. */
+type GlobChar = { readonly any: true } | { readonly set: readonly (readonly [number, number])[]; readonly negate: boolean } | { readonly is: string };
+const STAR = '*';
+
+/**
+ * Python's fnmatch (`*`, `?`, `[seq]`, `[!seq]`) without a regular expression: any sender may choose the
+ * pattern, and `***...x` made a backtracking RegExp run for hours on the worker's event loop. Greedy with one
+ * backtrack point, so at most (pattern length x name length) steps.
+ */
+function globMatch(pattern: string, name: string): boolean {
+  const p = globTokens(pattern);
+  const s = [...name];
+  // Each non-star token takes one character: more of them than characters can never match (nor need walking).
+  if (p.reduce((n, t) => (t === STAR ? n : n + 1), 0) > s.length) return false;
+  let i = 0;
+  let j = 0;
+  let star = -1;
+  let mark = 0;
+  while (j < s.length) {
+    const t = p[i];
+    if (t === STAR) {
+      star = i++;
+      mark = j;
+    } else if (t !== undefined && matchesChar(t, s[j]!)) {
+      i++;
+      j++;
+    } else if (star >= 0) {
+      i = star + 1;
+      j = ++mark;
+    } else return false;
+  }
+  while (p[i] === STAR) i++;
+  return i === p.length;
+}
+
+function matchesChar(t: GlobChar, c: string): boolean {
+  if ('any' in t) return true;
+  if ('is' in t) return t.is === c;
+  const code = c.codePointAt(0)!;
+  return t.set.some(([lo, hi]) => code >= lo && code <= hi) !== t.negate;
+}
+
+/** The pattern as fnmatch.translate reads it; runs of `*` are one. */
+function globTokens(pattern: string): (GlobChar | typeof STAR)[] {
+  const c = [...pattern];
+  const out: (GlobChar | typeof STAR)[] = [];
+  for (let i = 0; i < c.length; i++) {
+    const ch = c[i]!;
+    if (ch === '*') {
+      if (out.at(-1) !== STAR) out.push(STAR);
+    } else if (ch === '?') out.push({ any: true });
+    else if (ch === '[') {
+      let j = i + 1;
+      if (c[j] === '!') j++;
+      if (c[j] === ']') j++;
+      while (j < c.length && c[j] !== ']') j++;
+      if (j >= c.length) {
+        out.push({ is: '[' }); // no closing bracket: a plain `[`
+        continue;
+      }
+      const negate = c[i + 1] === '!';
+      const body = c.slice(i + (negate ? 2 : 1), j);
+      const set: [number, number][] = [];
+      for (let k = 0; k < body.length; k++) {
+        const lo = body[k]!.codePointAt(0)!;
+        if (body[k + 1] === '-' && k + 2 < body.length) {
+          set.push([lo, body[k + 2]!.codePointAt(0)!]);
+          k += 2;
+        } else set.push([lo, lo]);
+      }
+      out.push({ set, negate });
+      i = j;
+    } else out.push({ is: ch });
+  }
+  return out;
 }
 
 /** A number Python must read as a float (LimitedSet.update refuses an int timestamp): JSON always with a fraction. */

@@ -67,12 +67,35 @@ describe('remote control protocol (kombu pidbox)', () => {
     [null, 'celery@*', 'glob', false],
     [null, '^taskbus-\\d+@vm$', 'pcre', true],
     [null, '(', 'pcre', false],
+    // As kombu's matchers: fnmatch's sets, re.match anchored at the start only, an unknown matcher for no one.
+    [null, 'taskbus-[0-9]@vm', 'glob', true],
+    [null, 'taskbus-[!0-9]@vm', 'glob', false],
+    [null, 'taskbus-?@[a-z]*', 'glob', true],
+    [null, 'taskbus', 'pcre', true],
+    [null, '@vm', 'pcre', false],
+    [null, 'taskbus-*', 'fnmatch', false],
   ];
   for (const [destination, pattern, matcher, expected] of filters) {
     it(`destination ${JSON.stringify(destination)} pattern ${JSON.stringify(pattern)} (${matcher}) -> ${expected ? 'handled' : 'ignored'}`, () => {
       expect(isForNode(request('ping', {}, { destination, pattern, matcher }), 'taskbus-1@vm')).to.equal(expected);
     });
   }
+
+  it('a hostile pattern is decided at once: no backtracking RegExp for a glob, a watchdog on a pcre one', () => {
+    // [pattern, matcher, for taskbus-12345@vm?]; 14 stars took a backtracking RegExp 3 s, 40 stars hours.
+    const hostile: [string, string, boolean][] = [
+      ['*'.repeat(14) + 'X', 'glob', false],
+      ['*'.repeat(40) + 'X', 'glob', false],
+      ['*?'.repeat(5000) + 'X', 'glob', false],
+      ['*'.repeat(100_000), 'glob', true],
+      ['(.*)*(.*)*(.*)*(.*)*(.*)*(.*)*X', 'pcre', false],
+    ];
+    for (const [pattern, matcher, expected] of hostile) {
+      const started = performance.now();
+      expect(isForNode(request('ping', {}, { pattern, matcher }), 'taskbus-12345@vm'), pattern.slice(0, 20)).to.equal(expected);
+      expect(performance.now() - started, pattern.slice(0, 20)).to.be.below(200);
+    }
+  });
 
   it('writes floats Python reads as floats (LimitedSet.update refuses an int timestamp)', () => {
     expect(encodeJson({ a: [new PyFloat(2510), 'a'], b: new PyFloat(1.5), n: 3, s: 'x"y', u: undefined, l: [undefined] })).to.equal('{"a":[2510.0,"a"],"b":1.5,"n":3,"s":"x\\"y","l":[null]}');
