@@ -1,6 +1,6 @@
 import type { Activity } from './activity.js';
 import { PyFloat, type ControlRequest, type LamportClock } from './protocol.js';
-import type { RevokedSet } from './revoked.js';
+import { isTaskId, type RevokedSet } from './revoked.js';
 
 /** A queue the worker consumes, as `inspect active_queues` describes it. */
 export interface ConsumedQueue {
@@ -79,7 +79,7 @@ export function runCommand(r: ControlRequest, s: NodeState): CommandOutcome {
       return { reply: s.revoked.ids() };
     case 'revoke': {
       const raw = a['task_id'];
-      const ids = (Array.isArray(raw) ? raw : [raw]).filter((id): id is string => typeof id === 'string' && id !== '');
+      const ids = (Array.isArray(raw) ? raw : [raw]).filter((id): id is string => typeof id === 'string' && isTaskId(id));
       for (const id of ids) s.revoked.add(id);
       // Terminating a running handler is not offered: a JavaScript function cannot be stopped from outside.
       if (a['terminate'] === true) return { reply: ok('terminate: not supported by taskbus workers; tasks flagged as revoked'), revoked: ids };

@@ -3,6 +3,12 @@ export const REVOKES_MAX = 50_000;
 export const REVOKE_EXPIRES_S = 10_800;
 
 /**
+ * A task id travels as the message's correlation id, an AMQP short string: a longer "id" is no task's, and
+ * keeping it would let revokes of megabyte ids grow the set to REVOKES_MAX times the broker's message size.
+ */
+export const isTaskId = (id: string): boolean => id !== '' && id.length <= 255 && Buffer.byteLength(id) <= 255;
+
+/**
  * Seconds on the clock Celery stamps revokes with: `time.monotonic()`, which on Linux is CLOCK_MONOTONIC, the
  * clock of `process.hrtime`. Read through performance.now() (no allocation), offset once to hrtime's origin.
  */
@@ -52,6 +58,7 @@ export class RevokedSet {
     let added = 0;
     const incoming: [string, number][] = [];
     for (const [id, value] of Object.entries(entries)) {
+      if (!isTaskId(id)) continue;
       const raw = Array.isArray(value) ? value[0] : value;
       if (typeof raw !== 'number' || !Number.isFinite(raw)) continue;
       const t = Math.min(raw, now);

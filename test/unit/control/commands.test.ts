@@ -3,7 +3,7 @@ import { Activity } from '../../../runtime/src/control/activity.js';
 import { revokedDump, runCommand, type NodeState } from '../../../runtime/src/control/commands.js';
 import { hostname } from 'node:os';
 import { decodeRequest, encodeJson, encodeRequest, isForNode, LamportClock, nodeName, PyFloat, type ControlRequest } from '../../../runtime/src/control/protocol.js';
-import { RevokedSet } from '../../../runtime/src/control/revoked.js';
+import { monotonicSeconds, RevokedSet } from '../../../runtime/src/control/revoked.js';
 import type { TaskContext } from '../../../runtime/src/worker/types.js';
 
 function state(): NodeState & { revoked: RevokedSet; activity: Activity } {
@@ -163,6 +163,16 @@ describe('remote control commands, in the shapes Celery workers answer with', ()
     expect(runCommand(request('revoke', { task_id: ['b', 'c'] }), s).reply).to.deep.equal({ ok: 'tasks b, c flagged as revoked' });
     expect(runCommand(request('revoked'), s).reply).to.deep.equal(['a', 'b', 'c']);
     expect(s.revoked.has('b')).to.equal(true);
+  });
+
+  it('revoke and hello keep no id longer than a task id can be (255 bytes): megabyte ids cannot fill memory', () => {
+    const s = state();
+    const huge = 'x'.repeat(1_000_000);
+    // Lengths compared: a failure must not print a megabyte.
+    expect(runCommand(request('revoke', { task_id: [huge, 'é'.repeat(128), 'ok'] }), s).revoked?.map((id) => id.length)).to.deep.equal([2]);
+    const now = monotonicSeconds();
+    expect(runCommand(request('hello', { from_node: 'celery@vm', revoked: { [huge]: [now, huge], ['y'.repeat(255)]: now } }), s).learnt).to.equal(1);
+    expect(s.revoked.ids().map((id) => id.length)).to.deep.equal([2, 255]);
   });
 
   it('hello from another node -> merges its revokes, answers with ours as {id: [float, id]} and a clock', () => {
