@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { UsageError } from './errors.js';
 import { loadContracts } from './files.js';
 import { helpText } from './help.js';
+import { terminalJson } from './inspect.js';
 
 /** One line of `taskbus inspect queues`. Counts are null where unknown (unacked, without the management plugin). */
 export interface QueueRow {
@@ -207,7 +208,7 @@ export function addInspectQueues(inspect: Command, print: (line: string) => void
         queues: opts.queue ?? [],
         management: opts.management === false ? false : typeof opts.management === 'string' ? opts.management : undefined,
       });
-      if (opts.json) print(JSON.stringify(report, null, 2));
+      if (opts.json) print(terminalJson(report, 2));
       else for (const line of formatQueues(report.queues)) print(line);
     });
 }

@@ -11,6 +11,13 @@ export interface ControlCommandOptions {
 /** Text from remote workers: control characters are shown escaped, never obeyed by the terminal. */
 const printable = (s: string): string => s.replace(/[\p{Cc}\u2028\u2029]/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 
+/**
+ * JSON for the terminal: JSON.stringify escapes C0 controls but writes DEL and the C1 controls (U+009B is CSI,
+ * an escape sequence's start to many terminals) as they are; they are escaped too, and the JSON means the same.
+ */
+export const terminalJson = (value: unknown, space?: number): string =>
+  JSON.stringify(value, null, space).replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 const list = (items: readonly unknown[], max = 20) => items.slice(0, max).map(String).join(', ') + (items.length > max ? `, … (${items.length - max} more)` : '');
@@ -67,7 +74,7 @@ function describeStats(s: Record<string, unknown>): string {
 
 /** The lines to print for a set of replies: one per worker, then a count (text), or one JSON object per worker. */
 export function formatReplies(command: string, replies: readonly NodeReply[], json: boolean): string[] {
-  if (json) return replies.map((r) => JSON.stringify({ node: r.node, reply: r.reply }));
+  if (json) return replies.map((r) => terminalJson({ node: r.node, reply: r.reply }));
   const lines = replies.map((r) => printable(`${r.node}: ${describeReply(command, r.reply)}`));
   lines.push(command === 'revoke' ? `${plural(replies.length, 'worker')} acknowledged the revoke.` : `${plural(replies.length, 'node')} online.`);
   return lines;

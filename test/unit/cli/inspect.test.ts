@@ -33,6 +33,13 @@ describe('taskbus inspect: one line per worker', () => {
     expect(formatReplies('ping', replies, true).map((l) => JSON.parse(l) as unknown)).to.deep.equal(replies);
   });
 
+  it('--json: C1 controls (U+009B is CSI to many terminals) and DEL are escaped as well; the JSON reads the same', () => {
+    const replies = [{ node: 'evil\u009b2J@vm', reply: ['task\u009b31m.x', 'del\u007f', 'ls\u2028'] }];
+    const [line] = formatReplies('registered', replies, true);
+    expect(line).to.equal('{"node":"evil\\u009b2J@vm","reply":["task\\u009b31m.x","del\\u007f","ls\\u2028"]}');
+    expect(JSON.parse(line!)).to.deep.equal(replies[0]);
+  });
+
   it('revoke: a count of the workers that acknowledged it', () => {
     expect(formatReplies('revoke', [{ node: 'celery@vm', reply: { ok: 'tasks a flagged as revoked' } }], false)).to.deep.equal(['celery@vm: tasks a flagged as revoked', '1 worker acknowledged the revoke.']);
   });
