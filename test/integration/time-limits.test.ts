@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { createWorker, defineTask, RemoteTaskError, SoftTimeLimitExceeded, TimeLimitExceeded, type TaskContext } from '@taskbus/runtime';
 import { expect } from 'chai';
 import { delayQueueName } from '../../runtime/src/deadletter.js';
-import { rawBroker, recordingLogger, waitFor } from '../support/broker.js';
+import { queueDepth, rawBroker, recordingLogger, waitFor } from '../support/broker.js';
 import { clientScope, openedPerTest } from '../support/scope.js';
 
 /** What one handler run saw of its signal. */
@@ -164,6 +164,31 @@ describe('time limits on the real broker (soft aborts context.signal, hard fails
     expect(Date.now() - t0).to.be.below(1500);
     expect(late, 'the abandoned handler is still running').to.deep.equal([]);
     await waitFor('the abandoned handler to end (its outcome is logged, not sent)', () => (late.length ? true : undefined), 6000);
+  });
+
+  it('a hard limit passing after stop() gave the task back is no failure: no dead letter, the task stays queued', async () => {
+    const queue = scope.queue('limits-stop');
+    const task = spec(queue);
+    const log = recordingLogger();
+    let started = false;
+    const worker = opened.track(createWorker({ logger: log, stopTimeoutMs: 200 }));
+    worker.register(task, () => {
+      started = true;
+      return new Promise<string>(() => undefined); // never settles
+    });
+    await worker.start();
+    const client = await scope.client({});
+    await client.send(task, ['stuck', 0], {}, { timeLimit: 1 });
+    await waitFor('the handler to start', () => (started ? true : undefined));
+    await worker.stop();
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(log.records.filter((r) => r.message === 'delivery dead-lettered' || r.message.startsWith('could not move'))).to.deep.equal([]);
+    const raw = await rawBroker();
+    try {
+      expect(await queueDepth(raw, queue)).to.equal(1);
+    } finally {
+      await raw.close();
+    }
   });
 
   it('with only a hard limit, the signal aborts at it with TimeLimitExceeded', async () => {

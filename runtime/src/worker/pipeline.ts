@@ -221,6 +221,12 @@ async function failed(d: Delivery, deps: PipelineDeps, m: TaskMessage, r: Regist
  * replies it) and is not retried; the delivery is dead-lettered (`time-limit`). The handler is not awaited.
  */
 function timedOut(d: Delivery, deps: PipelineDeps, m: TaskMessage, e: TimeLimitExceeded): Promise<void> {
+  if (d.settled === 'channel-lost') {
+    // Its channel closed first (stop() gave up waiting, or the connection went): the broker redelivers the task,
+    // so it has not failed; a reply or a dead letter now would be false.
+    deps.log.warn('hard time limit passed after the delivery went back to the broker; it will run again', { task: m.task, id: m.id, seconds: e.seconds });
+    return Promise.resolve();
+  }
   deps.stats.of(m.task).failed++;
   deps.log.error('hard time limit exceeded; the task failed, its handler is abandoned and runs on unawaited', { task: m.task, id: m.id, seconds: e.seconds });
   deps.reply(m, 'FAILURE', { exc_type: 'TimeLimitExceeded', exc_message: [e.seconds], exc_module: 'billiard.exceptions' });

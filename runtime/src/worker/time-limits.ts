@@ -81,7 +81,7 @@ export class TimeLimits {
       this.soft = setTimeout(() => {
         this.soft = undefined;
         this.controller.abort(new SoftTimeLimitExceeded(this.m.task, this.m.id, this.m.timeLimit[1]!));
-      }, this.softMs);
+      }, this.softMs).unref();
     }
     let work: Promise<T>;
     try {
@@ -100,7 +100,7 @@ export class TimeLimits {
         this.expired = e;
         this.controller.abort(e); // a no-op when the soft limit aborted it already
         reject(e);
-      }, hardMs);
+      }, hardMs).unref(); // the limit of a run stop() gave up on must not keep the process alive
       work.then(
         (value) => (this.expired ? late({ returned: value }) : (this.clear(), resolve(value))),
         (error: unknown) => (this.expired ? late({ threw: error }) : (this.clear(), reject(error))),
