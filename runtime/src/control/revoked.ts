@@ -15,6 +15,9 @@ export const isTaskId = (id: string): boolean => id !== '' && id.length <= 255 &
 const OFFSET_S = Number(process.hrtime.bigint()) / 1e9 - performance.now() / 1000;
 export const monotonicSeconds = (): number => performance.now() / 1000 + OFFSET_S;
 
+/** Ids past `max` (or expired) that an add leaves for a later bulk purge. */
+const slack = (max: number): number => Math.max(16, max >> 3);
+
 /**
  * The task ids this worker refuses to run, as Celery's `LimitedSet(maxlen=REVOKES_MAX, expires=REVOKE_EXPIRES)`:
  * an id added at time t is forgotten after t + expires, and past `max` ids the oldest go first. `has` is one map
@@ -23,7 +26,7 @@ export const monotonicSeconds = (): number => performance.now() / 1000 + OFFSET_
  * The map is kept in ascending time order (a later add goes last), so forgetting is always from the front.
  */
 export class RevokedSet {
-  private readonly at = new Map<string, number>();
+  private at = new Map<string, number>();
 
   constructor(
     private readonly max = REVOKES_MAX,
@@ -32,6 +35,7 @@ export class RevokedSet {
   ) {}
 
   get size(): number {
+    this.purge();
     return this.at.size;
   }
 
@@ -45,7 +49,8 @@ export class RevokedSet {
   add(id: string): void {
     this.at.delete(id);
     this.at.set(id, this.now());
-    this.purge();
+    // Trimmed in bulk, past some slack: has() checks times itself, so an expired id left a while is harmless.
+    if (this.at.size > this.max + slack(this.max)) this.purge();
   }
 
   /**
@@ -72,21 +77,25 @@ export class RevokedSet {
     // Rare (worker start, a neighbour's start): rebuild in time order rather than keep a heap on the hot path.
     const merged = new Map<string, number>(this.at);
     for (const [id, t] of incoming) merged.set(id, t);
-    const sorted = [...merged.entries()].sort((a, b) => a[1] - b[1]);
-    this.at.clear();
-    for (const [id, t] of sorted) this.at.set(id, t);
+    this.at = new Map([...merged.entries()].sort((a, b) => a[1] - b[1]));
     this.purge();
     return added;
   }
 
-  /** Forgets expired ids, then the oldest past `max`. */
+  /**
+   * Forgets expired ids and the oldest past `max`, by building the map anew: V8 leaves a deleted entry as a
+   * hole its iterators walk again, so deleting from the front one by one made every add at capacity walk
+   * thousands of holes (a revoke of 300,000 ids froze the worker for minutes).
+   */
   purge(): void {
-    while (this.at.size > this.max) this.at.delete(this.at.keys().next().value!);
     const limit = this.now() - this.expiresS;
-    for (const [id, t] of this.at) {
+    let expired = 0;
+    for (const t of this.at.values()) {
       if (t > limit) break;
-      this.at.delete(id);
+      expired++;
     }
+    const drop = Math.max(expired, this.at.size - this.max);
+    if (drop > 0) this.at = new Map([...this.at].slice(drop));
   }
 
   /** Ids, oldest first (Celery's `inspect revoked`). */

@@ -65,6 +65,16 @@ describe('RevokedSet: Celery LimitedSet(maxlen=50000, expires=10800) semantics',
     expect(set.entries()).to.deep.equal([['x', 1000]]);
   });
 
+  it('adds past the bound stay cheap: 150,000 revokes (one Celery revoke message may hold them) well under a second', () => {
+    const set = new RevokedSet();
+    const started = performance.now();
+    for (let i = 0; i < 150_000; i++) set.add(`id-${i}`);
+    expect(performance.now() - started).to.be.below(1000);
+    const ids = set.ids();
+    expect([ids.length, ids[0], ids.at(-1)]).to.deep.equal([REVOKES_MAX, 'id-100000', 'id-149999']);
+    expect([set.has('id-99999'), set.has('id-100000')]).to.deep.equal([false, true]);
+  });
+
   it('has() on the hot path: no allocation worth measuring over a million lookups', () => {
     const set = new RevokedSet();
     for (let i = 0; i < 1000; i++) set.add(`id-${i}`);
