@@ -63,6 +63,18 @@ export function cleanValue(value: unknown, secrets: readonly string[], depth = 0
   return out;
 }
 
+/** DEL, the C1 controls and the line separators: JSON.stringify writes them raw, and U+009B (CSI) starts a terminal escape. */
+const RAW_CONTROLS = /[\u007f-\u009f\u2028\u2029]/;
+
+/**
+ * A line with those characters as \u escapes (the same JSON), so text from a message header (a hostile task
+ * name) can neither drive the terminal that tails the log nor split a line; cheap when there are none.
+ */
+function escapeControls(line: string): string {
+  if (!RAW_CONTROLS.test(line)) return line;
+  return line.replace(new RegExp(RAW_CONTROLS.source, 'g'), (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** `{"time","level","logger","message",...fields}` on one line. */
 export function formatJson(r: LogRecord, secrets: readonly string[]): string {
   const line: Record<string, unknown> = { time: r.time.toISOString(), level: r.level, logger: r.name, message: redactText(r.message, secrets) };
@@ -72,7 +84,7 @@ export function formatJson(r: LogRecord, secrets: readonly string[]): string {
       line[key] = SECRET_KEY.test(k) ? MASK : cleanValue(r.fields[k], secrets);
     }
   }
-  return JSON.stringify(line) + '\n';
+  return escapeControls(JSON.stringify(line)) + '\n';
 }
 
 /** `[name] LEVEL message key=value ...`: strings quoted, objects as JSON. */
@@ -84,5 +96,5 @@ export function formatText(r: LogRecord, secrets: readonly string[]): string {
       rest += ` ${k}=${typeof v === 'string' ? JSON.stringify(v) : typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)}`;
     }
   }
-  return `[${r.name}] ${r.level.toUpperCase()} ${redactText(r.message, secrets)}${rest}\n`;
+  return escapeControls(`[${r.name}] ${r.level.toUpperCase()} ${redactText(r.message, secrets)}${rest}`) + '\n';
 }

@@ -13,6 +13,17 @@ function capture(options: LoggerOptions = {}): { lines: string[]; log: ReturnTyp
 }
 
 describe('logs', () => {
+  it('writes control characters from hostile headers escaped: no terminal escape, no forged line, the same JSON', () => {
+    const hostile = { task: 'evil\u009b2J\nFAKE LINE\u007f', id: 'a\u2028b' };
+    const record: LogRecord = { time: new Date(0), level: 'warn', name: 'w', message: 'task failed', fields: hostile };
+    for (const line of [formatJson(record, []), formatText(record, [])]) {
+      expect(line.slice(0, -1), line).to.not.match(/[\n\u007f-\u009f\u2028\u2029]/);
+      expect(line.endsWith('\n')).to.equal(true);
+    }
+    expect(JSON.parse(formatJson(record, []))).to.include(hostile);
+    expect(formatText(record, [])).to.equal('[w] WARN task failed task="evil\\u009b2J\\nFAKE LINE\\u007f" id="a\\u2028b"\n');
+  });
+
   describe('formats', () => {
     it('text: [name] LEVEL message key=value, strings quoted, objects as JSON', () => {
       expect(formatText(record({ task: 'pusher.send_to_s3', id: 'a1', ms: 3, meta: { n: 1 } }), [])).to.equal(
