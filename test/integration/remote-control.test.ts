@@ -121,12 +121,18 @@ describe('remote control and revoke between TypeScript workers (real broker)', f
     expect(revoked.get(c.name)).to.include(queued.id);
   });
 
-  it('the control channel comes back after its queue is deleted and after the connection is lost', async () => {
-    const queue = uniqueQueue('ctl-recover');
+  /** A started worker on a queue of its own, its log recorded. */
+  async function loggedWorker(prefix: string): Promise<{ queue: string; log: ReturnType<typeof recordingLogger>; w: Worker }> {
+    const queue = uniqueQueue(prefix);
     queues.push(queue);
     const log = recordingLogger();
     const w = worker(queue, [], { logger: log });
     await w.start();
+    return { queue, log, w };
+  }
+
+  it('the control channel comes back after its queue is deleted and after the connection is lost', async () => {
+    const { queue, log, w } = await loggedWorker('ctl-recover');
     const raw = await rawBroker();
     try {
       // A request naming a reply exchange that does not exist is not served: the 404 would close the control channel.
@@ -148,11 +154,7 @@ describe('remote control and revoke between TypeScript workers (real broker)', f
   });
 
   it('a clock header past an AMQP long (1e300), even on a request for another node, does not silence the worker', async () => {
-    const queue = uniqueQueue('ctl-clock');
-    queues.push(queue);
-    const log = recordingLogger();
-    const w = worker(queue, [], { logger: log });
-    await w.start();
+    const { queue, log, w } = await loggedWorker('ctl-clock');
     const raw = await rawBroker();
     try {
       const confirmed = await raw.connection.createConfirmChannel();
