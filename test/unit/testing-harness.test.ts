@@ -3,6 +3,7 @@ import { Type } from '@sinclair/typebox';
 import { ContractValidationError, defineTask, RemoteTaskError, ResultTimeoutError, untypedTask, type TaskContext } from '@taskbus/runtime';
 import { createTestBus, type TestBus } from '@taskbus/runtime/testing';
 import { expect } from 'chai';
+import { rejection } from '../support/rejection.js';
 
 // The in-memory harness (@taskbus/runtime/testing): the client and worker run the real contract checks,
 // encoding and worker pipeline; these tests pin the decisions only that pipeline makes (its dead-letter
@@ -26,16 +27,6 @@ const greet = defineTask<[name: string], { punctuation?: string }, string>({
   kwargs: Type.Object({ punctuation: Type.Optional(Type.String()) }),
   result: Type.String(),
 });
-
-/** The error a promise rejects with (fails the test if it resolves). */
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('test harness (@taskbus/runtime/testing): the real pipeline on an in-memory bus and a virtual clock', () => {
   let bus: TestBus;
