@@ -13,7 +13,7 @@ import type { CallOptions } from './celery/message.js';
 import type { TaskState } from './celery/result.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES, prepareCall, sentTask, type SentTask, type TaskClient } from './client.js';
 import { dlqName, DLQ_HEADERS } from './deadletter.js';
-import { ClosedError, PayloadTooLargeError } from './errors.js';
+import { ClosedError, PayloadTooLargeError, TaskbusError } from './errors.js';
 import { silentLogger, type Logger } from './logger.js';
 import { workerStatsFor } from './metrics/worker-metrics.js';
 import { ResultStore } from './result-store.js';
@@ -474,9 +474,10 @@ class TestWorker implements Worker, DeliverySource {
   }
 
   async start(): Promise<void> {
-    if (this.started) throw new Error('worker.start() was already called');
+    if (this.started) throw new TaskbusError('E_WORKER_STARTED', 'worker.start() was already called; create another worker to consume elsewhere');
     this.started = true;
     this.queues = this.options.queues ?? [...new Set([...this.tasks.values()].map((t) => t.spec.queue))].sort();
+    if (this.queues.length === 0) throw new TaskbusError('E_NO_TASKS', 'worker has no tasks registered and no queues given');
     this.consuming = true;
     this.bus.wake();
   }
