@@ -3,6 +3,12 @@
  * implement TaskClient and Worker, so generated bindings plug in unchanged; calls are checked and encoded by
  * the same code as the AMQP client's, and deliveries go through the same worker pipeline (contract checks,
  * retries, dead letters, ETA, expiry), with time on a virtual clock the test drives.
+ *
+ * Like the broker: queues are FIFO per name, a worker takes at most `prefetch` deliveries at once (held ETAs
+ * count), a task's per-message TTL (Celery sets it from `expires`) drops it unseen if it waits in its queue
+ * that long, and retries and parked ETAs come back through "delay queues" timed on the clock. Not modelled:
+ * priorities, quorum queues' delivery counts, remote control (revoke), publisher confirms and lost connections.
+ * Time limits (`timeLimit`, `softTimeLimit`) run on real timers, not the virtual clock.
  */
 import { AssertionError } from 'node:assert';
 import { randomUUID } from 'node:crypto';
