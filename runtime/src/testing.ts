@@ -6,7 +6,7 @@
  *
  * Like the broker: queues are FIFO per name, a worker takes at most `prefetch` deliveries at once (held ETAs
  * count), a task's per-message TTL (Celery sets it from `expires`) drops it unseen if it waits in its queue
- * that long, and retries and parked ETAs come back through "delay queues" timed on the clock. Not modelled:
+ * that long (as a classic queue does; a quorum task queue would dead-letter it), and retries and parked ETAs come back through "delay queues" timed on the clock. Not modelled:
  * priorities, quorum queues' delivery counts, remote control (revoke), publisher confirms and lost connections.
  * Time limits (`timeLimit`, `softTimeLimit`) run on real timers, not the virtual clock.
  */

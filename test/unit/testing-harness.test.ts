@@ -188,6 +188,44 @@ describe('test harness (@taskbus/runtime/testing): the real pipeline on an in-me
     }
   });
 
+  it('as RabbitMQ with a per-message TTL: a task that waited in its queue past expires is dropped unseen', async () => {
+    const other = createTestBus();
+    try {
+      const sent = await other.client.send(add, [1, 1], {}, { expires: 10 });
+      await other.clock.advance(10_000);
+      const w = other.worker();
+      w.register(add, ([a, b]) => a + b);
+      await w.start();
+      await other.runUntilIdle();
+      expect(other.queued(QUEUE)).to.deep.equal([]);
+      expect(other.attempts(sent.id)).to.equal(0);
+      expect(other.outcomes()).to.deep.equal([]);
+      const waiting = rejection(sent.result({ timeoutMs: 1000 }));
+      await other.clock.advance(1000);
+      expect(await waiting).to.be.instanceOf(ResultTimeoutError);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('a stopping worker gives held countdowns back to their queue', async () => {
+    const other = createTestBus();
+    try {
+      const w = other.worker();
+      w.register(add, ([a, b]) => a + b);
+      await w.start();
+      const sent = await other.client.send(add, [2, 2], {}, { countdown: 60 });
+      await other.runUntilIdle();
+      expect(other.queued(QUEUE)).to.deep.equal([]); // held by the worker
+      await w.stop();
+      expect(other.queued(QUEUE).map((q) => q.id)).to.deep.equal([sent.id]);
+      await other.clock.advance(60_000);
+      expect(other.attempts(sent.id)).to.equal(0);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('expectSent passes on a match and otherwise says what was sent', async () => {
     await bus.client.send(add, [1, 2], {});
     await bus.client.send(add, [1, 2], {});
