@@ -3,7 +3,7 @@ import type { Registry } from 'prom-client';
 import type { TaskMessage } from './celery/message.js';
 import type { TaskState } from './celery/result.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from './client.js';
-import { TaskbusError, describeCause } from './errors.js';
+import { TaskbusError } from './errors.js';
 import { runtimeLogger, type Logger } from './logger.js';
 import type { WorkerMetricsOptions } from './metrics/options.js';
 import type { WorkerStats } from './metrics/stats.js';
