@@ -24,7 +24,7 @@ import { ClientStats } from './metrics/stats.js';
 import type { ReconnectOptions } from './connect-options.js';
 import { backoffDelay, CLOSE_GRACE_MS, MAX_TIMER_MS, Reconnector, settlesWithin } from './reconnect.js';
 import { ChannelKeeper } from './channel-keeper.js';
-import { ResultStore } from './result-store.js';
+import { ResultStore, type ResultTicket } from './result-store.js';
 import { ResultListener } from './results.js';
 import type { TaskSpec } from './task.js';
 import { Declarer } from './topology/declarer.js';
@@ -130,6 +130,66 @@ interface Lane {
  * leader is back; a fresh channel finds the new one.
  */
 const REOPEN_AFTER_NACKS = 50;
+
+/** Who sends a call: its reply queue, Celery's `origin`, and checks and clock of the client sending it. */
+export interface Caller {
+  readonly replyTo: string;
+  readonly origin: string;
+  /** Throws when the client cannot send (closed); run after the contract check, before encoding. */
+  readonly assertOpen?: () => void;
+  /** The clock countdown and expires count from (default: the system's). */
+  readonly now?: () => number;
+}
+
+/** A call checked against its contract and encoded, ready for a transport. */
+export interface PreparedCall {
+  readonly id: string;
+  readonly queue: string;
+  readonly encoded: EncodedTask;
+}
+
+/**
+ * What every TaskClient does with a call before sending it (the AMQP client and the test harness's): checks
+ * the arguments against the contract (ContractValidationError, nothing sent), then encodes the Celery
+ * protocol v2 message.
+ */
+export function prepareCall<A extends readonly unknown[], K extends object, R>(spec: TaskSpec<A, K, R>, args: A, kwargs: K, options: CallOptions, caller: Caller): PreparedCall {
+  spec.assertArgs(args, kwargs);
+  caller.assertOpen?.();
+  const queue = options.queue ?? spec.queue;
+  const id = options.taskId ?? randomUUID();
+  // Refused up front: declaring such a queue fails on our side, not the broker's, so nothing would ever
+  // send the call, and the calls behind it would wait for its confirm timeout.
+  const queueBytes = Buffer.byteLength(queue);
+  if (queueBytes > SHORTSTR_MAX) throw new TopologyError(queue, new Error(`the name is ${queueBytes} bytes; AMQP allows ${SHORTSTR_MAX}`));
+  const task = { id, task: spec.name, args, kwargs: kwargs as Record<string, unknown>, replyTo: caller.replyTo, origin: caller.origin, options };
+  const encoded = encodeTask(task, caller.now ? new Date(caller.now()) : undefined);
+  return { id, queue, encoded };
+}
+
+/**
+ * The SentTask of a sent call: result() claims its reply from `results` (null ticket: sent with ignoreResult)
+ * and checks it against the contract.
+ */
+export function sentTask<R>(spec: TaskSpec<readonly unknown[], object, R>, id: string, queue: string, results: ResultStore, ticket: ResultTicket | null): SentTask<R> {
+  let outcome: Promise<R> | undefined;
+  return {
+    id,
+    task: spec.name,
+    queue,
+    result: ({ timeoutMs = DEFAULT_RESULT_TIMEOUT_MS } = {}) => {
+      if (!ticket) return Promise.reject(new ResultUnavailableError(id, spec.name, 'ignored'));
+      // One outcome per task, shared by every call: a second result() gets the same value or error.
+      outcome ??= results.claim(ticket).then((value) => {
+        const issues = spec.checkResult(value);
+        if (issues.length > 0) throw new ContractValidationError(spec.name, issues, 'result');
+        return value as R;
+      });
+      outcome.catch(() => undefined); // read by result() callers; may settle while none is waiting
+      return results.within(ticket, outcome, timeoutMs);
+    },
+  };
+}
 
 /**
  * Connects a client. The first connection fails fast with a typed error (unreachable, refused login,
@@ -265,15 +325,13 @@ class AmqpTaskClient implements TaskClient {
   }
 
   async send<A extends readonly unknown[], K extends object, R>(spec: TaskSpec<A, K, R>, args: A, kwargs: K, options: CallOptions = {}): Promise<SentTask<R>> {
-    spec.assertArgs(args, kwargs);
-    if (this.closed) throw new ClosedError('task client' + (this.fatal ? ` (${describeCause(this.fatal)})` : ''));
-    const queue = options.queue ?? spec.queue;
-    const id = options.taskId ?? randomUUID();
-    // Refused up front: declaring such a queue fails on our side, not the broker's, so nothing would ever
-    // send the call, and the calls behind it would wait for its confirm timeout.
-    const queueBytes = Buffer.byteLength(queue);
-    if (queueBytes > SHORTSTR_MAX) throw new TopologyError(queue, new Error(`the name is ${queueBytes} bytes; AMQP allows ${SHORTSTR_MAX}`));
-    const encoded = encodeTask({ id, task: spec.name, args, kwargs: kwargs as Record<string, unknown>, replyTo: this.replyTo, origin: this.origin, options });
+    const { id, queue, encoded } = prepareCall(spec, args, kwargs, options, {
+      replyTo: this.replyTo,
+      origin: this.origin,
+      assertOpen: () => {
+        if (this.closed) throw new ClosedError('task client' + (this.fatal ? ` (${describeCause(this.fatal)})` : ''));
+      },
+    });
     const { maxPayloadBytes, maxBuffered, maxBufferedBytes, confirmTimeoutMs: timeoutMs } = this.limits;
     const bytes = encoded.content.length;
     if (bytes > maxPayloadBytes) throw new PayloadTooLargeError(spec.name, bytes, maxPayloadBytes);
@@ -313,23 +371,7 @@ class AmqpTaskClient implements TaskClient {
       throw e;
     }
     span?.end();
-    let outcome: Promise<R> | undefined;
-    return {
-      id,
-      task: spec.name,
-      queue,
-      result: ({ timeoutMs = DEFAULT_RESULT_TIMEOUT_MS } = {}) => {
-        if (!ticket) return Promise.reject(new ResultUnavailableError(id, spec.name, 'ignored'));
-        // One outcome per task, shared by every call: a second result() gets the same value or error.
-        outcome ??= this.results.claim(ticket).then((value) => {
-          const issues = spec.checkResult(value);
-          if (issues.length > 0) throw new ContractValidationError(spec.name, issues, 'result');
-          return value as R;
-        });
-        outcome.catch(() => undefined); // read by result() callers; may settle while none is waiting
-        return this.results.within(ticket, outcome, timeoutMs);
-      },
-    };
+    return sentTask(spec, id, queue, this.results, ticket);
   }
 
   private settle(p: Pending, error?: Error): void {

@@ -1,3 +1,4 @@
+import { systemClock, type Clock } from './clock.js';
 import { readException, type ResultMessage } from './celery/result.js';
 import { RemoteTaskError, ResultTimeoutError, ResultUnavailableError, type ResultUnavailableReason } from './errors.js';
 import type { Logger } from './logger.js';
@@ -66,6 +67,8 @@ export class ResultStore {
     private readonly limits: ResultLimits,
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
+    /** Timer for result()'s timeout (the test harness's virtual clock); the sweeps stay on real time. */
+    private readonly after: Clock['after'] = systemClock.after,
   ) {
     this.sweeper = setInterval(() => this.sweep(), Math.max(10, Math.min(limits.ttlMs / 4, 60_000)));
     this.sweeper.unref();
@@ -122,14 +125,14 @@ export class ResultStore {
   /** `outcome` if it settles within `timeoutMs`, else ResultTimeoutError; the ticket is kept meanwhile. */
   async within<T>(ticket: ResultTicket, outcome: Promise<T>, timeoutMs: number): Promise<T> {
     ticket.waiters++;
-    let timer: NodeJS.Timeout | undefined;
+    let cancel: (() => void) | undefined;
     try {
       return await Promise.race([
         outcome,
-        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new ResultTimeoutError(ticket.taskId, ticket.task, timeoutMs)), timeoutMs))),
+        new Promise<never>((_, reject) => (cancel = this.after(timeoutMs, () => reject(new ResultTimeoutError(ticket.taskId, ticket.task, timeoutMs))))),
       ]);
     } finally {
-      clearTimeout(timer);
+      cancel?.();
       ticket.waiters--;
       ticket.expiresAt = this.now() + this.limits.ttlMs;
     }

@@ -1,4 +1,5 @@
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
+import type { RawDelivery } from './celery/decode.js';
 import { decodeResult, FINAL_STATES } from './celery/result.js';
 import { plainChannelKeeper, type ChannelKeeper } from './channel-keeper.js';
 import { describeCause, TopologyError } from './errors.js';
@@ -65,12 +66,17 @@ export class ResultListener {
   }
 
   private onReply(msg: ConsumeMessage): void {
-    const decoded = decodeResult(msg);
-    if (!decoded.ok) {
-      this.log.warn('unreadable result reply dropped', { detail: decoded.detail, id: String(msg.properties.correlationId ?? '') });
-      return;
-    }
-    // STARTED, RETRY and other progress states say nothing about the outcome.
-    if (FINAL_STATES.has(decoded.message.status)) this.store.deliver(decoded.message, msg.content.length);
+    receiveReply(msg, this.store, this.log);
   }
+}
+
+/** A reply read off the reply queue (or handed over in memory by the test harness) into the store. */
+export function receiveReply(msg: RawDelivery, store: ResultStore, log: Logger): void {
+  const decoded = decodeResult(msg);
+  if (!decoded.ok) {
+    log.warn('unreadable result reply dropped', { detail: decoded.detail, id: String(msg.properties.correlationId ?? '') });
+    return;
+  }
+  // STARTED, RETRY and other progress states say nothing about the outcome.
+  if (FINAL_STATES.has(decoded.message.status)) store.deliver(decoded.message, msg.content.length);
 }

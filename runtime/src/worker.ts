@@ -1,9 +1,9 @@
 import type { ChannelModel } from 'amqplib';
 import type { Registry } from 'prom-client';
 import type { TaskMessage } from './celery/message.js';
-import { encodeResult, exceptionInfo, type TaskState } from './celery/result.js';
+import type { TaskState } from './celery/result.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from './client.js';
-import { TaskbusError, describeCause } from './errors.js';
+import { TaskbusError } from './errors.js';
 import { runtimeLogger, type Logger } from './logger.js';
 import type { WorkerMetricsOptions } from './metrics/options.js';
 import type { WorkerStats } from './metrics/stats.js';
@@ -19,6 +19,7 @@ import type { Delivery } from './worker/delivery.js';
 import { EtaScheduler } from './worker/eta.js';
 import { Mover } from './worker/mover.js';
 import { DeprecatedUse, processSafely, type PipelineDeps } from './worker/pipeline.js';
+import { encodeReply, registerTask } from './worker/serve.js';
 import type { Registered, TaskHandler } from './worker/types.js';
 
 export type { DeadLetterReason, TaskContext, TaskHandler } from './worker/types.js';
@@ -78,23 +79,23 @@ export interface Worker {
   readonly metricsPort: number | null;
 }
 
-const DEFAULT_MAX_HOLD_MS = 10 * 60_000;
-const DEFAULT_PREFETCH = 16;
+export const DEFAULT_MAX_HOLD_MS = 10 * 60_000;
+export const DEFAULT_PREFETCH = 16;
 
 export function createWorker(options: WorkerOptions = {}): Worker {
   return new AmqpWorker(options);
 }
 
 class AmqpWorker implements Worker {
-  private readonly tasks = new Map<string, Registered>();
+  readonly tasks = new Map<string, Registered>();
   private readonly log: Logger;
   private readonly inflight = new Set<Promise<void>>();
   private readonly eta: EtaScheduler;
   private readonly deps: PipelineDeps;
   private readonly control: WorkerControl;
-  private readonly stats: WorkerStats;
+  readonly stats: WorkerStats;
   private metrics: WorkerMetrics | null = null;
-  private started = false;
+  started = false;
   private reconnector: Reconnector | null = null;
   private channels: WorkerChannels | null = null;
   private queues: readonly string[] = [];
@@ -131,6 +132,7 @@ class AmqpWorker implements Worker {
       eta: this.eta,
       deprecatedUse: new DeprecatedUse(),
       stats: this.stats,
+      now: Date.now,
       reply: (m, status, result, traceback) => this.reply(m, status, result, traceback),
       move: (d, target, properties) => mover.move(d, target, properties),
       control: this.control,
@@ -150,10 +152,7 @@ class AmqpWorker implements Worker {
   }
 
   register<A extends readonly unknown[], K extends object, R>(spec: TaskSpec<A, K, R>, handler: TaskHandler<A, K, R>): void {
-    if (this.started) throw new TaskbusError('E_WORKER_STARTED', `task ${spec.name} registered after start(); register every task first`);
-    if (this.tasks.has(spec.name)) throw new TaskbusError('E_DUPLICATE_TASK', `task ${spec.name} is registered twice`);
-    this.tasks.set(spec.name, { spec, handler } as unknown as Registered);
-    this.stats.add(spec);
+    registerTask(this, spec, handler);
   }
 
   async start(): Promise<void> {
@@ -227,15 +226,8 @@ class AmqpWorker implements Worker {
 
   /** Sends Celery's rpc reply to the caller's reply_to queue, unless it asked for no result. */
   private reply(m: TaskMessage, status: TaskState, result: unknown, traceback: string | null = null): void {
-    if (!m.replyTo || m.ignoreResult) return;
-    let r: ReturnType<typeof encodeResult>;
-    try {
-      r = encodeResult({ taskId: m.id, status, result, traceback });
-    } catch (e) {
-      // A result JSON cannot carry (a BigInt, a cycle): the caller learns it as Celery's EncodeError.
-      this.log.error('result cannot be encoded as JSON; the caller gets EncodeError', { task: m.task, id: m.id, error: describeCause(e) });
-      r = encodeResult({ taskId: m.id, status: 'FAILURE', result: exceptionInfo('EncodeError', describeCause(e), 'kombu.exceptions'), traceback: null });
-    }
+    const r = encodeReply(m, status, result, traceback, this.log);
+    if (!r || !m.replyTo) return;
     const sent = this.channels?.reply(m.replyTo, r.content, r.properties) ?? 'no channel';
     if (sent === 'no channel') this.log.warn('no open channel for the reply; it is lost (the caller times out)', { task: m.task, id: m.id, status });
     if (sent === 'unencodable') this.log.warn('the reply cannot be sent: its correlation id (the task id) or reply_to cannot be encoded, e.g. over 255 bytes', { task: m.task, id: m.id.slice(0, 64), status });

@@ -5,9 +5,11 @@ import ts from 'typescript';
 // The runtime's public declarations as a strict consumer's compiler sees them: every file they reach,
 // checked (skipLibCheck off), with no @types picked up automatically. Reads runtime/dist: build first.
 const index = fileURLToPath(new URL('../../runtime/dist/index.d.ts', import.meta.url));
+// The test harness entry (@taskbus/runtime/testing) is public too.
+const testing = fileURLToPath(new URL('../../runtime/dist/testing.d.ts', import.meta.url));
 
 function consumerProgram(): ts.Program {
-  return ts.createProgram([index], {
+  return ts.createProgram([index, testing], {
     strict: true,
     skipLibCheck: false,
     noEmit: true,

@@ -2,18 +2,9 @@ import { expect } from 'chai';
 import type { ResultMessage } from '../../runtime/src/celery/result.js';
 import { ResultStore } from '../../runtime/src/result-store.js';
 import { recordingLogger } from '../support/broker.js';
+import { rejection } from '../support/rejection.js';
 
 const reply = (taskId: string, result: unknown = taskId): ResultMessage => ({ taskId, status: 'SUCCESS', result, traceback: null, children: [] });
-
-/** The error a promise rejects with (fails the test if it resolves). */
-async function rejection(p: Promise<unknown>): Promise<{ code?: string; reason?: string }> {
-  try {
-    await p;
-  } catch (e) {
-    return e as { code?: string; reason?: string };
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('result store: replies kept until claimed, within a time and a byte bound', () => {
   let clock = 0;

@@ -4,12 +4,32 @@ import type { Logger } from '../logger.js';
 /** How a delivery ended: acked, handed back to the broker, or left unsettled with its channel (the broker requeues it). */
 export type Settlement = 'acked' | 'requeued' | 'channel-lost';
 
+/**
+ * Where deliveries are settled: a consume channel's life (ConsumeGeneration), or the test harness's
+ * in-memory queues. While not `open`, settling is not possible and the source has the delivery back.
+ */
+export interface DeliverySource {
+  readonly open: boolean;
+  readonly unsettled: Set<Delivery>;
+  ack(msg: ConsumeMessage): void;
+  /** Back to its queue at once. */
+  requeue(msg: ConsumeMessage): void;
+}
+
 /** One consume channel's life: deliveries are settled on the channel they came from, or not at all. */
-export class ConsumeGeneration {
+export class ConsumeGeneration implements DeliverySource {
   open = true;
   readonly unsettled = new Set<Delivery>();
 
   constructor(readonly channel: Channel) {}
+
+  ack(msg: ConsumeMessage): void {
+    this.channel.ack(msg);
+  }
+
+  requeue(msg: ConsumeMessage): void {
+    this.channel.nack(msg, false, true);
+  }
 
   /** The channel closed: the broker requeues everything still unsettled on it. */
   lost(): Delivery[] {
@@ -32,7 +52,7 @@ export class Delivery {
   constructor(
     readonly msg: ConsumeMessage,
     readonly queue: string,
-    private readonly generation: ConsumeGeneration,
+    private readonly generation: DeliverySource,
     private readonly log: Logger,
   ) {
     generation.unsettled.add(this);
@@ -55,12 +75,12 @@ export class Delivery {
   }
 
   ack(): void {
-    this.finish('acked', (ch) => ch.ack(this.msg));
+    this.finish('acked', (source) => source.ack(this.msg));
   }
 
   /** Back to the queue at once (stop, a held ETA given back). */
   requeue(): void {
-    this.finish('requeued', (ch) => ch.nack(this.msg, false, true));
+    this.finish('requeued', (source) => source.requeue(this.msg));
   }
 
   /**
@@ -91,7 +111,7 @@ export class Delivery {
     this.generation.unsettled.delete(this);
   }
 
-  private finish(state: Settlement, settle: (channel: Channel) => void): void {
+  private finish(state: Settlement, settle: (source: DeliverySource) => void): void {
     if (this.state) {
       if (this.state !== 'channel-lost') this.log.warn('delivery already settled; second settlement ignored', { task: this.task, id: this.id, was: this.state, now: state });
       else this.log.warn('channel closed before the delivery was settled; the broker redelivers it', { task: this.task, id: this.id, queue: this.queue });
@@ -107,7 +127,7 @@ export class Delivery {
     }
     this.state = state;
     try {
-      settle(this.generation.channel);
+      settle(this.generation);
     } catch (e) {
       // amqplib throws IllegalOperationError on a channel that is closing: the broker requeues.
       this.state = 'channel-lost';

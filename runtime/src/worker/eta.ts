@@ -1,3 +1,4 @@
+import { systemClock, type Clock } from '../clock.js';
 import type { Delivery } from './delivery.js';
 
 /** What to do with a task whose ETA is `delayMs` away. */
@@ -10,24 +11,30 @@ export type EtaPlan = { readonly hold: Promise<boolean> } | { readonly parkMs: n
  * channel), the task is parked in a delay queue and looked at again when it comes back.
  */
 export class EtaScheduler {
-  private readonly held = new Map<Delivery, { readonly timer: NodeJS.Timeout; readonly resolve: (due: boolean) => void }>();
+  private readonly held = new Map<Delivery, { readonly cancel: () => void; readonly resolve: (due: boolean) => void }>();
 
   constructor(
     /** At most this many held at once (default: half the prefetch). */
     private readonly budget: number,
     /** Longest hold; later ETAs are parked (default 10 minutes). */
     private readonly maxHoldMs: number,
+    private readonly clock: Clock = systemClock,
   ) {}
+
+  /** Deliveries held right now, waiting for their ETA. */
+  get holding(): number {
+    return this.held.size;
+  }
 
   plan(d: Delivery, delayMs: number): EtaPlan {
     if (delayMs > this.maxHoldMs || this.held.size >= this.budget) return { parkMs: parkBucketMs(delayMs) };
     return {
       hold: new Promise<boolean>((resolve) => {
-        const timer = setTimeout(() => {
+        const cancel = this.clock.after(delayMs, () => {
           this.held.delete(d);
           resolve(true);
-        }, delayMs);
-        this.held.set(d, { timer, resolve });
+        });
+        this.held.set(d, { cancel, resolve });
       }),
     };
   }
@@ -35,7 +42,7 @@ export class EtaScheduler {
   /** Gives every held delivery back to the broker (the worker is stopping). */
   giveBackAll(): void {
     for (const [d, h] of this.held) {
-      clearTimeout(h.timer);
+      h.cancel();
       d.requeue();
       h.resolve(false);
     }
@@ -46,7 +53,7 @@ export class EtaScheduler {
   dropLost(): void {
     for (const [d, h] of this.held) {
       if (d.settled !== 'channel-lost') continue;
-      clearTimeout(h.timer);
+      h.cancel();
       this.held.delete(d);
       h.resolve(false);
     }

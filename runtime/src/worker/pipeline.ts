@@ -30,6 +30,8 @@ export interface PipelineDeps {
   readonly deprecatedUse: DeprecatedUse;
   /** Counts per task for metrics: plain numbers, cheap enough to bump on every delivery. */
   readonly stats: WorkerStats;
+  /** The time in ms since the epoch (Date.now; the test harness's virtual clock): ETA and expiry are read against it. */
+  readonly now: () => number;
   /** Sends Celery's rpc reply, unless the caller asked for none. */
   reply(m: TaskMessage, status: TaskState, result: unknown, traceback?: string | null): void;
   /**
@@ -122,7 +124,7 @@ async function processDelivery(d: Delivery, deps: PipelineDeps): Promise<void> {
     deps.log.warn('deprecated task version called', { task: m.task, id: m.id, origin: m.origin ?? 'unknown', ...(note ? { note } : {}) });
   }
   if (revokedIfExpired(d, deps, m)) return;
-  const delay = m.eta ? m.eta.getTime() - Date.now() : 0;
+  const delay = m.eta ? m.eta.getTime() - deps.now() : 0;
   if (delay > 0) {
     const plan = deps.eta.plan(d, delay);
     if ('parkMs' in plan) return deps.move(d, { kind: 'delay', ms: plan.parkMs }, republishProperties(msg.properties, msg.properties.headers ?? {}));
@@ -153,7 +155,7 @@ function revokedIfExpired(d: Delivery, deps: PipelineDeps, m: TaskMessage): bool
     d.ack();
     return true;
   }
-  if (!m.expires || m.expires.getTime() > Date.now()) return false;
+  if (!m.expires || m.expires.getTime() > deps.now()) return false;
   deps.stats.of(m.task).expired++;
   deps.log.warn('task expired before it ran; discarded', { task: m.task, id: m.id, expires: m.expires.toISOString() });
   deps.reply(m, 'REVOKED', exceptionInfo('TaskRevokedError', 'expired', 'celery.exceptions'));
@@ -243,5 +245,5 @@ function abandonedEnded(deps: PipelineDeps, m: TaskMessage, late: LateOutcome): 
 function deadLetter(d: Delivery, deps: PipelineDeps, reason: DeadLetterReason, detail: string): Promise<void> {
   deps.stats.of(d.task).deadLetter(reason);
   deps.log.error('delivery dead-lettered', { queue: d.queue, reason, detail, task: d.task, id: d.id });
-  return deps.move(d, { kind: 'dlq' }, deadLetterProperties(d.msg, d.queue, reason, detail));
+  return deps.move(d, { kind: 'dlq' }, deadLetterProperties(d.msg, d.queue, reason, detail, new Date(deps.now())));
 }

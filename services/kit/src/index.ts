@@ -1,2 +1,2 @@
-export { runItemService, type Backup, type Item } from './item-service.js';
+export { runItemService, startItemService, type Backup, type Item, type ItemService, type ItemServiceOptions } from './item-service.js';
 export { envInt, main, metricsFromEnv } from './main.js';

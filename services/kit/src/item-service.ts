@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { connectClient, loggerFromEnv, serveMetrics, type TaskClient } from '@taskbus/runtime';
+import type { AddressInfo } from 'node:net';
+import { connectClient, loggerFromEnv, serveMetrics, silentLogger, type Logger, type TaskClient } from '@taskbus/runtime';
 import { envInt, metricsFromEnv } from './main.js';
 
 export interface Item {
@@ -26,7 +27,38 @@ export async function runItemService(name: string, defaultPort: number, makeBack
   const client = await connectClient({ connectionName: name, ...(metrics ? { metrics: {} } : {}) });
   const metricsServer = metrics && client.metricsRegistry ? await serveMetrics(client.metricsRegistry, metrics) : null;
   if (metricsServer) log.info('serving metrics', { url: `http://${metricsServer.host}:${metricsServer.port}/metrics` });
-  const backup = makeBackup(client);
+  const service = await startItemService({ name, port: envInt('PORT', defaultPort), backup: makeBackup(client), log });
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await service.close();
+  await metricsServer?.close();
+  await client.close();
+  log.info('stopped');
+}
+
+export interface ItemServiceOptions {
+  readonly name: string;
+  /** 0 picks a free port. */
+  readonly port: number;
+  readonly backup: Backup;
+  readonly log?: Logger;
+}
+
+/** A running item service: its URL, and close() to stop listening. */
+export interface ItemService {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * The item service's HTTP API over a backup function, listening on 127.0.0.1. Tests give it a backup made
+ * from any TaskClient (the in-memory one of `@taskbus/runtime/testing`); runItemService gives it the broker's.
+ */
+export async function startItemService(options: ItemServiceOptions): Promise<ItemService> {
+  const { name, backup } = options;
+  const log = options.log ?? silentLogger;
   const items = new Map<string, Item>();
 
   const server = createServer((req, res) => {
@@ -53,17 +85,14 @@ export async function runItemService(name: string, defaultPort: number, makeBack
     reply(res, 201, { id, taskId });
   }
 
-  const port = envInt('PORT', defaultPort);
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  log.info('listening', { url: `http://127.0.0.1:${port}` });
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  await metricsServer?.close();
-  await client.close();
-  log.info('stopped');
+  await new Promise<void>((resolve) => server.listen(options.port, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const url = `http://127.0.0.1:${port}`;
+  log.info('listening', { url });
+  return {
+    url,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }
 
 function reply(res: ServerResponse, status: number, body: unknown): void {

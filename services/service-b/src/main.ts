@@ -1,13 +1,4 @@
 import { main, runItemService } from '@taskbus-example/kit';
-import { createPusherClient } from 'pusher-bindings';
+import { serviceBBackup } from './backup.js';
 
-// Service B uses the version delegate: version 2, with a content type and tags.
-main('service-b', () =>
-  runItemService('service-b', 3002, (client) => {
-    const pusher = createPusherClient(client);
-    return async (item) => {
-      const meta = { contentType: 'application/json', tags: { service: 'service-b', item: item.id } };
-      return (await pusher.delegateSendToS3(2, `service-b/items/${item.id}.json`, JSON.stringify(item), meta)).id;
-    };
-  }),
-);
+main('service-b', () => runItemService('service-b', 3002, serviceBBackup));

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { ContractSourceError, evaluateContracts, evaluateCopies, generate, type ContractSource, type ContractText } from '@taskbus/codegen';
+import { rejection } from '../../support/rejection.js';
 
 // The contract copies in generated bindings (src/contract.ts) are loaded to compare versions: a copy of a contract
 // that was just checked shares its export, and everything else is checked as before.
@@ -9,15 +10,6 @@ const contract = (service: string, extra = '') =>
 /** Each contract's copy as generate() writes it, at the path the CLI reads it from. */
 function copiesOf(sources: readonly ContractSource[]): ContractText[] {
   return [...generate(sources)].filter(([path]) => path.endsWith('/src/contract.ts')).map(([file, text]) => ({ file: `generated/${file}`, text }));
-}
-
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('codegen evaluateCopies: copies of checked contracts are not checked or run again', () => {

@@ -38,6 +38,7 @@ function deps(revoked: RevokedSet, ran: number[], replies: string[], seen: strin
     eta: new EtaScheduler(4, 60_000),
     deprecatedUse: new DeprecatedUse(),
     stats: new WorkerStats(),
+    now: Date.now,
     reply: (_m, status, result) => replies.push(`${status} ${JSON.stringify(result)}`),
     move: async () => undefined,
     control,

@@ -120,6 +120,7 @@ async function settleOne(kind: Kind, fault: Fault): Promise<string[]> {
     eta: new EtaScheduler(4, 60_000),
     deprecatedUse: new DeprecatedUse(),
     stats: new WorkerStats(),
+    now: Date.now,
     reply: () => {
       if (fault === 'reply-throws') throw new Error('reply channel gone');
     },
@@ -173,6 +174,7 @@ describe('every delivery is settled exactly once, whatever fails in the pipeline
       eta: new EtaScheduler(4, 60_000),
       deprecatedUse: new DeprecatedUse(),
       stats: new WorkerStats(),
+      now: Date.now,
       reply: (_m, status, result) => void replies.push(`${status} ${(result as { exc_type: string }).exc_type}`),
       move: async (del, target, properties) => {
         moved.push(`${target.kind} ${String(properties.headers?.['x-taskbus-reason'])}`);
