@@ -83,8 +83,8 @@ export function metricsUrl(node: string, stats: unknown): string | null {
 
 function names(reply: unknown): string[] {
   if (!Array.isArray(reply)) return [];
-  // Celery's registered may carry task info after the name (`name [rate_limit=...]`) when asked for it.
-  return reply.filter((n): n is string => typeof n === 'string').map((n) => n.split(' ')[0]!);
+  // Asked with no taskinfoitems (as openControl asks), Celery answers bare names: a space may be part of one.
+  return reply.filter((n): n is string => typeof n === 'string');
 }
 
 function queueNames(reply: unknown): string[] {

@@ -107,7 +107,7 @@ describe('taskbus ui: workers', () => {
     const [py, ts] = describeWorkers(
       {
         stats: new Map<string, unknown>([['ts@h', tsStats], ['celery@h', pyStats]]),
-        registered: new Map<string, unknown>([['ts@h', ['a.b']], ['celery@h', ['pusher.send_to_s3 [rate_limit=1/s]', 'celery.chord']]]),
+        registered: new Map<string, unknown>([['ts@h', ['a.b']], ['celery@h', ['pusher.send_to_s3', 'celery.chord']]]),
         activeQueues: new Map<string, unknown>([['ts@h', [{ name: 'q1' }]], ['celery@h', [{ name: 'q2' }, 'junk']]]),
         active: new Map<string, unknown>([['ts@h', [{ id: 'i', name: 'a.b', time_start: 95 }]]]),
       },

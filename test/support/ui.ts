@@ -1,0 +1,71 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { request } from 'node:http';
+import { chromium, type Browser } from 'playwright-core';
+import { AMQP_URL, waitFor } from './broker.js';
+import { TASKBUS_BIN } from './cli.js';
+
+/** Debian's Chromium (scripts/test-deps.ts installs it); playwright-core brings no browser of its own. */
+export const CHROMIUM = '/usr/bin/chromium';
+
+export function launchChromium(): Promise<Browser> {
+  // --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
+}
+
+export interface UiProcess {
+  readonly url: string;
+  readonly output: () => string;
+  stop(): Promise<void>;
+}
+
+/** `taskbus ui` as a user runs it, until its first line tells the URL. */
+export async function startUi(cwd: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<UiProcess> {
+  const child: ChildProcess = spawn(process.execPath, [TASKBUS_BIN, 'ui', ...args], { cwd, env: { ...process.env, AMQP_URL, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    }
+  };
+  try {
+    const url = await waitFor('taskbus ui to listen', () => {
+      if (child.exitCode !== null) throw new Error(`taskbus ui exited ${child.exitCode}: ${output}`);
+      return /taskbus ui: (http:\/\/\S+)/.exec(output)?.[1];
+    });
+    return { url, output: () => output, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+export interface HttpAnswer {
+  readonly status: number;
+  readonly body: string;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+}
+
+/** A raw HTTP request, headers (Host too) exactly as given: what a hostile page or script could send. */
+export function http(url: string, method: string, headers: Record<string, string>, body?: string): Promise<HttpAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, headers }, (res) => {
+      let text = '';
+      res.on('data', (d: Buffer) => (text += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text, headers: res.headers }));
+    });
+    req.once('error', reject);
+    req.end(body);
+  });
+}
+
+/** The CSRF token the served page holds. */
+export async function csrfOf(url: string): Promise<string> {
+  const page = await http(url, 'GET', {});
+  const token = /name="taskbus-csrf" content="([^"]+)"/.exec(page.body)?.[1];
+  if (!token) throw new Error(`no CSRF token in the page (${page.status})`);
+  return token;
+}
