@@ -115,7 +115,8 @@ describe('taskbus ui in a browser: a real workload read off the page, a dead let
     const detail = JSON.parse((await text('#dlq-detail'))!) as { headers: Record<string, unknown>; body: string };
     expect(detail.headers['task']).to.equal('ui.job');
     expect(detail.body).to.match(/fail-\d/);
-    await page.screenshot({ path: 'docs/ui-dead-letters.png', fullPage: true });
+    await page.locator('#dlq-browser').scrollIntoViewIfNeeded();
+    await page.screenshot({ path: 'docs/ui-dead-letters.png' });
     expect(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned)).to.equal(undefined);
   });
 

@@ -43,24 +43,23 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 const count = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : null);
 
 /**
- * TypeScript workers say `sw_ident: taskbus` in stats; Celery's stats have no sw_ident, and their pool's
- * implementation is a `celery.concurrency.*` class path.
+ * TypeScript workers say `sw_ident: taskbus` in stats. Celery's stats (celery/worker/worker.py stats()) have no
+ * sw_ident: they are known by their shape, a string `clock` and a `pool` with `max-concurrency`.
  */
 export function workerLanguage(stats: unknown): Language {
   if (!isObject(stats)) return 'unknown';
   if (stats['sw_ident'] === 'taskbus') return 'TypeScript';
+  if (typeof stats['sw_ident'] === 'string') return /celery/i.test(stats['sw_ident']) ? 'Python' : 'unknown';
   const pool = stats['pool'];
-  if (isObject(pool) && typeof pool['implementation'] === 'string' && pool['implementation'].startsWith('celery.')) return 'Python';
-  if (typeof stats['sw_ident'] === 'string' && /celery/i.test(stats['sw_ident'])) return 'Python';
-  return 'unknown';
+  return typeof stats['clock'] === 'string' && isObject(pool) && 'max-concurrency' in pool ? 'Python' : 'unknown';
 }
 
 function software(stats: unknown, language: Language): string {
   if (!isObject(stats)) return '';
   if (language === 'TypeScript') return `taskbus ${typeof stats['sw_ver'] === 'string' ? stats['sw_ver'] : ''}`.trim();
   const pool = stats['pool'];
-  const impl = isObject(pool) && typeof pool['implementation'] === 'string' ? /concurrency\.([a-z_]+)/.exec(pool['implementation'])?.[1] : undefined;
-  return language === 'Python' ? `celery${impl ? ` (${impl} pool)` : ''}` : '';
+  const concurrency = isObject(pool) ? count(pool['max-concurrency']) : null;
+  return language === 'Python' ? `celery${concurrency === null ? '' : ` (concurrency ${concurrency})`}` : '';
 }
 
 const HOST = /^[a-zA-Z0-9.-]{1,253}$|^[0-9a-fA-F:]{2,39}$/;

@@ -85,12 +85,14 @@ describe('taskbus ui: rates', () => {
 
 describe('taskbus ui: workers', () => {
   const tsStats = { sw_ident: 'taskbus', sw_ver: '0.1.0', pid: 10, uptime: 5, total: { 'a.b': 3 }, pool: { implementation: 'taskbus (node event loop)' }, taskbus_metrics: { host: '127.0.0.1', port: 9464, path: '/metrics' } };
-  const pyStats = { pid: 11, total: { 'pusher.send_to_s3': 4 }, pool: { implementation: 'celery.concurrency.solo:TaskPool', 'max-concurrency': 1 } };
+  // As Celery 5.2's solo pool answers (celery/worker/worker.py stats()).
+  const pyStats = { total: { 'pusher.send_to_s3': 4 }, pid: 11, clock: '12', uptime: 3, pool: { 'max-concurrency': 1, processes: [11], 'max-tasks-per-child': null, 'put-guarded-by-semaphore': true, timeouts: [] }, broker: { hostname: 'h' }, prefetch_count: 4, rusage: {} };
 
-  it('language from stats: taskbus says sw_ident, Celery has a celery.concurrency pool', () => {
+  it('language from stats: taskbus says sw_ident, Celery is known by the shape of its stats', () => {
     expect(workerLanguage(tsStats)).to.equal('TypeScript');
     expect(workerLanguage(pyStats)).to.equal('Python');
     expect(workerLanguage({ error: 'x' })).to.equal('unknown');
+    expect(workerLanguage({ sw_ident: 'other', clock: '1', pool: { 'max-concurrency': 1 } })).to.equal('unknown');
     expect(workerLanguage(null)).to.equal('unknown');
   });
 
@@ -117,7 +119,7 @@ describe('taskbus ui: workers', () => {
     expect(ts).to.deep.include({ node: 'ts@h', language: 'TypeScript', software: 'taskbus 0.1.0', queues: ['q1'], metrics: 'http://127.0.0.1:9464/metrics' });
     expect(ts!.tasks).to.deep.equal([{ name: 'a.b', version: 2 }]);
     expect(ts!.active).to.deep.equal([{ id: 'i', name: 'a.b', seconds: 5 }]);
-    expect(py).to.deep.include({ node: 'celery@h', language: 'Python', software: 'celery (solo pool)', queues: ['q2'], metrics: null, total: { 'pusher.send_to_s3': 4 } });
+    expect(py).to.deep.include({ node: 'celery@h', language: 'Python', software: 'celery (concurrency 1)', queues: ['q2'], metrics: null, total: { 'pusher.send_to_s3': 4 } });
     expect(py!.tasks.map((t) => t.name)).to.deep.equal(['celery.chord', 'pusher.send_to_s3']);
   });
 });
