@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import type { Browser, Page } from 'playwright-core';
 import { deleteQueues, queueDepth, rawBroker, uniqueQueue, waitFor } from '../support/broker.js';
 import { taskbus } from '../support/cli.js';
-import { csrfOf, http, launchChromium, startUi, type UiProcess } from '../support/ui.js';
+import { csrfOf, http, openPage, startUi, waitForText, type UiProcess } from '../support/ui.js';
 
 // Ports 18090-18099 are this suite's to use.
 const PORT = 18_090;
@@ -32,10 +32,7 @@ describe('taskbus ui in a browser: a real workload read off the page, a dead let
   let page: Page;
 
   const text = (selector: string) => page.locator(selector).first().textContent({ timeout: 20_000 });
-  /** Waits until the page (live, never reloaded) shows `want` at `selector`. */
-  async function shows(selector: string, want: string): Promise<void> {
-    await page.waitForFunction(([s, w]) => document.querySelector(s!)?.textContent === w, [selector, want] as const, { timeout: 20_000 });
-  }
+  const shows = (selector: string, want: string) => waitForText(page, selector, want);
 
   before(async () => {
     raw = await rawBroker();
@@ -55,9 +52,7 @@ describe('taskbus ui in a browser: a real workload read off the page, a dead let
     for (let i = 0; i < 5; i++) raw.channel.sendToQueue(idle, Buffer.from('[[], {}, {}]'), { contentType: 'application/json', headers: { task: 'ui.idle', id: `idle-${i}` } });
     await raw.channel.checkQueue(idle);
     ui = await startUi(cwd, ['--port', String(PORT), '--queue', idle, '--interval', '1']);
-    browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-    await page.goto(ui.url);
+    ({ browser, page } = await openPage(ui.url));
   });
 
   after(async () => {
@@ -95,10 +90,10 @@ describe('taskbus ui in a browser: a real workload read off the page, a dead let
   });
 
   it('updates live without a reload: new tasks in a queue appear', async () => {
-    await page.evaluate(() => ((window as unknown as { marker: number }).marker = 42));
+    await page.evaluate('window.marker = 42');
     for (let i = 5; i < 8; i++) raw.channel.sendToQueue(idle, Buffer.from('[[], {}, {}]'), { contentType: 'application/json', headers: { task: 'ui.idle', id: `idle-${i}` } });
     await shows(`tr[data-queue="${idle}"] td[data-col="ready"]`, '8');
-    expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker), 'the same page, not reloaded').to.equal(42);
+    expect(await page.evaluate('window.marker'), 'the same page, not reloaded').to.equal(42);
   });
 
   it('browses the dead letters with reason and error (as text), and shows one', async () => {
@@ -117,7 +112,7 @@ describe('taskbus ui in a browser: a real workload read off the page, a dead let
     expect(detail.body).to.match(/fail-\d/);
     await page.locator('#dlq-browser').scrollIntoViewIfNeeded();
     await page.screenshot({ path: 'docs/ui-dead-letters.png' });
-    expect(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned)).to.equal(undefined);
+    expect(await page.evaluate('window.pwned'), 'no script of the hostile text ran').to.equal(undefined);
   });
 
   it('replays one dead letter after a confirmation: the task runs and the count drops', async () => {
@@ -188,10 +183,10 @@ describe('taskbus ui in a browser: a real workload read off the page, a dead let
       await p.waitForSelector('#login:not([hidden])');
       await p.fill('#login-token', 'wrong');
       await p.click('#login-submit');
-      await p.waitForFunction(() => document.getElementById('login-error')?.textContent === 'wrong token');
+      await waitForText(p, '#login-error', 'wrong token');
       await p.fill('#login-token', token);
       await p.click('#login-submit');
-      await p.waitForFunction((q) => document.querySelector(`tr[data-queue="${q}"] td[data-col="ready"]`)?.textContent === '8', idle, { timeout: 20_000 });
+      await waitForText(p, `tr[data-queue="${idle}"] td[data-col="ready"]`, '8');
       await p.close();
     } finally {
       await guarded.stop();

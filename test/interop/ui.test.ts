@@ -8,7 +8,7 @@ import type { Browser, Page } from 'playwright-core';
 import { deleteQueues, uniqueQueue } from '../support/broker.js';
 import { runProcess } from '../support/process.js';
 import { checkCeleryVersion, DEFAULT_CELERY, PY_DIR, PYTHON, pythonEnv, startCeleryWorker, type PythonWorker } from '../support/python.js';
-import { launchChromium, startUi, type UiProcess } from '../support/ui.js';
+import { openPage, startUi, waitForSamples, type UiProcess } from '../support/ui.js';
 
 // Ports 18092-18093 are this suite's to use.
 const PORT = 18_092;
@@ -42,9 +42,7 @@ describe(`taskbus ui with a Python Celery worker (${DEFAULT_CELERY.name})`, func
     client = await connectClient({ logger: silentLogger });
     for (let i = 0; i < 3; i++) await (await client.send(sendToS3, [`k${i}`, '{}'], {})).result({ timeoutMs: 30_000 });
     ui = await startUi(outDir, ['--port', String(PORT), '--interval', '1', '--contracts', CONTRACTS]);
-    browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-    await page.goto(ui.url);
+    ({ browser, page } = await openPage(ui.url));
   });
 
   after(async () => {
@@ -70,6 +68,7 @@ describe(`taskbus ui with a Python Celery worker (${DEFAULT_CELERY.name})`, func
     expect(await task.locator('td[data-col="celery-total"]').textContent()).to.equal('3');
     expect(await page.locator(`tr[data-node="${ts.name}"] td[data-col="language"]`).textContent()).to.equal('TypeScript');
     expect(await page.locator(`tr[data-queue="${pyQueue}"] td[data-col="consumers"]`).textContent()).to.equal('1');
+    await waitForSamples(page, 5); // a few chart points
     await page.screenshot({ path: 'docs/ui-celery.png' });
   });
 

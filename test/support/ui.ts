@@ -1,9 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { request } from 'node:http';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { AMQP_URL, waitFor } from './broker.js';
 import { TASKBUS_BIN } from './cli.js';
+import { startBackground } from './process.js';
 
 /** Debian's Chromium (scripts/test-deps.ts installs it); playwright-core brings no browser of its own. */
 export const CHROMIUM = '/usr/bin/chromium';
@@ -11,6 +10,14 @@ export const CHROMIUM = '/usr/bin/chromium';
 export function launchChromium(): Promise<Browser> {
   // --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.
   return chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
+}
+
+/** A page of `url` in a new headless Chromium, at the size of the README's screenshots. */
+export async function openPage(url: string): Promise<{ browser: Browser; page: Page }> {
+  const browser = await launchChromium();
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  await page.goto(url);
+  return { browser, page };
 }
 
 export interface UiProcess {
@@ -21,22 +28,13 @@ export interface UiProcess {
 
 /** `taskbus ui` as a user runs it, until its first line tells the URL. */
 export async function startUi(cwd: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<UiProcess> {
-  const child: ChildProcess = spawn(process.execPath, [TASKBUS_BIN, 'ui', ...args], { cwd, env: { ...process.env, AMQP_URL, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      await once(child, 'exit');
-    }
-  };
+  const { child, output, stop } = startBackground(process.execPath, [TASKBUS_BIN, 'ui', ...args], { cwd, env: { ...process.env, AMQP_URL, ...env } });
   try {
     const url = await waitFor('taskbus ui to listen', () => {
-      if (child.exitCode !== null) throw new Error(`taskbus ui exited ${child.exitCode}: ${output}`);
-      return /taskbus ui: (http:\/\/\S+)/.exec(output)?.[1];
+      if (child.exitCode !== null) throw new Error(`taskbus ui exited ${child.exitCode}: ${output()}`);
+      return /taskbus ui: (http:\/\/\S+)/.exec(output())?.[1];
     });
-    return { url, output: () => output, stop };
+    return { url, output, stop };
   } catch (e) {
     await stop();
     throw e;
@@ -68,4 +66,18 @@ export async function csrfOf(url: string): Promise<string> {
   const token = /name="taskbus-csrf" content="([^"]+)"/.exec(page.body)?.[1];
   if (!token) throw new Error(`no CSRF token in the page (${page.status})`);
   return token;
+}
+
+/** Waits until the page (live, never reloaded) shows exactly `want` at `selector`. */
+export function waitForText(page: Page, selector: string, want: string): Promise<true> {
+  return waitFor(
+    `${selector} to show ${want}`,
+    async () => ((await page.locator(selector).first().textContent({ timeout: 1000 }).catch(() => null)) === want ? true : undefined),
+    20_000,
+  );
+}
+
+/** Waits until the page has rendered at least `n` samples (its body's data-samples). */
+export function waitForSamples(page: Page, n: number): Promise<true> {
+  return waitFor(`${n} samples on the page`, async () => (Number(await page.locator('body').getAttribute('data-samples')) >= n ? true : undefined), 20_000);
 }

@@ -1,15 +1,8 @@
 import { openDeadLetters, type DeadLetter, type ReplayReport } from '@taskbus/runtime';
 import { errorText } from './collect.js';
 
-/** A dead letter in the list: no body. */
-export interface LetterSummary {
-  readonly id: string;
-  readonly task: string;
-  readonly reason: string;
-  readonly error: string;
-  readonly failedAt: string;
-  readonly queue: string;
-}
+/** A dead letter in the list: no body, no headers. */
+export type LetterSummary = Pick<DeadLetter, 'id' | 'task' | 'reason' | 'error' | 'failedAt' | 'queue'>;
 
 export interface LetterDetail extends LetterSummary {
   readonly contentType: string;
