@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
@@ -12,6 +13,8 @@ import { csrfOf, http, openPage, startUi, waitForText, type UiProcess } from '..
 // Ports 18090-18099 are this suite's to use.
 const PORT = 18_090;
 const TOKEN_PORT = 18_091;
+const MANAGEMENT_PORT = 18_094;
+const MANAGED_UI_PORT = 18_095;
 const HOSTILE = '<img src=x onerror="window.pwned=1">';
 
 /** `taskbus ui` in headless Chromium against a real worker, its metrics and its dead letters. */
@@ -190,6 +193,38 @@ describe('taskbus ui in a browser: a real workload read off the page, a dead let
       await p.close();
     } finally {
       await guarded.stop();
+    }
+  });
+
+  it('with the management API: unacked counts, every queue of the vhost, hostile queue names shown as text', async () => {
+    const hostileQueue = `q-${HOSTILE}`;
+    const asked: string[] = [];
+    const stub = createServer((req, res) => {
+      asked.push(req.url ?? '');
+      res.writeHead(200, { 'content-type': 'application/json' }).end(
+        JSON.stringify([
+          { name: queue, messages_ready: 3, messages_unacknowledged: 2, consumers: 1 },
+          { name: `${queue}.dlq`, messages_ready: 7, messages_unacknowledged: 0, consumers: 0 },
+          { name: hostileQueue, messages_ready: 1, messages_unacknowledged: 0, consumers: 0 },
+        ]),
+      );
+    });
+    await new Promise<void>((resolve) => stub.listen(MANAGEMENT_PORT, '127.0.0.1', resolve));
+    const managed = await startUi(cwd, ['--port', String(MANAGED_UI_PORT), '--interval', '1', '--management', `http://127.0.0.1:${MANAGEMENT_PORT}`]);
+    const p = await browser.newPage();
+    try {
+      await p.goto(managed.url);
+      await waitForText(p, `tr[data-queue="${queue}"] td[data-col="unacked"]`, '2');
+      expect(await p.locator(`tr[data-queue="${queue}"] td[data-col="dlq"]`).textContent()).to.equal('7');
+      expect(await p.locator('#queues-source').textContent()).to.equal('(management API)');
+      const rows = await p.locator('#queues tbody tr td[data-col="queue"]').allTextContents();
+      expect(rows).to.include(hostileQueue);
+      expect(await p.locator('main img').count()).to.equal(0);
+      expect(asked[0]).to.match(/^\/api\/queues\/ui\?/);
+    } finally {
+      await p.close();
+      await managed.stop();
+      await new Promise((resolve) => stub.close(resolve));
     }
   });
 });
