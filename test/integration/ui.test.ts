@@ -15,6 +15,9 @@ const PORT = 18_090;
 const TOKEN_PORT = 18_091;
 const MANAGEMENT_PORT = 18_094;
 const MANAGED_UI_PORT = 18_095;
+const DOWN_UI_PORT = 18_096;
+/** Nothing listens there: a broker that is down. */
+const DOWN_BROKER_PORT = 18_098;
 const HOSTILE = '<img src=x onerror="window.pwned=1">';
 
 /** `taskbus ui` in headless Chromium against a real worker, its metrics and its dead letters. */
@@ -225,6 +228,20 @@ describe('taskbus ui in a browser: a real workload read off the page, a dead let
       await p.close();
       await managed.stop();
       await new Promise((resolve) => stub.close(resolve));
+    }
+  });
+
+  it('with the broker down, the page says so, never with the password', async () => {
+    const down = await startUi(cwd, ['--port', String(DOWN_UI_PORT), '--queue', idle, '--interval', '1'], { AMQP_URL: `amqp://bob:S3cret-pw@127.0.0.1:${DOWN_BROKER_PORT}/ui` });
+    try {
+      const state = await waitFor('a sample', async () => {
+        const answer = await http(`${down.url}api/state`, 'GET', {});
+        return answer.status === 200 ? answer.body : undefined;
+      });
+      expect(JSON.parse(state).errors.join('\n')).to.include('cannot reach RabbitMQ at amqp://***@127.0.0.1');
+      expect(state + down.output()).to.not.include('S3cret');
+    } finally {
+      await down.stop();
     }
   });
 });

@@ -79,6 +79,8 @@ export class Collector {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<Snapshot> | null = null;
   private closed = false;
+  /** A sample that failed outright: told in the next one. */
+  private failure: string | null = null;
 
   constructor(private readonly o: CollectorOptions) {}
 
@@ -100,7 +102,7 @@ export class Collector {
   /** Samples every `intervalMs` from now on (the first at once). */
   start(intervalMs: number): void {
     const tick = async () => {
-      await this.refresh();
+      await this.refresh().catch((e: unknown) => (this.failure = `sampling failed: ${errorText(e)}`));
       if (!this.closed) this.timer = setTimeout(tick, intervalMs);
     };
     void tick();
@@ -138,7 +140,8 @@ export class Collector {
   }
 
   private async sample(): Promise<Snapshot> {
-    const errors: string[] = [];
+    const errors: string[] = this.failure ? [this.failure] : [];
+    this.failure = null;
     const at = Date.now();
     const replies = await this.ask(errors);
     const scraped = new Map<string, Map<string, TaskCounts>>(); // by node (or URL)
