@@ -36,6 +36,8 @@ describe('taskbus ui in a browser: a real workload read off the page, a dead let
   let ui: UiProcess;
   let browser: Browser;
   let page: Page;
+  /** Script errors and console errors (a Content-Security-Policy refusal among them). */
+  const pageErrors: string[] = [];
 
   const text = (selector: string) => page.locator(selector).first().textContent({ timeout: 20_000 });
   const shows = (selector: string, want: string) => waitForText(page, selector, want);
@@ -59,6 +61,8 @@ describe('taskbus ui in a browser: a real workload read off the page, a dead let
     await raw.channel.checkQueue(idle);
     ui = await startUi(cwd, ['--port', String(PORT), '--queue', idle, '--interval', '1']);
     ({ browser, page } = await openPage(ui.url));
+    page.on('console', (m) => m.type() === 'error' && pageErrors.push(m.text()));
+    page.on('pageerror', (e) => pageErrors.push(e.message));
   });
 
   after(async () => {
@@ -93,6 +97,7 @@ describe('taskbus ui in a browser: a real workload read off the page, a dead let
     await shows(`tr[data-task="ui.job"][data-version="2"] td[data-col="succeeded"]`, '10');
     await page.waitForTimeout(2500); // the charts get a few more points
     await page.screenshot({ path: 'docs/ui-overview.png' });
+    expect(pageErrors).to.deep.equal([]);
   });
 
   it('updates live without a reload: new tasks in a queue appear', async () => {

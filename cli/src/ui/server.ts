@@ -154,6 +154,7 @@ export async function serveUi(o: UiServerOptions): Promise<UiServer> {
     if (path.startsWith('/api/')) return api(req, res, path, url.searchParams);
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'GET only\n', { allow: 'GET, HEAD' });
     if (path === '/' || path === '/index.html') return void res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/html; charset=utf-8' }).end(page());
+    if (path === '/favicon.ico') return void res.writeHead(204, SECURITY_HEADERS).end();
     const asset = files.get(path);
     if (!asset) return send(res, 404, 'not found\n');
     res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': asset.type }).end(asset.body);
