@@ -10,14 +10,8 @@ import { deleteQueues, queueDepth, rawBroker, uniqueQueue, waitFor } from '../su
 import { taskbus } from '../support/cli.js';
 import { csrfOf, http, openPage, startUi, waitForText, type UiProcess } from '../support/ui.js';
 
-// Ports 18090-18099 are this suite's to use.
-const PORT = 18_090;
-const TOKEN_PORT = 18_091;
-const MANAGEMENT_PORT = 18_094;
-const MANAGED_UI_PORT = 18_095;
-const DOWN_UI_PORT = 18_096;
-/** Nothing listens there: a broker that is down. */
-const DOWN_BROKER_PORT = 18_098;
+// Ports 18090-18099 are this suite's to use (18092-18093: test/interop/ui.test.ts); nothing listens on downBroker.
+const PORTS = { ui: 18_090, token: 18_091, management: 18_094, managedUi: 18_095, downUi: 18_096, downBroker: 18_098 } as const;
 const HOSTILE = '<img src=x onerror="window.pwned=1">';
 
 /** `taskbus ui` in headless Chromium against a real worker, its metrics and its dead letters. */
@@ -59,7 +53,7 @@ describe('taskbus ui in a browser: a real workload read off the page, a dead let
     await raw.channel.assertQueue(idle, { durable: true });
     for (let i = 0; i < 5; i++) raw.channel.sendToQueue(idle, Buffer.from('[[], {}, {}]'), { contentType: 'application/json', headers: { task: 'ui.idle', id: `idle-${i}` } });
     await raw.channel.checkQueue(idle);
-    ui = await startUi(cwd, ['--port', String(PORT), '--queue', idle, '--interval', '1']);
+    ui = await startUi(cwd, ['--port', String(PORTS.ui), '--queue', idle, '--interval', '1']);
     ({ browser, page } = await openPage(ui.url));
     page.on('console', (m) => m.type() === 'error' && pageErrors.push(m.text()));
     page.on('pageerror', (e) => pageErrors.push(e.message));
@@ -76,7 +70,7 @@ describe('taskbus ui in a browser: a real workload read off the page, a dead let
   });
 
   it('shows the queues, the worker, the tasks per version and the dead letters as produced', async () => {
-    expect(ui.output()).to.include(`http://127.0.0.1:${PORT}/`).and.not.include('guest:guest');
+    expect(ui.output()).to.include(`http://127.0.0.1:${PORTS.ui}/`).and.not.include('guest:guest');
     await shows(`tr[data-queue="${idle}"] td[data-col="ready"]`, '5');
     await shows(`tr[data-queue="${queue}"] td[data-col="consumers"]`, '1');
     await shows(`tr[data-task="ui.job"][data-version="2"] td[data-col="succeeded"]`, '4');
@@ -149,12 +143,12 @@ describe('taskbus ui in a browser: a real workload read off the page, a dead let
     expect((await purge({})).status).to.equal(403);
     expect((await purge({ 'x-taskbus-csrf': 'guess' })).status).to.equal(403);
     expect((await purge({ 'x-taskbus-csrf': csrf, origin: 'http://evil.example' })).status).to.equal(403);
-    expect((await purge({ 'x-taskbus-csrf': csrf, host: `rebound.example:${PORT}` })).status).to.equal(421);
+    expect((await purge({ 'x-taskbus-csrf': csrf, host: `rebound.example:${PORTS.ui}` })).status).to.equal(421);
     expect((await purge({ 'x-taskbus-csrf': csrf, 'content-type': 'text/plain' })).status).to.equal(400);
     expect((await purge({ 'x-taskbus-csrf': csrf }, JSON.stringify({ queue }))).status).to.equal(400);
     expect((await http(`${ui.url}api/dlq/purge`, 'GET', {})).status, 'GET never changes state').to.not.equal(200);
     expect(await queueDepth(raw, `${queue}.dlq`)).to.equal(1);
-    const page404 = await http(ui.url, 'GET', { host: `evil.example:${PORT}` });
+    const page404 = await http(ui.url, 'GET', { host: `evil.example:${PORTS.ui}` });
     expect(page404.status).to.equal(421);
     expect(page404.body).to.not.include('taskbus-csrf');
   });
@@ -171,14 +165,14 @@ describe('taskbus ui in a browser: a real workload read off the page, a dead let
   });
 
   it('will not listen beyond loopback without TASKBUS_UI_TOKEN', async () => {
-    const run = await taskbus(cwd, 'ui', '--host', '0.0.0.0', '--port', String(TOKEN_PORT));
+    const run = await taskbus(cwd, 'ui', '--host', '0.0.0.0', '--port', String(PORTS.token));
     expect(run.code).to.equal(2);
     expect(run.stderr).to.include('TASKBUS_UI_TOKEN');
   });
 
   it('with a token, every API request needs it (bearer or the login session); the page logs in', async () => {
     const token = 'ui-test-token-0123456789';
-    const guarded = await startUi(cwd, ['--port', String(TOKEN_PORT), '--queue', idle, '--interval', '1'], { TASKBUS_UI_TOKEN: token });
+    const guarded = await startUi(cwd, ['--port', String(PORTS.token), '--queue', idle, '--interval', '1'], { TASKBUS_UI_TOKEN: token });
     try {
       expect(guarded.output()).to.not.include(token);
       const csrf = await csrfOf(guarded.url);
@@ -217,8 +211,8 @@ describe('taskbus ui in a browser: a real workload read off the page, a dead let
         ]),
       );
     });
-    await new Promise<void>((resolve) => stub.listen(MANAGEMENT_PORT, '127.0.0.1', resolve));
-    const managed = await startUi(cwd, ['--port', String(MANAGED_UI_PORT), '--interval', '1', '--management', `http://127.0.0.1:${MANAGEMENT_PORT}`]);
+    await new Promise<void>((resolve) => stub.listen(PORTS.management, '127.0.0.1', resolve));
+    const managed = await startUi(cwd, ['--port', String(PORTS.managedUi), '--interval', '1', '--management', `http://127.0.0.1:${PORTS.management}`]);
     const p = await browser.newPage();
     try {
       await p.goto(managed.url);
@@ -237,7 +231,7 @@ describe('taskbus ui in a browser: a real workload read off the page, a dead let
   });
 
   it('with the broker down, the page says so, never with the password', async () => {
-    const down = await startUi(cwd, ['--port', String(DOWN_UI_PORT), '--queue', idle, '--interval', '1'], { AMQP_URL: `amqp://bob:S3cret-pw@127.0.0.1:${DOWN_BROKER_PORT}/ui` });
+    const down = await startUi(cwd, ['--port', String(PORTS.downUi), '--queue', idle, '--interval', '1'], { AMQP_URL: `amqp://bob:S3cret-pw@127.0.0.1:${PORTS.downBroker}/ui` });
     try {
       const state = await waitFor('a sample', async () => {
         const answer = await http(`${down.url}api/state`, 'GET', {});
