@@ -1,13 +1,17 @@
 // Makes sure the machine has what `npm test` needs besides node_modules: Python Celery for the interop
-// tests, venv, pip and setuptools to install the generated Python bindings, and a running RabbitMQ. As
+// tests, venv, pip and setuptools to install the generated Python bindings, Chromium for the dashboard's
+// browser test (playwright-core drives Debian's /usr/bin/chromium), and a running RabbitMQ. As
 // root it installs (Debian) and starts what is missing; otherwise it stops with one line naming the
 // command to run. Run by `pretest` and by .ci/run.
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { pathToFileURL } from 'node:url';
 
 export const PYTHON = '/usr/bin/python3';
 const PYTHON_PACKAGING = ['python3-venv', 'python3-pip', 'python3-setuptools'];
+/** Debian's Chromium, which the `taskbus ui` test drives headless (playwright-core downloads no browser). */
+export const CHROMIUM = '/usr/bin/chromium';
 const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
 
 /** What was found on the machine. */
@@ -17,6 +21,8 @@ export interface Machine {
   readonly celery: boolean;
   /** `/usr/bin/python3` can make a venv with pip and build with setuptools (Debian splits these off). */
   readonly pythonPackaging: boolean;
+  /** `/usr/bin/chromium` exists. */
+  readonly chromium: boolean;
   /** The broker in AMQP_URL is on this machine (otherwise running it is not ours to do). */
   readonly brokerLocal: boolean;
   /** The broker accepts TCP connections. */
@@ -41,6 +47,7 @@ export function plan(m: Machine): Plan {
     ...(startBroker && !m.rabbitInstalled ? ['rabbitmq-server'] : []),
     ...(m.celery ? [] : ['python3-celery']),
     ...(m.pythonPackaging ? [] : PYTHON_PACKAGING),
+    ...(m.chromium ? [] : ['chromium']),
   ];
   if (!m.isRoot) {
     const todo = [
@@ -51,6 +58,7 @@ export function plan(m: Machine): Plan {
     const needs = [
       ...(m.celery ? [] : ['Python Celery (python3-celery)']),
       ...(m.pythonPackaging ? [] : [`Python venv, pip and setuptools (${PYTHON_PACKAGING.join(', ')})`]),
+      ...(m.chromium ? [] : ['Chromium (chromium)']),
       ...(startBroker ? ['a running RabbitMQ'] : []),
     ].join(' and ');
     return { ok: false, message: `taskbus: npm test needs ${needs}; run \`${todo.join(' && ')}\` (or run npm test as root, which does it)` };
@@ -98,6 +106,7 @@ async function probe(): Promise<Machine> {
     isRoot: process.getuid?.() === 0,
     celery: celeryImportable(PYTHON),
     pythonPackaging: packagingImportable(PYTHON),
+    chromium: existsSync(CHROMIUM),
     brokerLocal: LOCAL_HOSTS.has(url.hostname),
     brokerUp,
     rabbitInstalled,

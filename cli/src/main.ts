@@ -14,6 +14,7 @@ import { addInspectQueues } from './inspect-queues.js';
 import { inspectCommand, revokeCommand } from './inspect.js';
 import { report } from './report.js';
 import { runCheck } from './run-check.js';
+import { addUi } from './ui/command.js';
 
 // Bindings depend on the runtime released alongside this CLI, and on the TypeBox range it uses.
 const own = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
@@ -44,6 +45,7 @@ const program = new Command('taskbus')
       "taskbus call pusher.send_to_s3 '[\"items/1.json\", \"{}\"]' --wait",
       'taskbus dlq list pusher',
       'taskbus inspect ping',
+      'taskbus ui',
       'taskbus export asyncapi --out asyncapi.json',
     ]),
   );
@@ -228,6 +230,8 @@ program
   .action(async (ids: string[], opts: { timeout: string; json?: boolean; destination?: string }) => {
     await revokeCommand(ids, opts, print);
   });
+
+addUi(program, print);
 
 try {
   await program.parseAsync();

@@ -123,6 +123,7 @@ class AmqpWorker implements Worker {
       tasks: () => [...this.tasks.keys()],
       queues: () => this.queues.map((name) => ({ name, arguments: (options.queueType ?? this.queueTypes.get(name)) === 'quorum' ? { 'x-queue-type': 'quorum' } : null })),
       broker: () => brokerInfo(this.reconnector?.broker ?? null, options.heartbeat),
+      metrics: () => (this.metrics?.server ? { host: this.metrics.server.host, port: this.metrics.server.port } : null),
     });
     this.deps = {
       tasks: this.tasks,

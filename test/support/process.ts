@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 
 export interface ProcessRun {
   readonly code: number | null;
@@ -17,4 +18,25 @@ export function runProcess(command: string, args: readonly string[], options: { 
     child.once('error', reject);
     child.once('exit', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** A long-running child: its stdout and stderr kept together, and a stop() that SIGTERMs it and waits. */
+export interface Background {
+  readonly child: ChildProcess;
+  readonly output: () => string;
+  stop(): Promise<void>;
+}
+
+export function startBackground(command: string, args: readonly string[], options: { cwd?: string; env: NodeJS.ProcessEnv }): Background {
+  const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    }
+  };
+  return { child, output: () => output, stop };
 }

@@ -1,12 +1,11 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AMQP_URL, waitFor } from './broker.js';
-import { runProcess, type ProcessRun } from './process.js';
+import { runProcess, startBackground, type ProcessRun } from './process.js';
 
 export const PYTHON = '/usr/bin/python3';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -110,37 +109,27 @@ export interface CeleryWorkerOptions {
 /** A real Celery worker on the given queue, running test/interop/py/pusher_app.py. */
 export async function startCeleryWorker(queue: string, outDir: string, options: CeleryWorkerOptions = {}): Promise<PythonWorker> {
   const celery = options.celery ?? DEFAULT_CELERY;
-  const child: ChildProcess = spawn(
+  const { child, output: all, stop } = startBackground(
     PYTHON,
     ['-m', 'celery', '-A', options.app ?? 'pusher_app', 'worker', '-Q', queue, ...(options.pool === 'prefork' ? ['-P', 'prefork', '-c', '1'] : ['-P', 'solo']), '-n', `${queue}@%h`, '--without-gossip', ...(options.mingle ? [] : ['--without-mingle']), '--without-heartbeat', '-l', 'INFO'],
     {
       cwd: PY_DIR,
       env: { ...process.env, ...pythonEnv(celery), ...(options.amqpUrl ? { AMQP_URL: options.amqpUrl } : {}), INTEROP_OUT: outDir, INTEROP_QUEUE_TYPE: options.queueType ?? 'classic' },
-      stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
-  let output = '';
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      await once(child, 'exit');
-    }
-  };
   try {
     await waitFor('the Celery worker to be ready', () => {
-      if (child.exitCode !== null) throw new Error(`celery worker exited ${child.exitCode}:\n${output}`);
-      return /\bready\.\s*$/m.test(output) ? true : undefined;
+      if (child.exitCode !== null) throw new Error(`celery worker exited ${child.exitCode}:\n${all()}`);
+      return /\bready\.\s*$/m.test(all()) ? true : undefined;
     }, 30_000);
     // The banner names the running release: the worker, not only `import celery`, must be the expected one.
-    const banner = /\bv(\d+\.\d+\.\d+) \(/.exec(output)?.[1] ?? '';
-    if (!celery.expect.test(banner)) throw new Error(`${celery.name}: the worker's banner says v${banner}, expected ${celery.expect}\n${output}`);
+    const banner = /\bv(\d+\.\d+\.\d+) \(/.exec(all())?.[1] ?? '';
+    if (!celery.expect.test(banner)) throw new Error(`${celery.name}: the worker's banner says v${banner}, expected ${celery.expect}\n${all()}`);
   } catch (e) {
     await stop();
     throw e;
   }
-  return { output: () => output, stop };
+  return { output: all, stop };
 }
 
 /** Runs a Python script of test/interop/py with the generated bindings importable. */

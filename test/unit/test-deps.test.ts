@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import { runProcess } from '../support/process.js';
 import { celeryImportable, packagingImportable, plan, PYTHON, type Machine, type Plan } from '../../scripts/test-deps.js';
 
-const ready: Machine = { isRoot: true, celery: true, pythonPackaging: true, brokerLocal: true, brokerUp: true, rabbitInstalled: true, rabbitNodeUp: true };
+const ready: Machine = { isRoot: true, celery: true, pythonPackaging: true, chromium: true, brokerLocal: true, brokerUp: true, rabbitInstalled: true, rabbitNodeUp: true };
 const update = { command: 'apt-get', args: ['update', '-qq'] };
 const install = (...packages: string[]) => ({ command: 'apt-get', args: ['install', '-y', '-qq', ...packages], env: { DEBIAN_FRONTEND: 'noninteractive' } });
 const start = { command: 'rabbitmq-server', args: ['-detached'] };
@@ -20,12 +20,18 @@ describe('scripts/test-deps: what npm test installs or asks for', () => {
       { pythonPackaging: false },
       { ok: true, run: [update, install('python3-venv', 'python3-pip', 'python3-setuptools')] },
     ],
+    ['no Chromium, as root: install Debian\'s chromium (the dashboard\'s browser test)', { chromium: false }, { ok: true, run: [update, install('chromium')] }],
+    [
+      'not root, no Chromium: one line naming the command',
+      { isRoot: false, chromium: false },
+      { ok: false, message: 'taskbus: npm test needs Chromium (chromium); run `sudo apt-get install -y chromium` (or run npm test as root, which does it)' },
+    ],
     ['RabbitMQ installed but down: start it and wait', { brokerUp: false, rabbitNodeUp: false }, { ok: true, run: [start, awaitStartup] }],
     ['RabbitMQ node up, app not yet: only wait (never a second node)', { brokerUp: false }, { ok: true, run: [awaitStartup] }],
     [
       'nothing installed, as root: every package, then start',
-      { celery: false, pythonPackaging: false, brokerUp: false, rabbitInstalled: false, rabbitNodeUp: false },
-      { ok: true, run: [update, install('rabbitmq-server', 'python3-celery', 'python3-venv', 'python3-pip', 'python3-setuptools'), start, awaitStartup] },
+      { celery: false, pythonPackaging: false, chromium: false, brokerUp: false, rabbitInstalled: false, rabbitNodeUp: false },
+      { ok: true, run: [update, install('rabbitmq-server', 'python3-celery', 'python3-venv', 'python3-pip', 'python3-setuptools', 'chromium'), start, awaitStartup] },
     ],
     ['a remote broker that is down is not ours to start', { brokerLocal: false, brokerUp: false, rabbitInstalled: false, rabbitNodeUp: false }, { ok: true, run: [] }],
     ['not root, everything there: nothing to do', { isRoot: false }, { ok: true, run: [] }],

@@ -30,6 +30,14 @@ export interface NodeState {
   tasks(): readonly string[];
   queues(): readonly ConsumedQueue[];
   broker(): BrokerInfo | null;
+  /** Where this worker serves its Prometheus metrics, when it does (`taskbus ui` scrapes it). */
+  metrics?(): MetricsEndpoint | null;
+}
+
+/** A worker's `/metrics` endpoint as its `stats` reply tells it (`taskbus_metrics`; Celery clients ignore the key). */
+export interface MetricsEndpoint {
+  readonly host: string;
+  readonly port: number;
 }
 
 /** A running task as Celery's Request.info() shows it in `inspect active`. */
@@ -167,5 +175,11 @@ function stats(s: NodeState): Record<string, unknown> {
     sw_sys: process.platform,
     revoked: s.revoked.size,
     active: s.activity.running.size,
+    ...metricsInfo(s),
   };
+}
+
+function metricsInfo(s: NodeState): Record<string, unknown> {
+  const m = s.metrics?.() ?? null;
+  return m ? { taskbus_metrics: { host: m.host, port: m.port, path: '/metrics' } } : {};
 }

@@ -5,7 +5,7 @@ import type { Logger } from '../logger.js';
 import type { TaskContext } from '../worker/types.js';
 import { Activity } from './activity.js';
 import { broadcast } from './broadcast.js';
-import { revokedDump, type BrokerInfo, type ConsumedQueue, type NodeState } from './commands.js';
+import { revokedDump, type BrokerInfo, type ConsumedQueue, type MetricsEndpoint, type NodeState } from './commands.js';
 import { ControlNode } from './node.js';
 import { LamportClock, nodeName } from './protocol.js';
 import { RevokedSet } from './revoked.js';
@@ -32,6 +32,7 @@ export interface WorkerControlOptions {
   readonly tasks: () => readonly string[];
   readonly queues: () => readonly ConsumedQueue[];
   readonly broker: () => BrokerInfo | null;
+  readonly metrics?: () => MetricsEndpoint | null;
 }
 
 /**
@@ -61,6 +62,7 @@ export class WorkerControl implements TaskControl {
       tasks: o.tasks,
       queues: o.queues,
       broker: o.broker,
+      ...(o.metrics ? { metrics: o.metrics } : {}),
     };
   }
 

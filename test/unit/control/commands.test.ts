@@ -155,6 +155,12 @@ describe('remote control commands, in the shapes Celery workers answer with', ()
     expect(reply).to.include({ pid: process.pid, prefetch_count: 8, sw_ident: 'taskbus', uptime: 5 });
     expect(reply['broker']).to.deep.include({ hostname: '127.0.0.1', userid: 'guest', virtual_host: 'control', port: 5672, transport: 'amqp' });
     expect(JSON.stringify(reply)).to.not.match(/password/);
+    expect(reply).to.not.have.property('taskbus_metrics');
+  });
+
+  it('stats -> taskbus_metrics: where the worker serves /metrics, when it does', () => {
+    const reply = runCommand(request('stats'), { ...state(), metrics: () => ({ host: '127.0.0.1', port: 9464 }) }).reply as Record<string, unknown>;
+    expect(reply['taskbus_metrics']).to.deep.equal({ host: '127.0.0.1', port: 9464, path: '/metrics' });
   });
 
   it('revoke -> flags one id or a list, as Celery replies', () => {

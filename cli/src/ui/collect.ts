@@ -1,0 +1,238 @@
+import { existsSync } from 'node:fs';
+import { taskCatalog } from '@taskbus/codegen';
+import { openControl, safeUrl, type ControlClient, type NodeReply } from '@taskbus/runtime';
+import { loadContracts } from '../files.js';
+import { inspectQueues, type QueueRow } from '../inspect-queues.js';
+import { History } from './history.js';
+import { addCounts, parseTaskMetrics, taskKey, type TaskCounts } from './prometheus.js';
+import { describeWorkers, type WorkerView } from './workers.js';
+
+export interface QueueView extends QueueRow {
+  /** Ready messages gained (or, negative, lost) per minute over the last minute; null until sampled twice. */
+  readonly trend: number | null;
+}
+
+export interface TaskView {
+  readonly task: string;
+  /** Contract version ('' when unknown). */
+  readonly version: string;
+  readonly workers: readonly string[];
+  /** From TypeScript workers' metrics; null when no worker serving it reports metrics. */
+  readonly metrics: Omit<TaskCounts, 'task' | 'version'> | null;
+  /** Runs counted by Celery workers' `stats.total` (Celery does not tell failures apart there); null when none. */
+  readonly celeryTotal: number | null;
+  /** Over the last minute: done (succeeded, or run by a Celery worker) and failed per second, mean run time. */
+  readonly rates: { readonly succeeded: number; readonly failed: number; readonly meanSeconds: number | null } | null;
+}
+
+export interface Snapshot {
+  readonly at: number;
+  readonly sample: number;
+  readonly source: 'management' | 'amqp' | null;
+  readonly errors: readonly string[];
+  readonly queues: readonly QueueView[];
+  readonly workers: readonly WorkerView[];
+  readonly tasks: readonly TaskView[];
+  /** For the charts: seconds since the epoch, and one series per queue (ready) and per task (runs per second). */
+  readonly chart: { readonly t: readonly number[]; readonly queues: Readonly<Record<string, readonly (number | null)[]>>; readonly tasks: Readonly<Record<string, readonly number[]>> };
+}
+
+export interface CollectorOptions {
+  /** Queues to show besides those the workers consume. */
+  readonly queues: readonly string[];
+  /** `/metrics` URLs to scrape besides those the workers tell. */
+  readonly metrics: readonly string[];
+  readonly contracts: string;
+  readonly contractsGiven: boolean;
+  readonly management: string | false | undefined;
+  /** How long to wait for the workers' replies. */
+  readonly replyTimeoutMs: number;
+}
+
+const MAX_SCRAPE_BYTES = 4 * 1024 * 1024;
+const MAX_CHART_SERIES = 8;
+/** Errors may quote the broker: never with its password (safeUrl redacts every URL of a text that has one). */
+export function errorText(e: unknown): string {
+  const text = e instanceof Error ? e.message : String(e);
+  return /[a-z][a-z0-9+.-]*:\/\//i.test(text) ? safeUrl(text) : text;
+}
+
+async function scrape(url: string): Promise<Map<string, TaskCounts>> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(2000), redirect: 'error' });
+  if (!response.ok) throw new Error(`${url} answered ${response.status}`);
+  const length = Number(response.headers.get('content-length') ?? 0);
+  if (length > MAX_SCRAPE_BYTES) throw new Error(`${url} is too large (${length} bytes)`);
+  const text = await response.text();
+  return parseTaskMetrics(text.length > MAX_SCRAPE_BYTES ? text.slice(0, MAX_SCRAPE_BYTES) : text);
+}
+
+const byNode = (replies: readonly NodeReply[]) => new Map(replies.map((r) => [r.node, r.reply]));
+
+/** Samples the broker, the workers and their metrics; keeps the last minutes; tells listeners each new snapshot. */
+export class Collector {
+  private control: ControlClient | null = null;
+  private readonly history = new History();
+  private catalog: ReadonlyMap<string, number> = new Map();
+  private samples = 0;
+  private latest: Snapshot | null = null;
+  private readonly listeners = new Set<(s: Snapshot) => void>();
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<Snapshot> | null = null;
+  private closed = false;
+  /** A sample that failed outright: told in the next one. */
+  private failure: string | null = null;
+
+  constructor(private readonly o: CollectorOptions) {}
+
+  /** The contracts' versions (when there are contracts): Celery task name -> version. */
+  async loadCatalog(): Promise<void> {
+    if (!existsSync(this.o.contracts) && !this.o.contractsGiven) return;
+    this.catalog = new Map([...taskCatalog(await loadContracts(this.o.contracts)).values()].map((t) => [t.name, t.version]));
+  }
+
+  snapshot(): Snapshot | null {
+    return this.latest;
+  }
+
+  onSnapshot(listener: (s: Snapshot) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Samples every `intervalMs` from now on (the first at once). */
+  start(intervalMs: number): void {
+    const tick = async () => {
+      await this.refresh().catch((e: unknown) => (this.failure = `sampling failed: ${errorText(e)}`));
+      if (!this.closed) this.timer = setTimeout(tick, intervalMs);
+    };
+    void tick();
+  }
+
+  /** One sample now (or the one under way). */
+  refresh(): Promise<Snapshot> {
+    this.running ??= this.sample().finally(() => (this.running = null));
+    return this.running;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.running?.catch(() => undefined);
+    await this.control?.close();
+    this.control = null;
+  }
+
+  private async ask(errors: string[]) {
+    const empty = { stats: new Map(), registered: new Map(), activeQueues: new Map(), active: new Map() };
+    try {
+      this.control ??= await openControl();
+      const o = { timeoutMs: this.o.replyTimeoutMs };
+      const [stats, registered, activeQueues, active] = await Promise.all(
+        (['stats', 'registered', 'active_queues', 'active'] as const).map((c) => this.control!.inspect(c, o)),
+      );
+      return { stats: byNode(stats!), registered: byNode(registered!), activeQueues: byNode(activeQueues!), active: byNode(active!) };
+    } catch (e) {
+      errors.push(`remote control: ${errorText(e)}`);
+      await this.control?.close();
+      this.control = null;
+      return empty;
+    }
+  }
+
+  private async sample(): Promise<Snapshot> {
+    const errors: string[] = this.failure ? [this.failure] : [];
+    this.failure = null;
+    const at = Date.now();
+    const replies = await this.ask(errors);
+    const scraped = new Map<string, Map<string, TaskCounts>>(); // by node (or URL)
+    const fromWorkers = describeWorkers(replies, () => null, at);
+    const urls = new Map<string, string>([...this.o.metrics.map((u) => [u, u] as const), ...fromWorkers.flatMap((w) => (w.metrics ? [[w.node, w.metrics] as const] : []))]);
+    await Promise.all(
+      [...urls].map(async ([who, url]) => {
+        try {
+          scraped.set(who, await scrape(url));
+        } catch (e) {
+          errors.push(`metrics of ${who}: ${errorText(e)}`);
+        }
+      }),
+    );
+    const counts = new Map<string, TaskCounts>();
+    for (const c of scraped.values()) addCounts(counts, c);
+    const metricVersion = new Map([...counts.values()].map((c) => [c.task, Number(c.version)]));
+    const versionOf = (task: string) => {
+      const v = metricVersion.get(task) ?? this.catalog.get(task);
+      return v === undefined || !Number.isFinite(v) ? null : v;
+    };
+    const workers = describeWorkers(replies, versionOf, at);
+
+    const known = [...new Set([...workers.flatMap((w) => w.queues), ...this.o.queues])];
+    let queues: readonly QueueRow[] = [];
+    let source: Snapshot['source'] = null;
+    try {
+      const report = await inspectQueues({ contracts: this.o.contracts, contractsGiven: this.o.contractsGiven, queues: known, management: this.o.management });
+      queues = report.queues;
+      source = report.source;
+    } catch (e) {
+      if (known.length > 0) errors.push(`queues: ${errorText(e)}`);
+    }
+
+    const tasks = this.taskRows(workers, counts, scraped);
+    this.history.add({
+      at,
+      queues: new Map(queues.map((q) => [q.queue, q.ready])),
+      tasks: new Map(tasks.map((t) => [taskKey(t.task, t.version), { succeeded: (t.metrics?.succeeded ?? 0) + (t.celeryTotal ?? 0), failed: t.metrics?.failed ?? 0, durationSum: t.metrics?.durationSum ?? 0, durationCount: t.metrics?.durationCount ?? 0 }])),
+    });
+    const snapshot: Snapshot = {
+      at,
+      sample: ++this.samples,
+      source,
+      errors,
+      queues: queues.map((q) => ({ ...q, trend: this.history.queueTrend(q.queue) })),
+      workers,
+      tasks: tasks.map((t) => ({ ...t, rates: this.history.taskRates(taskKey(t.task, t.version)) })),
+      chart: this.chart(queues, tasks),
+    };
+    this.latest = snapshot;
+    for (const l of this.listeners) l(snapshot);
+    return snapshot;
+  }
+
+  private taskRows(workers: readonly WorkerView[], counts: ReadonlyMap<string, TaskCounts>, scraped: ReadonlyMap<string, unknown>): Omit<TaskView, 'rates'>[] {
+    const rows = new Map<string, { task: string; version: string; workers: Set<string>; metrics: TaskCounts | null; celeryTotal: number | null }>();
+    const row = (task: string, version: string) => {
+      const key = taskKey(task, version);
+      let r = rows.get(key);
+      if (!r) rows.set(key, (r = { task, version, workers: new Set(), metrics: null, celeryTotal: null }));
+      return r;
+    };
+    // '' is the metrics' label for deliveries naming no task the worker serves.
+    for (const c of counts.values()) if (c.task !== '') row(c.task, c.version).metrics = c;
+    for (const w of workers) {
+      for (const t of w.tasks) row(t.name, t.version === null ? '' : String(t.version)).workers.add(w.node);
+      if (scraped.has(w.node)) continue; // its metrics count its tasks already
+      for (const [name, n] of Object.entries(w.total)) {
+        const v = w.tasks.find((t) => t.name === name)?.version ?? this.catalog.get(name);
+        const r = row(name, v == null ? '' : String(v));
+        r.celeryTotal = (r.celeryTotal ?? 0) + n;
+        r.workers.add(w.node);
+      }
+    }
+    return [...rows.values()]
+      .sort((a, b) => (a.task === b.task ? a.version.localeCompare(b.version) : a.task < b.task ? -1 : 1))
+      .map((r) => {
+        const { task: _t, version: _v, ...metrics } = r.metrics ?? ({} as TaskCounts);
+        return { task: r.task, version: r.version, workers: [...r.workers].sort(), metrics: r.metrics ? metrics : null, celeryTotal: r.celeryTotal };
+      });
+  }
+
+  private chart(queues: readonly QueueRow[], tasks: readonly Omit<TaskView, 'rates'>[]): Snapshot['chart'] {
+    const samples = this.history.all();
+    const shownQueues = queues.filter((q) => q.state === 'ok').slice(0, MAX_CHART_SERIES);
+    const shownTasks = tasks.slice(0, MAX_CHART_SERIES);
+    return {
+      t: samples.map((s) => s.at / 1000),
+      queues: Object.fromEntries(shownQueues.map((q) => [q.queue, samples.map((s) => s.queues.get(q.queue) ?? null)])),
+      tasks: Object.fromEntries(shownTasks.map((t) => [`${t.task}${t.version ? ` v${t.version}` : ''}`, this.history.taskSeries(taskKey(t.task, t.version))])),
+    };
+  }
+}

@@ -1,0 +1,246 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Type } from '@sinclair/typebox';
+import { connectClient, createWorker, defineTask, silentLogger, type TaskClient, type Worker } from '@taskbus/runtime';
+import { expect } from 'chai';
+import type { Browser, Page } from 'playwright-core';
+import { deleteQueues, queueDepth, rawBroker, uniqueQueue, waitFor } from '../support/broker.js';
+import { taskbus } from '../support/cli.js';
+import { csrfOf, http, openPage, startUi, waitForText, type UiProcess } from '../support/ui.js';
+
+// Ports 18090-18099 are this suite's to use (18092-18093: test/interop/ui.test.ts); nothing listens on downBroker.
+const PORTS = { ui: 18_090, token: 18_091, management: 18_094, managedUi: 18_095, downUi: 18_096, downBroker: 18_098 } as const;
+const HOSTILE = '<img src=x onerror="window.pwned=1">';
+
+/** `taskbus ui` in headless Chromium against a real worker, its metrics and its dead letters. */
+describe('taskbus ui in a browser: a real workload read off the page, a dead letter replayed by clicking', function () {
+  this.timeout(120_000);
+  const queue = uniqueQueue('ui-it');
+  const idle = uniqueQueue('ui-idle');
+  const job = defineTask<[label: string], Record<string, never>, string>({ name: 'ui.job', version: 2, queue, args: { label: Type.String() }, result: Type.String() });
+  const evil = defineTask<[], Record<string, never>, string>({ name: `ui.${HOSTILE}`, queue, args: {}, result: Type.String() });
+  const failing = new Set(['fail-1', 'fail-2']);
+  const ran: string[] = [];
+  const cwd = mkdtempSync(join(tmpdir(), 'taskbus-ui-')); // no contracts/ here: only the workers' queues and --queue
+  let raw: Awaited<ReturnType<typeof rawBroker>>;
+  let worker: Worker;
+  let client: TaskClient;
+  let ui: UiProcess;
+  let browser: Browser;
+  let page: Page;
+  /** Script errors and console errors (a Content-Security-Policy refusal among them). */
+  const pageErrors: string[] = [];
+
+  const text = (selector: string) => page.locator(selector).first().textContent({ timeout: 20_000 });
+  const shows = (selector: string, want: string) => waitForText(page, selector, want);
+
+  before(async () => {
+    raw = await rawBroker();
+    worker = createWorker({ logger: silentLogger, name: `${queue}@%h`, metrics: { port: 0 } });
+    worker.register(job, ([label]) => {
+      if (failing.has(label)) throw new Error(`${label} failed: ${HOSTILE}`);
+      ran.push(label);
+      return `done ${label}`;
+    });
+    worker.register(evil, () => 'ok');
+    await worker.start();
+    client = await connectClient({ logger: silentLogger });
+    for (const label of ['ok-1', 'ok-2', 'ok-3', 'ok-4', 'fail-1', 'fail-2']) await client.send(job, [label], {});
+    await waitFor('2 dead letters', async () => ((await queueDepth(raw, `${queue}.dlq`)) === 2 && ran.length === 4 ? true : undefined));
+    // A queue nobody consumes, with 5 tasks waiting.
+    await raw.channel.assertQueue(idle, { durable: true });
+    for (let i = 0; i < 5; i++) raw.channel.sendToQueue(idle, Buffer.from('[[], {}, {}]'), { contentType: 'application/json', headers: { task: 'ui.idle', id: `idle-${i}` } });
+    await raw.channel.checkQueue(idle);
+    ui = await startUi(cwd, ['--port', String(PORTS.ui), '--queue', idle, '--interval', '1']);
+    ({ browser, page } = await openPage(ui.url));
+    page.on('console', (m) => m.type() === 'error' && pageErrors.push(m.text()));
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+  });
+
+  after(async () => {
+    await browser?.close();
+    await ui?.stop();
+    await client?.close();
+    await worker?.stop();
+    await deleteQueues(queue, idle);
+    await raw?.close();
+    rmSync(cwd, { recursive: true, force: true });
+  });
+
+  it('shows the queues, the worker, the tasks per version and the dead letters as produced', async () => {
+    expect(ui.output()).to.include(`http://127.0.0.1:${PORTS.ui}/`).and.not.include('guest:guest');
+    await shows(`tr[data-queue="${idle}"] td[data-col="ready"]`, '5');
+    await shows(`tr[data-queue="${queue}"] td[data-col="consumers"]`, '1');
+    await shows(`tr[data-task="ui.job"][data-version="2"] td[data-col="succeeded"]`, '4');
+    expect(await text(`tr[data-task="ui.job"][data-version="2"] td[data-col="failed"]`)).to.equal('2');
+    expect(await text(`tr[data-task="ui.job"][data-version="2"] td[data-col="dead-lettered"]`)).to.equal('2');
+    expect(await text(`tr[data-task="ui.job"][data-version="2"] td[data-col="workers"]`)).to.equal(worker.name);
+    const row = `tr[data-node="${worker.name}"]`;
+    expect(await text(`${row} td[data-col="language"]`)).to.equal('TypeScript');
+    expect(await text(`${row} td[data-col="queues"]`)).to.equal(queue);
+    expect(await text(`${row} td[data-col="tasks"]`)).to.include('ui.job v2');
+    expect(await text(`${row} td[data-col="total"]`)).to.equal('6');
+    await shows(`tr[data-dlq-queue="${queue}"] td[data-col="count"]`, '2');
+    // Hostile names are text: the task name with an <img> is shown as written, no element made of it.
+    expect(await text(`${row} td[data-col="tasks"]`)).to.include(`ui.${HOSTILE}`);
+    expect(await page.locator('main img').count()).to.equal(0);
+    // More work while the page watches: its rates and charts move.
+    for (let i = 5; i <= 10; i++) await client.send(job, [`ok-${i}`], {});
+    await shows(`tr[data-task="ui.job"][data-version="2"] td[data-col="succeeded"]`, '10');
+    await page.waitForTimeout(2500); // the charts get a few more points
+    await page.screenshot({ path: 'docs/ui-overview.png' });
+    expect(pageErrors).to.deep.equal([]);
+  });
+
+  it('updates live without a reload: new tasks in a queue appear', async () => {
+    await page.evaluate('window.marker = 42');
+    for (let i = 5; i < 8; i++) raw.channel.sendToQueue(idle, Buffer.from('[[], {}, {}]'), { contentType: 'application/json', headers: { task: 'ui.idle', id: `idle-${i}` } });
+    await shows(`tr[data-queue="${idle}"] td[data-col="ready"]`, '8');
+    expect(await page.evaluate('window.marker'), 'the same page, not reloaded').to.equal(42);
+  });
+
+  it('browses the dead letters with reason and error (as text), and shows one', async () => {
+    await page.click(`tr[data-dlq-queue="${queue}"] button[data-action="browse"]`);
+    await page.waitForSelector('#letters tbody tr[data-id]');
+    expect(await page.locator('#letters tbody tr').count()).to.equal(2);
+    const first = page.locator('#letters tbody tr').first();
+    expect(await first.locator('td[data-col="reason"]').textContent()).to.equal('failed');
+    expect(await first.locator('td[data-col="task"]').textContent()).to.equal('ui.job');
+    expect(await first.locator('td[data-col="error"]').textContent()).to.include(`failed: ${HOSTILE}`);
+    expect(await page.locator('#letters img').count()).to.equal(0);
+    await first.locator('button[data-action="show"]').click();
+    await page.waitForSelector('#dlq-detail:not([hidden])');
+    const detail = JSON.parse((await text('#dlq-detail'))!) as { headers: Record<string, unknown>; body: string };
+    expect(detail.headers['task']).to.equal('ui.job');
+    expect(detail.body).to.match(/fail-\d/);
+    await page.locator('#dlq-browser').scrollIntoViewIfNeeded();
+    await page.screenshot({ path: 'docs/ui-dead-letters.png' });
+    expect(await page.evaluate('window.pwned'), 'no script of the hostile text ran').to.equal(undefined);
+  });
+
+  it('replays one dead letter after a confirmation: the task runs and the count drops', async () => {
+    failing.delete('fail-1'); // fixed
+    const row = page.locator('#letters tbody tr', { hasText: 'fail-1' });
+    const id = (await row.getAttribute('data-id'))!;
+    await page.click(`#letters tr[data-id="${id}"] button[data-action="replay"]`);
+    await page.waitForSelector('#confirm:not([hidden])');
+    expect(await text('#confirm-text')).to.include(id);
+    await page.screenshot({ path: 'docs/ui-confirm.png' });
+    expect(ran, 'nothing happens before the confirmation').to.not.include('fail-1');
+    await page.click('#confirm-yes');
+    await waitFor('the replayed task to run', () => (ran.includes('fail-1') ? true : undefined));
+    await shows(`tr[data-dlq-queue="${queue}"] td[data-col="count"]`, '1');
+    await shows(`tr[data-task="ui.job"][data-version="2"] td[data-col="succeeded"]`, '11');
+    expect(await page.locator('#letters tbody tr').count()).to.equal(1);
+  });
+
+  it('refuses state changes without the page\'s CSRF token, from another origin or another Host, or unconfirmed', async () => {
+    const csrf = await csrfOf(ui.url);
+    const purge = (headers: Record<string, string>, body = JSON.stringify({ queue, confirm: true })) =>
+      http(`${ui.url}api/dlq/purge`, 'POST', { 'content-type': 'application/json', ...headers }, body);
+    expect((await purge({})).status).to.equal(403);
+    expect((await purge({ 'x-taskbus-csrf': 'guess' })).status).to.equal(403);
+    expect((await purge({ 'x-taskbus-csrf': csrf, origin: 'http://evil.example' })).status).to.equal(403);
+    expect((await purge({ 'x-taskbus-csrf': csrf, host: `rebound.example:${PORTS.ui}` })).status).to.equal(421);
+    expect((await purge({ 'x-taskbus-csrf': csrf, 'content-type': 'text/plain' })).status).to.equal(400);
+    expect((await purge({ 'x-taskbus-csrf': csrf }, JSON.stringify({ queue }))).status).to.equal(400);
+    expect((await http(`${ui.url}api/dlq/purge`, 'GET', {})).status, 'GET never changes state').to.not.equal(200);
+    expect(await queueDepth(raw, `${queue}.dlq`)).to.equal(1);
+    const page404 = await http(ui.url, 'GET', { host: `evil.example:${PORTS.ui}` });
+    expect(page404.status).to.equal(421);
+    expect(page404.body).to.not.include('taskbus-csrf');
+  });
+
+  it('purges after a confirmation; cancelling does nothing', async () => {
+    await page.click(`tr[data-dlq-queue="${queue}"] button[data-action="purge"]`);
+    await page.click('#confirm-no');
+    await page.waitForTimeout(1500);
+    expect(await queueDepth(raw, `${queue}.dlq`)).to.equal(1);
+    await page.click(`tr[data-dlq-queue="${queue}"] button[data-action="purge"]`);
+    await page.click('#confirm-yes');
+    await shows(`tr[data-dlq-queue="${queue}"] td[data-col="count"]`, '0');
+    expect(await queueDepth(raw, `${queue}.dlq`)).to.equal(0);
+  });
+
+  it('will not listen beyond loopback without TASKBUS_UI_TOKEN', async () => {
+    const run = await taskbus(cwd, 'ui', '--host', '0.0.0.0', '--port', String(PORTS.token));
+    expect(run.code).to.equal(2);
+    expect(run.stderr).to.include('TASKBUS_UI_TOKEN');
+  });
+
+  it('with a token, every API request needs it (bearer or the login session); the page logs in', async () => {
+    const token = 'ui-test-token-0123456789';
+    const guarded = await startUi(cwd, ['--port', String(PORTS.token), '--queue', idle, '--interval', '1'], { TASKBUS_UI_TOKEN: token });
+    try {
+      expect(guarded.output()).to.not.include(token);
+      const csrf = await csrfOf(guarded.url);
+      expect((await http(`${guarded.url}api/state`, 'GET', {})).status).to.equal(401);
+      expect((await http(`${guarded.url}api/state`, 'GET', { authorization: `Bearer ${token}` })).status).to.equal(200);
+      const purge = (auth: Record<string, string>) =>
+        http(`${guarded.url}api/dlq/purge`, 'POST', { 'content-type': 'application/json', 'x-taskbus-csrf': csrf, ...auth }, JSON.stringify({ queue, confirm: true }));
+      expect((await purge({})).status).to.equal(401);
+      expect((await purge({ authorization: 'Bearer wrong-token-000000000' })).status).to.equal(401);
+      expect((await purge({ authorization: `Bearer ${token}` })).status).to.equal(200);
+      const p = await browser.newPage();
+      await p.goto(guarded.url);
+      await p.waitForSelector('#login:not([hidden])');
+      await p.fill('#login-token', 'wrong');
+      await p.click('#login-submit');
+      await waitForText(p, '#login-error', 'wrong token');
+      await p.fill('#login-token', token);
+      await p.click('#login-submit');
+      await waitForText(p, `tr[data-queue="${idle}"] td[data-col="ready"]`, '8');
+      await p.close();
+    } finally {
+      await guarded.stop();
+    }
+  });
+
+  it('with the management API: unacked counts, every queue of the vhost, hostile queue names shown as text', async () => {
+    const hostileQueue = `q-${HOSTILE}`;
+    const asked: string[] = [];
+    const stub = createServer((req, res) => {
+      asked.push(req.url ?? '');
+      res.writeHead(200, { 'content-type': 'application/json' }).end(
+        JSON.stringify([
+          { name: queue, messages_ready: 3, messages_unacknowledged: 2, consumers: 1 },
+          { name: `${queue}.dlq`, messages_ready: 7, messages_unacknowledged: 0, consumers: 0 },
+          { name: hostileQueue, messages_ready: 1, messages_unacknowledged: 0, consumers: 0 },
+        ]),
+      );
+    });
+    await new Promise<void>((resolve) => stub.listen(PORTS.management, '127.0.0.1', resolve));
+    const managed = await startUi(cwd, ['--port', String(PORTS.managedUi), '--interval', '1', '--management', `http://127.0.0.1:${PORTS.management}`]);
+    const p = await browser.newPage();
+    try {
+      await p.goto(managed.url);
+      await waitForText(p, `tr[data-queue="${queue}"] td[data-col="unacked"]`, '2');
+      expect(await p.locator(`tr[data-queue="${queue}"] td[data-col="dlq"]`).textContent()).to.equal('7');
+      expect(await p.locator('#queues-source').textContent()).to.equal('(management API)');
+      const rows = await p.locator('#queues tbody tr td[data-col="queue"]').allTextContents();
+      expect(rows).to.include(hostileQueue);
+      expect(await p.locator('main img').count()).to.equal(0);
+      expect(asked[0]).to.match(/^\/api\/queues\/ui\?/);
+    } finally {
+      await p.close();
+      await managed.stop();
+      await new Promise((resolve) => stub.close(resolve));
+    }
+  });
+
+  it('with the broker down, the page says so, never with the password', async () => {
+    const down = await startUi(cwd, ['--port', String(PORTS.downUi), '--queue', idle, '--interval', '1'], { AMQP_URL: `amqp://bob:S3cret-pw@127.0.0.1:${PORTS.downBroker}/ui` });
+    try {
+      const state = await waitFor('a sample', async () => {
+        const answer = await http(`${down.url}api/state`, 'GET', {});
+        return answer.status === 200 ? answer.body : undefined;
+      });
+      expect(JSON.parse(state).errors.join('\n')).to.include('cannot reach RabbitMQ at amqp://***@127.0.0.1');
+      expect(state + down.output()).to.not.include('S3cret');
+    } finally {
+      await down.stop();
+    }
+  });
+});

@@ -1,0 +1,167 @@
+import type { IncomingMessage } from 'node:http';
+import { expect } from 'chai';
+import { Guard, sameSecret } from '../../../cli/src/ui/auth.js';
+import { uiToken } from '../../../cli/src/ui/command.js';
+import { counterRate, History, type Sample } from '../../../cli/src/ui/history.js';
+import { addCounts, parseTaskMetrics, taskKey } from '../../../cli/src/ui/prometheus.js';
+import { describeWorkers, metricsUrl, workerLanguage } from '../../../cli/src/ui/workers.js';
+
+const SCRAPE = `# HELP taskbus_worker_tasks_succeeded_total Tasks whose handler succeeded
+# TYPE taskbus_worker_tasks_succeeded_total counter
+taskbus_worker_tasks_succeeded_total{task="pusher.send_to_s3",version="1"} 7
+taskbus_worker_tasks_succeeded_total{task="pusher.send_to_s3_v2",version="2"} 3
+taskbus_worker_tasks_failed_total{task="pusher.send_to_s3",version="1"} 2
+taskbus_worker_tasks_dead_lettered_total{task="pusher.send_to_s3",version="1",reason="failed"} 2
+taskbus_worker_tasks_dead_lettered_total{task="pusher.send_to_s3",version="1",reason="rejected"} 1
+taskbus_worker_task_duration_seconds_bucket{le="0.005",task="pusher.send_to_s3",version="1"} 9
+taskbus_worker_task_duration_seconds_sum{task="pusher.send_to_s3",version="1"} 0.45
+taskbus_worker_task_duration_seconds_count{task="pusher.send_to_s3",version="1"} 9
+taskbus_worker_tasks_in_flight{task="evil\\"<b>\\nx",version="1"} 1
+process_cpu_seconds_total 12
+taskbus_worker_tasks_failed_total{task="broken" 5
+taskbus_worker_tasks_failed_total{task="neg",version="1"} -3
+`;
+
+describe('taskbus ui: metrics parsing', () => {
+  it('reads the task counters per task and version, sums dead letters over reasons, skips other and malformed lines', () => {
+    const m = parseTaskMetrics(SCRAPE);
+    expect(m.get(taskKey('pusher.send_to_s3', '1'))).to.deep.equal({
+      task: 'pusher.send_to_s3',
+      version: '1',
+      received: 0,
+      succeeded: 7,
+      failed: 2,
+      retried: 0,
+      deadLettered: 3,
+      inFlight: 0,
+      durationSum: 0.45,
+      durationCount: 9,
+    });
+    expect(m.get(taskKey('pusher.send_to_s3_v2', '2'))?.succeeded).to.equal(3);
+    expect(m.get(taskKey('evil"<b>\nx', '1'))?.inFlight, 'escaped label values are unescaped').to.equal(1);
+    expect([...m.values()].map((c) => c.task)).to.not.include.members(['broken', 'neg']);
+  });
+
+  it('adds up the counts of several workers', () => {
+    const total = new Map();
+    addCounts(total, parseTaskMetrics(SCRAPE));
+    addCounts(total, parseTaskMetrics(SCRAPE));
+    expect(total.get(taskKey('pusher.send_to_s3', '1')).succeeded).to.equal(14);
+  });
+});
+
+describe('taskbus ui: rates', () => {
+  const sample = (at: number, ready: number, succeeded: number, durationSum = 0, durationCount = 0): Sample => ({
+    at,
+    queues: new Map([['q', ready]]),
+    tasks: new Map([['t', { succeeded, failed: 0, durationSum, durationCount }]]),
+  });
+
+  it('counter rates per second; a counter that went down was reset', () => {
+    expect(counterRate(10, 40, 10)).to.equal(3);
+    expect(counterRate(100, 5, 5)).to.equal(1);
+    expect(counterRate(1, 2, 0)).to.equal(0);
+  });
+
+  it('over the last minute: queue trend per minute, done per second, mean duration of the window', () => {
+    const h = new History();
+    expect(h.taskRates('t')).to.equal(null);
+    h.add(sample(0, 100, 0));
+    expect(h.queueTrend('q'), 'one sample is no trend').to.equal(null);
+    h.add(sample(30_000, 90, 30, 1, 10));
+    h.add(sample(90_000, 40, 150, 7, 40));
+    // The window is the last 60 s: from the sample at 30 s to the one at 90 s.
+    expect(h.queueTrend('q')).to.equal(-50);
+    expect(h.taskRates('t')).to.deep.equal({ succeeded: 2, failed: 0, meanSeconds: 0.2 });
+    expect(h.taskSeries('t')).to.deep.equal([0, 1, 2]);
+  });
+
+  it('keeps ten minutes of samples', () => {
+    const h = new History();
+    for (let t = 0; t <= 20 * 60_000; t += 60_000) h.add(sample(t, 0, 0));
+    expect(h.all().length).to.equal(11);
+  });
+});
+
+describe('taskbus ui: workers', () => {
+  const tsStats = { sw_ident: 'taskbus', sw_ver: '0.1.0', pid: 10, uptime: 5, total: { 'a.b': 3 }, pool: { implementation: 'taskbus (node event loop)' }, taskbus_metrics: { host: '127.0.0.1', port: 9464, path: '/metrics' } };
+  // As Celery 5.2's solo pool answers (celery/worker/worker.py stats()).
+  const pyStats = { total: { 'pusher.send_to_s3': 4 }, pid: 11, clock: '12', uptime: 3, pool: { 'max-concurrency': 1, processes: [11], 'max-tasks-per-child': null, 'put-guarded-by-semaphore': true, timeouts: [] }, broker: { hostname: 'h' }, prefetch_count: 4, rusage: {} };
+
+  it('language from stats: taskbus says sw_ident, Celery is known by the shape of its stats', () => {
+    expect(workerLanguage(tsStats)).to.equal('TypeScript');
+    expect(workerLanguage(pyStats)).to.equal('Python');
+    expect(workerLanguage({ error: 'x' })).to.equal('unknown');
+    expect(workerLanguage({ sw_ident: 'other', clock: '1', pool: { 'max-concurrency': 1 } })).to.equal('unknown');
+    expect(workerLanguage(null)).to.equal('unknown');
+  });
+
+  it("metrics URL from stats; wildcard binds read as the node's host; anything odd refused", () => {
+    expect(metricsUrl('w@h', tsStats)).to.equal('http://127.0.0.1:9464/metrics');
+    expect(metricsUrl('w@box.lan', { taskbus_metrics: { host: '0.0.0.0', port: 1 } })).to.equal('http://box.lan:1/metrics');
+    expect(metricsUrl('w@h', { taskbus_metrics: { host: '::1', port: 2 } })).to.equal('http://[::1]:2/metrics');
+    expect(metricsUrl('w@h', { taskbus_metrics: { host: 'evil.com/x?', port: 80 } })).to.equal(null);
+    expect(metricsUrl('w@h', { taskbus_metrics: { host: 'h', port: 70_000 } })).to.equal(null);
+    expect(metricsUrl('w@h', pyStats)).to.equal(null);
+  });
+
+  it('one view per node from the four replies', () => {
+    const [py, ts] = describeWorkers(
+      {
+        stats: new Map<string, unknown>([['ts@h', tsStats], ['celery@h', pyStats]]),
+        registered: new Map<string, unknown>([['ts@h', ['a.b']], ['celery@h', ['pusher.send_to_s3', 'celery.chord']]]),
+        activeQueues: new Map<string, unknown>([['ts@h', [{ name: 'q1' }]], ['celery@h', [{ name: 'q2' }, 'junk']]]),
+        active: new Map<string, unknown>([['ts@h', [{ id: 'i', name: 'a.b', time_start: 95 }]]]),
+      },
+      (t) => (t === 'a.b' ? 2 : null),
+      100_000,
+    );
+    expect(ts).to.deep.include({ node: 'ts@h', language: 'TypeScript', software: 'taskbus 0.1.0', queues: ['q1'], metrics: 'http://127.0.0.1:9464/metrics' });
+    expect(ts!.tasks).to.deep.equal([{ name: 'a.b', version: 2 }]);
+    expect(ts!.active).to.deep.equal([{ id: 'i', name: 'a.b', seconds: 5 }]);
+    expect(py).to.deep.include({ node: 'celery@h', language: 'Python', software: 'celery (concurrency 1)', queues: ['q2'], metrics: null, total: { 'pusher.send_to_s3': 4 } });
+    expect(py!.tasks.map((t) => t.name)).to.deep.equal(['celery.chord', 'pusher.send_to_s3']);
+  });
+});
+
+describe('taskbus ui: who may use it', () => {
+  const req = (headers: Record<string, string>) => ({ headers }) as unknown as IncomingMessage;
+
+  it('off loopback only with a token of 16+ characters', () => {
+    expect(uiToken('127.0.0.1', {})).to.equal(null);
+    expect(uiToken('::1', {})).to.equal(null);
+    expect(() => uiToken('0.0.0.0', {})).to.throw(/TASKBUS_UI_TOKEN/);
+    expect(() => uiToken('10.0.0.1', { TASKBUS_UI_TOKEN: 'short' })).to.throw(/at least 16/);
+    expect(uiToken('0.0.0.0', { TASKBUS_UI_TOKEN: 'x'.repeat(16) })).to.equal('x'.repeat(16));
+  });
+
+  it('on loopback, the Host header must name this server (DNS rebinding)', () => {
+    const g = new Guard({ host: '127.0.0.1', port: 8089 }, null);
+    expect(g.hostRefusal(req({ host: '127.0.0.1:8089' }))).to.equal(null);
+    expect(g.hostRefusal(req({ host: 'localhost:8089' }))).to.equal(null);
+    expect(g.hostRefusal(req({ host: 'evil.example:8089' }))?.status).to.equal(421);
+    expect(g.hostRefusal(req({ host: '127.0.0.1:80' }))?.status).to.equal(421);
+    expect(g.hostRefusal(req({}))?.status).to.equal(421);
+  });
+
+  it('a POST needs the CSRF header, JSON, no foreign Origin, and the token when there is one', () => {
+    const g = new Guard({ host: '0.0.0.0', port: 8089 }, 'secret-token-0123456789');
+    const ok = { host: 'box:8089', 'x-taskbus-csrf': g.csrf, 'content-type': 'application/json', authorization: 'Bearer secret-token-0123456789' };
+    expect(g.postRefusal(req(ok))).to.equal(null);
+    expect(g.postRefusal(req({ ...ok, 'x-taskbus-csrf': 'nope' }))?.status).to.equal(403);
+    expect(g.postRefusal(req({ ...ok, origin: 'http://evil.example' }))?.status).to.equal(403);
+    expect(g.postRefusal(req({ ...ok, origin: 'http://box:8089' }))).to.equal(null);
+    expect(g.postRefusal(req({ ...ok, 'content-type': 'text/plain' }))?.status).to.equal(400);
+    expect(g.postRefusal(req({ ...ok, authorization: 'Bearer wrong' }))?.status).to.equal(401);
+    const session = g.login('secret-token-0123456789');
+    expect(g.login('wrong')).to.equal(null);
+    const { authorization: _, ...noBearer } = ok;
+    expect(g.postRefusal(req({ ...noBearer, cookie: `a=b; taskbus_ui_session=${session}` }))).to.equal(null);
+    expect(g.postRefusal(req({ ...noBearer, cookie: 'taskbus_ui_session=forged' }))?.status).to.equal(401);
+  });
+
+  it('compares secrets whatever their lengths', () => {
+    expect(sameSecret('a', 'a')).to.equal(true);
+    expect(sameSecret('a', 'ab')).to.equal(false);
+  });
+});
