@@ -226,6 +226,18 @@ describe('test harness (@taskbus/runtime/testing): the real pipeline on an in-me
     }
   });
 
+  it('refuses to move the clock back or by a non-finite amount (RangeError), and leaves it where it was', async () => {
+    const before = bus.clock.now();
+    for (const ms of [-1, NaN, Infinity]) {
+      const e = await rejection(bus.clock.advance(ms));
+      expect(e).to.be.instanceOf(RangeError);
+      expect(e.message).to.match(/advance\(\) takes a finite number of milliseconds, 0 or more/);
+    }
+    expect(bus.clock.now()).to.equal(before);
+    await bus.clock.advance(0);
+    expect(bus.clock.now()).to.equal(before);
+  });
+
   it('expectSent passes on a match and otherwise says what was sent', async () => {
     await bus.client.send(add, [1, 2], {});
     await bus.client.send(add, [1, 2], {});

@@ -36,6 +36,8 @@ export class VirtualClock implements Clock, TestClock {
   };
 
   readonly advance = async (ms: number): Promise<void> => {
+    // Time never goes back (timers would fire late, now() would repeat), and NaN or Infinity would stop it for good.
+    if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`advance() takes a finite number of milliseconds, 0 or more; got ${ms}`);
     const until = this.t + ms;
     for (;;) {
       await this.driven.runUntilIdle();

@@ -21,7 +21,8 @@ export interface TestClock {
   now(): number;
   /**
    * Moves time forward by `ms`, firing every timer that falls due in order (a retry coming back, a held
-   * countdown), and running the work each starts until the bus is idle before the next.
+   * countdown), and running the work each starts until the bus is idle before the next. Rejects with a
+   * RangeError, the clock unmoved, when `ms` is negative or not finite.
    */
   advance(ms: number): Promise<void>;
 }
