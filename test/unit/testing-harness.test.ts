@@ -238,6 +238,27 @@ describe('test harness (@taskbus/runtime/testing): the real pipeline on an in-me
     expect(bus.clock.now()).to.equal(before);
   });
 
+  it('two workers on one queue share its tasks in turn, as RabbitMQ round-robins between consumers', async () => {
+    const other = createTestBus();
+    try {
+      const ran: string[] = [];
+      for (const name of ['w1', 'w2']) {
+        const w = other.worker({ name });
+        w.register(add, async ([a, b]) => {
+          ran.push(name);
+          await new Promise((resolve) => setImmediate(resolve));
+          return a + b;
+        });
+        await w.start();
+      }
+      for (let i = 0; i < 4; i++) await other.client.send(add, [i, i], {});
+      await other.runUntilIdle();
+      expect(ran).to.deep.equal(['w1', 'w2', 'w1', 'w2']);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('expectSent passes on a match and otherwise says what was sent', async () => {
     await bus.client.send(add, [1, 2], {});
     await bus.client.send(add, [1, 2], {});

@@ -30,6 +30,8 @@ export class InMemoryBus implements TestBus {
   private readonly replies: TaskOutcome[] = [];
   private readonly runs = new Map<string, number>();
   private readonly stores = new Map<string, ResultStore>();
+  /** Per queue, where the round-robin over workers goes on from. */
+  private readonly served = new Map<string, number>();
   private waiters: (() => void)[] = [];
   private pumpQueued = false;
   private tag = 0;
@@ -96,11 +98,11 @@ export class InMemoryBus implements TestBus {
     if (store) receiveReply({ content, properties }, store, this.log);
   }
 
-  /** Hands waiting messages to started workers, as far as their prefetch allows. */
+  /** Hands waiting messages to started workers, as far as their prefetch allows, in turn as RabbitMQ does. */
   pump(): void {
     for (const [queue, q] of this.queues) {
       while (q.length > 0) {
-        const w = [...this.workers].find((x) => x.consumes(queue) && x.hasRoom());
+        const w = this.nextConsumer(queue);
         if (!w) break;
         const s = q.shift()!;
         const ttl = s.properties.expiration === undefined ? NaN : Number(s.properties.expiration);
@@ -112,6 +114,20 @@ export class InMemoryBus implements TestBus {
         w.deliver(queue, this.message(queue, s));
       }
     }
+  }
+
+  /** The queue's next consumer with a free prefetch slot, round-robin: the one after the last served. */
+  private nextConsumer(queue: string): TestWorker | undefined {
+    const ws = [...this.workers];
+    const from = this.served.get(queue) ?? 0;
+    for (let i = 0; i < ws.length; i++) {
+      const at = (from + i) % ws.length;
+      const w = ws[at]!;
+      if (!w.consumes(queue) || !w.hasRoom()) continue;
+      this.served.set(queue, at + 1);
+      return w;
+    }
+    return undefined;
   }
 
   private message(queue: string, s: Stored): ConsumeMessage {
