@@ -208,6 +208,28 @@ describe('test harness (@taskbus/runtime/testing): the real pipeline on an in-me
     }
   });
 
+  it('as RabbitMQ with a TTL of 0 (expires: 0): delivered when a worker can take it at once (REVOKED), else dropped unseen', async () => {
+    const ready = await bus.client.send(add, [1, 1], {}, { expires: 0 });
+    const revoked = rejection(ready.result({ timeoutMs: 1000 }));
+    await bus.clock.advance(1000);
+    expect(await revoked).to.include({ state: 'REVOKED', excMessage: 'expired' });
+    expect(bus.attempts(ready.id)).to.equal(0);
+
+    const other = createTestBus();
+    try {
+      const unseen = await other.client.send(add, [1, 1], {}, { expires: 0 });
+      const w = other.worker();
+      w.register(add, ([a, b]) => a + b);
+      await w.start();
+      await other.runUntilIdle();
+      expect(other.queued(QUEUE)).to.deep.equal([]);
+      expect(other.outcomes()).to.deep.equal([]);
+      expect(other.attempts(unseen.id)).to.equal(0);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('a stopping worker gives held countdowns back to their queue', async () => {
     const other = createTestBus();
     try {

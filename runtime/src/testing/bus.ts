@@ -10,7 +10,7 @@ import type { CopyTarget } from '../worker/pipeline.js';
 import { expectSent, sentOf } from './assertions.js';
 import { VirtualClock } from './clock.js';
 import { TestClient } from './client.js';
-import { describeTask, stored, type Stored } from './message.js';
+import { describeTask, expired, stored, ttlMs, type Stored } from './message.js';
 import type { DeadLetterRecord, ExpectSent, QueuedTask, SentCall, TaskOutcome, TestBus, TestBusOptions, TestWorkerOptions } from './types.js';
 import { TestWorker } from './worker.js';
 
@@ -75,6 +75,11 @@ export class InMemoryBus implements TestBus {
   enqueue(queue: string, s: Stored, front = false): void {
     let q = this.queues.get(queue);
     if (!q) this.queues.set(queue, (q = []));
+    if (!front && ttlMs(s) === 0 && this.freeSlots(queue) <= q.length) {
+      // A TTL of 0 (`expires: 0`) reaches only a consumer ready at once (the tasks ahead of it are about to be
+      // delivered too, as the broker would have by now); RabbitMQ drops it otherwise.
+      return this.dropExpired(queue, s);
+    }
     if (front) q.unshift(s);
     else q.push(s);
     this.wake();
@@ -105,15 +110,18 @@ export class InMemoryBus implements TestBus {
         const w = this.nextConsumer(queue);
         if (!w) break;
         const s = q.shift()!;
-        const ttl = s.properties.expiration === undefined ? NaN : Number(s.properties.expiration);
-        if (this.clock.now() >= s.enqueuedAt + ttl) {
-          // As RabbitMQ with a per-message TTL (Celery sets it from `expires`): dropped unseen, no reply.
-          this.log.warn('message expired in its queue (per-message TTL); dropped', { queue, id: String(s.properties.headers['id']) });
+        if (expired(s, this.clock.now())) {
+          this.dropExpired(queue, s);
           continue;
         }
         w.deliver(queue, this.message(queue, s));
       }
     }
+  }
+
+  /** Deliveries the queue's workers could take now. */
+  private freeSlots(queue: string): number {
+    return [...this.workers].reduce((n, w) => n + (w.consumes(queue) ? w.room() : 0), 0);
   }
 
   /** The queue's next consumer with a free prefetch slot, round-robin: the one after the last served. */
@@ -128,6 +136,11 @@ export class InMemoryBus implements TestBus {
       return w;
     }
     return undefined;
+  }
+
+  /** As RabbitMQ with a per-message TTL (Celery sets it from `expires`): dropped unseen, no reply. */
+  private dropExpired(queue: string, s: Stored): void {
+    this.log.warn('message expired in its queue (per-message TTL); dropped', { queue, id: String(s.properties.headers['id']) });
   }
 
   private message(queue: string, s: Stored): ConsumeMessage {

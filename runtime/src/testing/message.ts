@@ -26,6 +26,22 @@ export function stored(content: Buffer, properties: Options.Publish, enqueuedAt:
   return { content, properties: { ...props, headers: plain(headers ?? {}) as Record<string, unknown> }, redelivered: false, enqueuedAt };
 }
 
+/** The per-message TTL in ms (Celery sets it from `expires`), or undefined when it has none. */
+export function ttlMs(s: Stored): number | undefined {
+  const ttl = s.properties.expiration === undefined ? NaN : Number(s.properties.expiration);
+  return Number.isNaN(ttl) ? undefined : ttl;
+}
+
+/**
+ * As RabbitMQ's per-message TTL: expired once it has waited its TTL in the queue. A TTL of 0 lets a message
+ * through only at the moment it is enqueued, to a consumer that can take it at once.
+ */
+export function expired(s: Stored, now: number): boolean {
+  const ttl = ttlMs(s);
+  if (ttl === undefined) return false;
+  return ttl === 0 ? now > s.enqueuedAt : now >= s.enqueuedAt + ttl;
+}
+
 /** What a test sees of a stored message: the task, its arguments (when the body is Celery JSON) and headers. */
 export function describeTask(s: Stored): QueuedTask {
   const h = s.properties.headers;

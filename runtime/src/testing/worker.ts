@@ -88,7 +88,12 @@ export class TestWorker implements Worker, DeliverySource {
   }
 
   hasRoom(): boolean {
-    return this.unsettled.size < this.prefetch;
+    return this.room() > 0;
+  }
+
+  /** Free prefetch slots. */
+  room(): number {
+    return Math.max(0, this.prefetch - this.unsettled.size);
   }
 
   /** Deliveries being worked on now: in flight and not held for their ETA (those wait for the clock). */
