@@ -20,6 +20,14 @@ const add = defineTask<[a: number, b: number], Record<string, never>, number>({
   retry: { maxAttempts: 3, initialDelayMs: 1000, maxDelayMs: 60_000 },
 });
 
+/** Calls add through the bus's client from inside its handler, and waits for its result (a chain). */
+const addThenDouble = defineTask<[a: number, b: number], Record<string, never>, number>({
+  name: 'harness.add_then_double',
+  queue: 'harness-chain',
+  args: { a: Type.Integer(), b: Type.Integer() },
+  result: Type.Integer(),
+});
+
 const greet = defineTask<[name: string], { punctuation?: string }, string>({
   name: 'harness.greet',
   queue: QUEUE,
@@ -279,6 +287,58 @@ describe('test harness (@taskbus/runtime/testing): the real pipeline on an in-me
     } finally {
       await other.close();
     }
+  });
+
+  describe('a handler waiting for the result of a call it sent on the bus', () => {
+    let chained: TestBus;
+
+    beforeEach(async () => {
+      chained = createTestBus();
+      const w = chained.worker();
+      w.register(addThenDouble, async ([a, b], _kwargs, ctx) => {
+        const inner = await chained.client.send(add, [a, b], {});
+        return 2 * (await inner.result({ timeoutMs: ctx.retries === 0 ? 30_000 : 60_000 }));
+      });
+      await w.start();
+    });
+
+    afterEach(() => chained.close());
+
+    it('does not hold runUntilIdle or advance while the call it waits for needs the clock (a retry delay)', async function () {
+      this.timeout(5000);
+      const adder = chained.worker();
+      let failures = 1;
+      adder.register(add, ([a, b]) => {
+        if (failures-- > 0) throw new Error('once');
+        return a + b;
+      });
+      await adder.start();
+      const sent = await chained.client.send(addThenDouble, [2, 3], {});
+      await chained.runUntilIdle();
+      expect(chained.sent(add)).to.have.length(1);
+      const result = sent.result();
+      await chained.clock.advance(1000); // add's first retry delay
+      expect(await result).to.equal(10);
+    });
+
+    it('times out on the clock, as on the broker, when nothing answers the call', async function () {
+      this.timeout(5000);
+      const sent = await chained.client.send(addThenDouble, [2, 3], {});
+      const result = rejection(sent.result({ timeoutMs: 120_000 }));
+      await chained.clock.advance(30_000);
+      const e = await result;
+      expect(e).to.be.instanceOf(RemoteTaskError);
+      expect(e).to.include({ excType: 'ResultTimeoutError' });
+      expect(chained.queued(QUEUE)).to.have.length(1);
+    });
+
+    it('close() does not wait for it: the pending result rejects with ClosedError', async function () {
+      this.timeout(5000);
+      await chained.client.send(addThenDouble, [2, 3], {});
+      await chained.runUntilIdle();
+      await chained.close();
+      expect(chained.outcomes().map((o) => [o.task, o.status, (o.result as { exc_type?: string }).exc_type])).to.deep.equal([['harness.add_then_double', 'FAILURE', 'ClosedError']]);
+    });
   });
 
   it('expectSent passes on a match and otherwise says what was sent', async () => {

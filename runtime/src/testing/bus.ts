@@ -195,7 +195,10 @@ export class InMemoryBus implements TestBus {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.workers].map((w) => w.stop()));
+    // The workers take no more deliveries; then results still awaited, by handlers too, reject with ClosedError,
+    // so a handler waiting for a call that will not run now ends; then the running handlers are waited for.
+    const stopped = [...this.workers].map((w) => w.stop());
     await this.client.close();
+    await Promise.all(stopped);
   }
 }

@@ -6,6 +6,7 @@ import { ResultStore } from '../result-store.js';
 import type { TaskSpec } from '../task.js';
 import type { InMemoryBus } from './bus.js';
 import { stored } from './message.js';
+import { waitingForBus } from './waits.js';
 
 /** The bus's TaskClient: checks and encodes a call as the AMQP client does, then puts it in its queue at once. */
 export class TestClient implements TaskClient {
@@ -30,7 +31,9 @@ export class TestClient implements TaskClient {
     this.bus.recordCall({ id, task: spec.name, queue, args, kwargs, options });
     // The properties' headers are a getter: read once, as the AMQP client's publish does.
     this.bus.enqueue(queue, stored(encoded.content, { ...encoded.properties, headers: encoded.properties.headers }, this.bus.clock.now()));
-    return sentTask(spec, id, queue, this.results, ticket);
+    const sent = sentTask(spec, id, queue, this.results, ticket);
+    // A handler awaiting this result does not hold runUntilIdle: the result may need the clock to come.
+    return { ...sent, result: (o) => waitingForBus(sent.result(o), () => this.bus.wake()) };
   }
 
   async close(): Promise<void> {

@@ -79,7 +79,13 @@ export interface TestBus {
   readonly client: TaskClient;
   /** A Worker consuming from the bus once started: `bindXHandlers(bus.worker(), handlers)` works unchanged. */
   worker(options?: TestWorkerOptions): Worker;
-  /** Delivers what can be delivered now and waits for the handlers it starts, without moving the clock. */
+  /**
+   * Delivers what can be delivered now and waits for the handlers it starts, without moving the clock. A
+   * handler awaiting the result of a call it sent on this bus is not waited for meanwhile (that result may
+   * need the clock: a countdown, a retry delay, its timeout); it counts again once the result is in. Any
+   * other await is waited for in real time however long it takes: a handler that never settles hangs
+   * runUntilIdle, advance() and close() (the test framework's timeout then ends the test).
+   */
   runUntilIdle(): Promise<void>;
   /** The calls sent of this task version (or task name), oldest first; every call when none is given. */
   sent<A extends readonly unknown[], K extends object, R>(spec: TaskSpec<A, K, R>): SentCall<A, K>[];
@@ -94,6 +100,10 @@ export interface TestBus {
   outcomes(): TaskOutcome[];
   /** How many times a handler ran for this task id (retries included). */
   attempts(taskId: string): number;
-  /** Stops the workers and closes the client; pending result() calls reject with ClosedError. */
+  /**
+   * Stops the workers (no more deliveries; held countdowns go back to their queues), closes the client
+   * (pending result() calls reject with ClosedError, a handler's included, and later sends throw it), then
+   * waits for the handlers still running. Safe to call twice.
+   */
   close(): Promise<void>;
 }

@@ -14,6 +14,7 @@ import type { Registered, TaskHandler } from '../worker/types.js';
 import type { InMemoryBus } from './bus.js';
 import type { Stored } from './message.js';
 import type { TestWorkerOptions } from './types.js';
+import { runAsWork, Work } from './waits.js';
 
 /**
  * The bus's Worker: deliveries the bus hands it go through the real pipeline (processSafely), whose replies,
@@ -31,7 +32,7 @@ export class TestWorker implements Worker, DeliverySource {
   started = false;
   private consuming = false;
   private queues: readonly string[] = [];
-  private readonly inflight = new Set<Promise<void>>();
+  private readonly inflight = new Set<Work>();
   private readonly eta: EtaScheduler;
   private readonly deps: PipelineDeps;
   private readonly prefetch: number;
@@ -96,17 +97,22 @@ export class TestWorker implements Worker, DeliverySource {
     return Math.max(0, this.prefetch - this.unsettled.size);
   }
 
-  /** Deliveries being worked on now: in flight and not held for their ETA (those wait for the clock). */
+  /**
+   * Deliveries being worked on now: in flight, not held for their ETA and not waiting for a result on the
+   * bus (those wait for the clock, or for other deliveries).
+   */
   working(): Promise<void>[] {
-    return this.inflight.size > this.eta.holding ? [...this.inflight] : [];
+    const active = [...this.inflight].filter((w) => w.waiting === 0);
+    return active.length > this.eta.holding ? active.map((w) => w.promise) : [];
   }
 
   deliver(queue: string, msg: ConsumeMessage): void {
-    const work = processSafely(new Delivery(msg, queue, this, this.deps.log), this.deps).finally(() => {
+    const work = new Work();
+    this.inflight.add(work);
+    void runAsWork(work, () => processSafely(new Delivery(msg, queue, this, this.deps.log), this.deps)).finally(() => {
       this.inflight.delete(work);
       this.bus.wake();
     });
-    this.inflight.add(work);
   }
 
   ack(): void {
@@ -122,7 +128,7 @@ export class TestWorker implements Worker, DeliverySource {
     this.stopping ??= (async () => {
       this.consuming = false;
       this.eta.giveBackAll();
-      while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+      while (this.inflight.size > 0) await Promise.allSettled([...this.inflight].map((w) => w.promise));
       this.resolveDone();
     })();
     return this.stopping;
