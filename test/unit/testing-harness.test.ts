@@ -341,6 +341,16 @@ describe('test harness (@taskbus/runtime/testing): the real pipeline on an in-me
     });
   });
 
+  it('records the arguments as sent (the message), not the caller\'s objects, which it may change afterwards', async () => {
+    const kwargs: { punctuation?: string } = { punctuation: '!' };
+    const args: [string] = ['ann'];
+    await bus.client.send(greet, args, kwargs);
+    args[0] = 'bob';
+    kwargs.punctuation = '?';
+    bus.expectSent(greet, { times: 1, args: ['ann'], kwargs: { punctuation: '!' } });
+    expect(bus.sent(greet).map((c) => [c.args, c.kwargs])).to.deep.equal([[['ann'], { punctuation: '!' }]]);
+  });
+
   it('expectSent passes on a match and otherwise says what was sent', async () => {
     await bus.client.send(add, [1, 2], {});
     await bus.client.send(add, [1, 2], {});

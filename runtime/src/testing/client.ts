@@ -28,7 +28,9 @@ export class TestClient implements TaskClient {
     const { id, queue, encoded } = prepareCall(spec, args, kwargs, options, { replyTo: this.replyTo, origin: this.origin, assertOpen, now: this.bus.clock.now });
     if (encoded.content.length > DEFAULT_MAX_PAYLOAD_BYTES) throw new PayloadTooLargeError(spec.name, encoded.content.length, DEFAULT_MAX_PAYLOAD_BYTES);
     const ticket = options.ignoreResult ? null : this.results.expect(id, spec.name);
-    this.bus.recordCall({ id, task: spec.name, queue, args, kwargs, options });
+    // The arguments as the message holds them (JSON, as a worker reads them): not the caller's objects, which it may change after.
+    const [sentArgs, sentKwargs] = JSON.parse(encoded.content.toString('utf8')) as [A, K];
+    this.bus.recordCall({ id, task: spec.name, queue, args: sentArgs, kwargs: sentKwargs, options });
     // The properties' headers are a getter: read once, as the AMQP client's publish does.
     this.bus.enqueue(queue, stored(encoded.content, { ...encoded.properties, headers: encoded.properties.headers }, this.bus.clock.now()));
     const sent = sentTask(spec, id, queue, this.results, ticket);

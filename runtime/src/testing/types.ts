@@ -27,7 +27,12 @@ export interface TestClock {
   advance(ms: number): Promise<void>;
 }
 
-/** A call the bus's client sent (after its contract check passed). */
+/**
+ * A call the bus's client sent (after its contract check passed), its arguments as the message holds them:
+ * JSON, as a worker reads them, unchanged by what the caller does to its objects afterwards. As they were
+ * sent: a Python-style call (`untypedTask`, arguments given as kwargs by name) is listed with those kwargs,
+ * not bound to positions as the worker binds them.
+ */
 export interface SentCall<A extends readonly unknown[] = readonly unknown[], K extends object = object> {
   readonly id: string;
   readonly task: string;
