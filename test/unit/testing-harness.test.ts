@@ -256,6 +256,27 @@ describe('test harness (@taskbus/runtime/testing): the real pipeline on an in-me
     }
   });
 
+  it('as RabbitMQ, a task given back to its queue keeps its TTL from when it was first enqueued', async () => {
+    const other = createTestBus();
+    try {
+      const first = other.worker();
+      first.register(add, ([a, b]) => a + b);
+      await first.start();
+      const sent = await other.client.send(add, [2, 2], {}, { countdown: 60, expires: 30 });
+      await other.clock.advance(40_000); // held by the worker, its TTL (30 s) past
+      await first.stop();
+      const second = other.worker();
+      second.register(add, ([a, b]) => a + b);
+      await second.start();
+      await other.runUntilIdle();
+      expect(other.queued(QUEUE)).to.deep.equal([]);
+      expect(other.outcomes()).to.deep.equal([]); // dropped unseen, not revoked by a worker
+      expect(other.attempts(sent.id)).to.equal(0);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('refuses to move the clock back or by a non-finite amount (RangeError), and leaves it where it was', async () => {
     const before = bus.clock.now();
     for (const ms of [-1, NaN, Infinity]) {

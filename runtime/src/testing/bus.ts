@@ -30,6 +30,8 @@ export class InMemoryBus implements TestBus {
   private readonly replies: TaskOutcome[] = [];
   private readonly runs = new Map<string, number>();
   private readonly stores = new Map<string, ResultStore>();
+  /** What each delivery was in its queue, to give it back as it was. */
+  private readonly delivered = new WeakMap<ConsumeMessage, Stored>();
   /** Per queue, where the round-robin over workers goes on from. */
   private readonly served = new Map<string, number>();
   private waiters: (() => void)[] = [];
@@ -144,11 +146,19 @@ export class InMemoryBus implements TestBus {
   }
 
   private message(queue: string, s: Stored): ConsumeMessage {
-    return {
+    const msg = {
       content: s.content,
       fields: { deliveryTag: ++this.tag, redelivered: s.redelivered, consumerTag: 'taskbus-test', exchange: '', routingKey: queue },
       properties: s.properties as unknown as MessageProperties,
     } as ConsumeMessage;
+    this.delivered.set(msg, s);
+    return msg;
+  }
+
+  /** A delivery handed back (nack with requeue): to the head of its queue, redelivered, its TTL counted from its first enqueue as RabbitMQ does. */
+  requeue(msg: ConsumeMessage): void {
+    const s = this.delivered.get(msg);
+    if (s) this.enqueue(msg.fields.routingKey, { ...s, redelivered: true }, true);
   }
 
   async runUntilIdle(): Promise<void> {

@@ -12,7 +12,6 @@ import { DeprecatedUse, processSafely, type PipelineDeps } from '../worker/pipel
 import { encodeReply, registerTask } from '../worker/serve.js';
 import type { Registered, TaskHandler } from '../worker/types.js';
 import type { InMemoryBus } from './bus.js';
-import type { Stored } from './message.js';
 import type { TestWorkerOptions } from './types.js';
 import { runAsWork, Work } from './waits.js';
 
@@ -120,8 +119,7 @@ export class TestWorker implements Worker, DeliverySource {
   }
 
   requeue(msg: ConsumeMessage): void {
-    const { content, properties } = msg;
-    this.bus.enqueue(msg.fields.routingKey, { content, properties: properties as unknown as Stored['properties'], redelivered: true, enqueuedAt: this.bus.clock.now() }, true);
+    this.bus.requeue(msg);
   }
 
   stop(): Promise<void> {
