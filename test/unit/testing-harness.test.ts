@@ -277,6 +277,28 @@ describe('test harness (@taskbus/runtime/testing): the real pipeline on an in-me
     }
   });
 
+  it('counts prefetch per queue, as the worker\'s consumers do: a busy queue leaves room for the others', async function () {
+    this.timeout(5000);
+    const other = createTestBus();
+    try {
+      let signal!: () => void;
+      const signalled = new Promise<void>((resolve) => (signal = resolve));
+      const w = other.worker({ prefetch: 1 });
+      w.register(add, async ([a, b]) => {
+        await signalled; // until harness.signal has run, on the other queue
+        return a + b;
+      });
+      w.register(untypedTask('harness.signal', 'harness-other'), () => signal());
+      await w.start();
+      const waiting = await other.client.send(add, [1, 2], {});
+      await other.client.send(untypedTask('harness.signal', 'harness-other'), [], {});
+      await other.runUntilIdle();
+      expect(await waiting.result()).to.equal(3);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('refuses to move the clock back or by a non-finite amount (RangeError), and leaves it where it was', async () => {
     const before = bus.clock.now();
     for (const ms of [-1, NaN, Infinity]) {

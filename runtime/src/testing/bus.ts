@@ -123,7 +123,7 @@ export class InMemoryBus implements TestBus {
 
   /** Deliveries the queue's workers could take now. */
   private freeSlots(queue: string): number {
-    return [...this.workers].reduce((n, w) => n + (w.consumes(queue) ? w.room() : 0), 0);
+    return [...this.workers].reduce((n, w) => n + (w.consumes(queue) ? w.room(queue) : 0), 0);
   }
 
   /** The queue's next consumer with a free prefetch slot, round-robin: the one after the last served. */
@@ -133,7 +133,7 @@ export class InMemoryBus implements TestBus {
     for (let i = 0; i < ws.length; i++) {
       const at = (from + i) % ws.length;
       const w = ws[at]!;
-      if (!w.consumes(queue) || !w.hasRoom()) continue;
+      if (!w.consumes(queue) || !w.hasRoom(queue)) continue;
       this.served.set(queue, at + 1);
       return w;
     }

@@ -87,13 +87,15 @@ export class TestWorker implements Worker, DeliverySource {
     return this.consuming && this.queues.includes(queue);
   }
 
-  hasRoom(): boolean {
-    return this.room() > 0;
+  hasRoom(queue: string): boolean {
+    return this.room(queue) > 0;
   }
 
-  /** Free prefetch slots. */
-  room(): number {
-    return Math.max(0, this.prefetch - this.unsettled.size);
+  /** Free prefetch slots for `queue`: prefetch counts per queue, as each queue has its own consumer (and held ETAs count). */
+  room(queue: string): number {
+    let taken = 0;
+    for (const d of this.unsettled) if (d.queue === queue) taken++;
+    return Math.max(0, this.prefetch - taken);
   }
 
   /**
