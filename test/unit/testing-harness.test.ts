@@ -422,5 +422,16 @@ describe('test harness (@taskbus/runtime/testing): the real pipeline on an in-me
       throw new Error('expectSent should have thrown');
     })();
     expect(never.message).to.equal('expected harness.other to be sent at least once, but 0 calls matched; it was never sent; sent were: harness.add, harness.greet');
+
+    const withKwargs = (expected: Parameters<TestBus['expectSent']>[1]) => {
+      try {
+        bus.expectSent(greet, expected as never);
+      } catch (e) {
+        return (e as Error).message.split(', but')[0];
+      }
+      throw new Error('expectSent should have thrown');
+    };
+    expect(withKwargs({ kwargs: { punctuation: '?' } })).to.equal("expected harness.greet to be sent at least once with kwargs { punctuation: '?' }");
+    expect(withKwargs({ times: 2, args: ['bo'], kwargs: { punctuation: '!' } })).to.equal("expected harness.greet to be sent 2 times with args [ 'bo' ] and kwargs { punctuation: '!' }");
   });
 });

@@ -20,11 +20,8 @@ export function expectSent<A extends readonly unknown[], K extends object, R>(ca
   const show = (v: unknown) => inspect(v, { depth: 6, breakLength: Infinity });
   const times = (n: number) => (n === 1 ? 'once' : `${n} times`);
   const version = typeof spec !== 'string' && spec.version !== undefined ? ` (v${spec.version})` : '';
-  const wanted = [
-    expected.times === undefined ? 'at least once' : times(expected.times),
-    expected.args !== undefined ? `with args ${show(expected.args)}` : '',
-    expected.kwargs !== undefined ? `kwargs ${show(expected.kwargs)}` : '',
-  ].filter(Boolean);
+  const what = [expected.args !== undefined ? `args ${show(expected.args)}` : '', expected.kwargs !== undefined ? `kwargs ${show(expected.kwargs)}` : ''].filter(Boolean);
+  const wanted = [expected.times === undefined ? 'at least once' : times(expected.times), what.length > 0 ? `with ${what.join(' and ')}` : ''].filter(Boolean);
   const seen =
     ofTask.length > 0
       ? `it was sent ${times(ofTask.length)}:\n${ofTask.map((c, i) => `  ${i + 1}. args ${show(c.args)} kwargs ${show(c.kwargs)} (id ${c.id}, queue ${c.queue})`).join('\n')}`
