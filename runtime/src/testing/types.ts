@@ -22,7 +22,8 @@ export interface TestClock {
   /**
    * Moves time forward by `ms`, firing every timer that falls due in order (a retry coming back, a held
    * countdown), and running the work each starts until the bus is idle before the next. Rejects with a
-   * RangeError, the clock unmoved, when `ms` is negative or not finite.
+   * RangeError, the clock unmoved, when `ms` is negative or not finite. Call it from the test, not from a
+   * handler: it waits for the running handlers, that one included.
    */
   advance(ms: number): Promise<void>;
 }
@@ -78,6 +79,12 @@ export interface ExpectSent<A extends readonly unknown[], K extends object> {
   readonly kwargs?: K;
 }
 
+/**
+ * An in-memory bus (see createTestBus). Time is virtual: nothing that waits on the clock happens until the
+ * test moves it, so `await sent.result()` for a task that needs the clock (a countdown, a retry delay, a
+ * worker not started) waits until the test's own timeout; start result(), `clock.advance()`, then await it.
+ * An `eta` or `expires` given as a Date is read against the virtual clock: compute it from `clock.now()`.
+ */
 export interface TestBus {
   readonly clock: TestClock;
   /** A TaskClient sending into the bus: `createXClient(bus.client)` works unchanged. */
@@ -101,7 +108,10 @@ export interface TestBus {
   queued(queue: string): QueuedTask[];
   /** What the workers dead-lettered from a task queue (`queue`, not `queue.dlq`), oldest first. */
   deadLetters(queue: string): DeadLetterRecord[];
-  /** Replies sent by the workers, oldest first. */
+  /**
+   * Replies sent by the workers, oldest first. As on the broker, a task sent with `ignoreResult` gets none, so
+   * it is not listed (see `attempts` and `deadLetters`); nor is a task dropped unseen for its TTL.
+   */
   outcomes(): TaskOutcome[];
   /** How many times a handler ran for this task id (retries included). */
   attempts(taskId: string): number;
