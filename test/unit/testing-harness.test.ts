@@ -1,6 +1,6 @@
 import { AssertionError } from 'node:assert';
 import { Type } from '@sinclair/typebox';
-import { ContractValidationError, defineTask, RemoteTaskError, ResultTimeoutError, untypedTask, type TaskContext } from '@taskbus/runtime';
+import { ContractValidationError, defineTask, RemoteTaskError, ResultTimeoutError, untypedTask, type TaskContext, type Worker } from '@taskbus/runtime';
 import { createTestBus, type TestBus } from '@taskbus/runtime/testing';
 import { expect } from 'chai';
 import { rejection } from '../support/rejection.js';
@@ -35,6 +35,24 @@ const greet = defineTask<[name: string], { punctuation?: string }, string>({
   kwargs: Type.Object({ punctuation: Type.Optional(Type.String()) }),
   result: Type.String(),
 });
+
+/** Runs `test` on a bus of its own, closed after. */
+async function onOtherBus(test: (bus: TestBus) => Promise<void>): Promise<void> {
+  const bus = createTestBus();
+  try {
+    await test(bus);
+  } finally {
+    await bus.close();
+  }
+}
+
+/** A started worker of `bus` running add. */
+async function startAdder(bus: TestBus): Promise<Worker> {
+  const w = bus.worker();
+  w.register(add, ([a, b]) => a + b);
+  await w.start();
+  return w;
+}
 
 describe('test harness (@taskbus/runtime/testing): the real pipeline on an in-memory bus and a virtual clock', () => {
   let bus: TestBus;
@@ -181,29 +199,21 @@ describe('test harness (@taskbus/runtime/testing): the real pipeline on an in-me
   });
 
   it('keeps tasks queued while no worker consumes their queue, and runs them once one starts', async () => {
-    const other = createTestBus();
-    try {
+    await onOtherBus(async (other) => {
       const sent = await other.client.send(add, [6, 7], {});
       await other.runUntilIdle();
       expect(other.queued(QUEUE).map((q) => [q.id, q.task, q.args])).to.deep.equal([[sent.id, 'harness.add', [6, 7]]]);
-      const w = other.worker();
-      w.register(add, ([a, b]) => a + b);
-      await w.start();
+      await startAdder(other);
       expect(await sent.result()).to.equal(13);
       expect(other.queued(QUEUE)).to.deep.equal([]);
-    } finally {
-      await other.close();
-    }
+    });
   });
 
   it('as RabbitMQ with a per-message TTL: a task that waited in its queue past expires is dropped unseen', async () => {
-    const other = createTestBus();
-    try {
+    await onOtherBus(async (other) => {
       const sent = await other.client.send(add, [1, 1], {}, { expires: 10 });
       await other.clock.advance(10_000);
-      const w = other.worker();
-      w.register(add, ([a, b]) => a + b);
-      await w.start();
+      await startAdder(other);
       await other.runUntilIdle();
       expect(other.queued(QUEUE)).to.deep.equal([]);
       expect(other.attempts(sent.id)).to.equal(0);
@@ -211,9 +221,7 @@ describe('test harness (@taskbus/runtime/testing): the real pipeline on an in-me
       const waiting = rejection(sent.result({ timeoutMs: 1000 }));
       await other.clock.advance(1000);
       expect(await waiting).to.be.instanceOf(ResultTimeoutError);
-    } finally {
-      await other.close();
-    }
+    });
   });
 
   it('as RabbitMQ with a TTL of 0 (expires: 0): delivered when a worker can take it at once (REVOKED), else dropped unseen', async () => {
@@ -226,9 +234,7 @@ describe('test harness (@taskbus/runtime/testing): the real pipeline on an in-me
     const other = createTestBus();
     try {
       const unseen = await other.client.send(add, [1, 1], {}, { expires: 0 });
-      const w = other.worker();
-      w.register(add, ([a, b]) => a + b);
-      await w.start();
+      await startAdder(other);
       await other.runUntilIdle();
       expect(other.queued(QUEUE)).to.deep.equal([]);
       expect(other.outcomes()).to.deep.equal([]);
@@ -239,11 +245,8 @@ describe('test harness (@taskbus/runtime/testing): the real pipeline on an in-me
   });
 
   it('a stopping worker gives held countdowns back to their queue', async () => {
-    const other = createTestBus();
-    try {
-      const w = other.worker();
-      w.register(add, ([a, b]) => a + b);
-      await w.start();
+    await onOtherBus(async (other) => {
+      const w = await startAdder(other);
       const sent = await other.client.send(add, [2, 2], {}, { countdown: 60 });
       await other.runUntilIdle();
       expect(other.queued(QUEUE)).to.deep.equal([]); // held by the worker
@@ -251,36 +254,26 @@ describe('test harness (@taskbus/runtime/testing): the real pipeline on an in-me
       expect(other.queued(QUEUE).map((q) => q.id)).to.deep.equal([sent.id]);
       await other.clock.advance(60_000);
       expect(other.attempts(sent.id)).to.equal(0);
-    } finally {
-      await other.close();
-    }
+    });
   });
 
   it('as RabbitMQ, a task given back to its queue keeps its TTL from when it was first enqueued', async () => {
-    const other = createTestBus();
-    try {
-      const first = other.worker();
-      first.register(add, ([a, b]) => a + b);
-      await first.start();
+    await onOtherBus(async (other) => {
+      const first = await startAdder(other);
       const sent = await other.client.send(add, [2, 2], {}, { countdown: 60, expires: 30 });
       await other.clock.advance(40_000); // held by the worker, its TTL (30 s) past
       await first.stop();
-      const second = other.worker();
-      second.register(add, ([a, b]) => a + b);
-      await second.start();
+      const second = await startAdder(other);
       await other.runUntilIdle();
       expect(other.queued(QUEUE)).to.deep.equal([]);
       expect(other.outcomes()).to.deep.equal([]); // dropped unseen, not revoked by a worker
       expect(other.attempts(sent.id)).to.equal(0);
-    } finally {
-      await other.close();
-    }
+    });
   });
 
   it('counts prefetch per queue, as the worker\'s consumers do: a busy queue leaves room for the others', async function () {
     this.timeout(5000);
-    const other = createTestBus();
-    try {
+    await onOtherBus(async (other) => {
       let signal!: () => void;
       const signalled = new Promise<void>((resolve) => (signal = resolve));
       const w = other.worker({ prefetch: 1 });
@@ -294,9 +287,7 @@ describe('test harness (@taskbus/runtime/testing): the real pipeline on an in-me
       await other.client.send(untypedTask('harness.signal', 'harness-other'), [], {});
       await other.runUntilIdle();
       expect(await waiting.result()).to.equal(3);
-    } finally {
-      await other.close();
-    }
+    });
   });
 
   it('refuses to move the clock back or by a non-finite amount (RangeError), and leaves it where it was', async () => {
@@ -312,8 +303,7 @@ describe('test harness (@taskbus/runtime/testing): the real pipeline on an in-me
   });
 
   it('two workers on one queue share its tasks in turn, as RabbitMQ round-robins between consumers', async () => {
-    const other = createTestBus();
-    try {
+    await onOtherBus(async (other) => {
       const ran: string[] = [];
       for (const name of ['w1', 'w2']) {
         const w = other.worker({ name });
@@ -327,9 +317,7 @@ describe('test harness (@taskbus/runtime/testing): the real pipeline on an in-me
       for (let i = 0; i < 4; i++) await other.client.send(add, [i, i], {});
       await other.runUntilIdle();
       expect(ran).to.deep.equal(['w1', 'w2', 'w1', 'w2']);
-    } finally {
-      await other.close();
-    }
+    });
   });
 
   describe('a handler waiting for the result of a call it sent on the bus', () => {
