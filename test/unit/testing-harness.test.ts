@@ -263,7 +263,7 @@ describe('test harness (@taskbus/runtime/testing): the real pipeline on an in-me
       const sent = await other.client.send(add, [2, 2], {}, { countdown: 60, expires: 30 });
       await other.clock.advance(40_000); // held by the worker, its TTL (30 s) past
       await first.stop();
-      const second = await startAdder(other);
+      await startAdder(other); // a second worker, started after the first gave the task back
       await other.runUntilIdle();
       expect(other.queued(QUEUE)).to.deep.equal([]);
       expect(other.outcomes()).to.deep.equal([]); // dropped unseen, not revoked by a worker

@@ -94,7 +94,8 @@ export interface TestBus {
   /**
    * Delivers what can be delivered now and waits for the handlers it starts, without moving the clock. A
    * handler awaiting the result of a call it sent on this bus is not waited for meanwhile (that result may
-   * need the clock: a countdown, a retry delay, its timeout); it counts again once the result is in. Any
+   * need the clock: a countdown, a retry delay, its timeout): from its result() call until that result is
+   * in, even if it does other work in between; it counts again once the result is in. Any
    * other await is waited for in real time however long it takes: a handler that never settles hangs
    * runUntilIdle, advance() and close() (the test framework's timeout then ends the test).
    */
