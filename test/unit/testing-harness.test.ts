@@ -302,6 +302,16 @@ describe('test harness (@taskbus/runtime/testing): the real pipeline on an in-me
     expect(bus.clock.now()).to.equal(before);
   });
 
+  it('advances called together move the clock one after the other, never back', async () => {
+    const start = bus.clock.now();
+    const sent = await bus.client.send(add, [1, 1], {}, { countdown: 3 });
+    const far = bus.clock.advance(5000);
+    const near = bus.clock.advance(1000);
+    await Promise.all([far, near]);
+    expect(bus.clock.now() - start).to.equal(6000);
+    expect(bus.attempts(sent.id)).to.equal(1);
+  });
+
   it('two workers on one queue share its tasks in turn, as RabbitMQ round-robins between consumers', async () => {
     await onOtherBus(async (other) => {
       const ran: string[] = [];

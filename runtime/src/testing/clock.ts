@@ -35,9 +35,18 @@ export class VirtualClock implements Clock, TestClock {
     return () => this.timers.delete(timer);
   };
 
-  readonly advance = async (ms: number): Promise<void> => {
+  /** The advance going on: another waits for it, so that two called together add up rather than race (and move time back). */
+  private advancing: Promise<void> = Promise.resolve();
+
+  readonly advance = (ms: number): Promise<void> => {
     // Time never goes back (timers would fire late, now() would repeat), and NaN or Infinity would stop it for good.
-    if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`advance() takes a finite number of milliseconds, 0 or more; got ${ms}`);
+    if (!Number.isFinite(ms) || ms < 0) return Promise.reject(new RangeError(`advance() takes a finite number of milliseconds, 0 or more; got ${ms}`));
+    const step = this.advancing.then(() => this.step(ms));
+    this.advancing = step.catch(() => undefined);
+    return step;
+  };
+
+  private async step(ms: number): Promise<void> {
     const until = this.t + ms;
     for (;;) {
       await this.driven.runUntilIdle();
@@ -50,5 +59,5 @@ export class VirtualClock implements Clock, TestClock {
     }
     this.t = until;
     await this.driven.runUntilIdle();
-  };
+  }
 }

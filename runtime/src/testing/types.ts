@@ -22,8 +22,9 @@ export interface TestClock {
   /**
    * Moves time forward by `ms`, firing every timer that falls due in order (a retry coming back, a held
    * countdown), and running the work each starts until the bus is idle before the next. Rejects with a
-   * RangeError, the clock unmoved, when `ms` is negative or not finite. Call it from the test, not from a
-   * handler: it waits for the running handlers, that one included.
+   * RangeError, the clock unmoved, when `ms` is negative or not finite. Advances called together run one
+   * after the other. Call it from the test, not from a handler: it waits for the running handlers, that one
+   * included.
    */
   advance(ms: number): Promise<void>;
 }
