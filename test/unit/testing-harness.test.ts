@@ -302,6 +302,11 @@ describe('test harness (@taskbus/runtime/testing): the real pipeline on an in-me
     expect(bus.clock.now()).to.equal(before);
   });
 
+  it('refuses a start time that is not a time (RangeError), rather than a clock stuck at NaN', () => {
+    expect(() => createTestBus({ startAt: new Date('not a date') })).to.throw(RangeError, /startAt/);
+    expect(() => createTestBus({ startAt: NaN })).to.throw(RangeError, /startAt/);
+  });
+
   it('advances called together move the clock one after the other, never back', async () => {
     const start = bus.clock.now();
     const sent = await bus.client.send(add, [1, 1], {}, { countdown: 3 });

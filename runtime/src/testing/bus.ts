@@ -40,6 +40,7 @@ export class InMemoryBus implements TestBus {
 
   constructor(options: TestBusOptions) {
     const start = options.startAt === undefined ? Date.now() : new Date(options.startAt).getTime();
+    if (!Number.isFinite(start)) throw new RangeError(`startAt is not a time: ${String(options.startAt)}`);
     this.clock = new VirtualClock(start, this);
     this.log = options.logger ?? silentLogger;
     this.client = new TestClient(this);

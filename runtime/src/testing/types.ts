@@ -6,7 +6,7 @@ import type { TaskSpec } from '../task.js';
 import type { Worker, WorkerOptions } from '../worker.js';
 
 export interface TestBusOptions {
-  /** Where the virtual clock starts (default: the real time when the bus is created). */
+  /** Where the virtual clock starts (default: the real time when the bus is created); an invalid time throws a RangeError. */
   readonly startAt?: Date | number;
   /** Logger of the client and of workers without their own (default: silent). */
   readonly logger?: Logger;
