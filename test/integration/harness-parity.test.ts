@@ -7,7 +7,7 @@ import { rawBroker, uniqueQueue, waitFor } from '../support/broker.js';
 // One scenario on the in-memory harness and on RabbitMQ: the outcomes (results, error types, dead-letter
 // reasons and errors, attempts) must be the same, since both run the same client and worker pipeline code.
 
-type Label = 'ok' | 'flaky' | 'poison' | 'later' | 'stale' | 'bad-args';
+type Label = 'ok' | 'flaky' | 'poison' | 'later' | 'stale' | 'instant' | 'bad-args';
 
 interface Summary {
   readonly outcomes: Record<string, unknown>;
@@ -54,6 +54,8 @@ async function scenario(queue: string, make: (spec: TaskSpec<[label: string], Re
       ['poison', () => t.client.send(spec, ['poison'], {})],
       ['later', () => t.client.send(spec, ['later'], {}, { countdown: 1 })],
       ['stale', () => t.client.send(spec, ['stale'], {}, { countdown: 1, expires: 0.5 })],
+      // A TTL of 0: the broker hands it to the waiting worker at once rather than dropping it; expired, it is revoked.
+      ['instant', () => t.client.send(spec, ['instant'], {}, { expires: 0 })],
       ['bad-args', () => t.client.send(untypedTask('parity.job', queue), [42], {})],
     ];
     const sent = [];
@@ -148,9 +150,10 @@ describe('harness parity: one scenario on the in-memory bus and on RabbitMQ give
         poison: { state: 'FAILURE', excType: 'Error', excMessage: 'poison failed on attempt 3' },
         later: { value: 'done later' },
         stale: { state: 'REVOKED', excType: 'TaskRevokedError', excMessage: 'expired' },
+        instant: { state: 'REVOKED', excType: 'TaskRevokedError', excMessage: 'expired' },
         'bad-args': { state: 'FAILURE', excType: 'TypeError', excMessage: badArgs },
       },
-      attempts: { ok: 1, flaky: 3, poison: 3, later: 1, stale: 0, 'bad-args': 0 },
+      attempts: { ok: 1, flaky: 3, poison: 3, later: 1, stale: 0, instant: 0, 'bad-args': 0 },
       deadLetters: [
         ['bad-args', 'invalid-arguments', badArgs],
         ['poison', 'failed', 'Error: poison failed on attempt 3 (after 3 attempts)'],

@@ -56,6 +56,9 @@ describe('pusher on the test harness, writing to a local S3', () => {
     const sent = await pusher.delegateSendToS3(2, 'harness/v2.json', '{"v":2}', meta);
     expect(await sent.result()).to.include({ key: 'harness/v2.json' });
     bus.expectSent(sendToS3V2Task, { times: 1, args: ['harness/v2.json', '{"v":2}', meta] });
+    const [call] = bus.sent(sendToS3V2Task);
+    const key: string = call!.args[0]; // typed by the contract: typecheck fails if sent() loses the types
+    expect(key).to.equal('harness/v2.json');
     expect((await readObject(s3, 'backups', 'harness/v2.json')).contentType).to.equal('application/json');
   });
 

@@ -6,7 +6,7 @@ import ts from 'typescript';
 // checked (skipLibCheck off), with no @types picked up automatically. Reads runtime/dist: build first.
 const index = fileURLToPath(new URL('../../runtime/dist/index.d.ts', import.meta.url));
 // The test harness entry (@taskbus/runtime/testing) is public too.
-const testing = fileURLToPath(new URL('../../runtime/dist/testing.d.ts', import.meta.url));
+const testing = fileURLToPath(new URL('../../runtime/dist/testing/index.d.ts', import.meta.url));
 
 function consumerProgram(): ts.Program {
   return ts.createProgram([index, testing], {

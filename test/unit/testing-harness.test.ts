@@ -1,6 +1,6 @@
 import { AssertionError } from 'node:assert';
 import { Type } from '@sinclair/typebox';
-import { ContractValidationError, defineTask, RemoteTaskError, ResultTimeoutError, untypedTask, type TaskContext } from '@taskbus/runtime';
+import { ContractValidationError, defineTask, RemoteTaskError, ResultTimeoutError, untypedTask, type TaskContext, type Worker } from '@taskbus/runtime';
 import { createTestBus, type TestBus } from '@taskbus/runtime/testing';
 import { expect } from 'chai';
 import { rejection } from '../support/rejection.js';
@@ -20,6 +20,14 @@ const add = defineTask<[a: number, b: number], Record<string, never>, number>({
   retry: { maxAttempts: 3, initialDelayMs: 1000, maxDelayMs: 60_000 },
 });
 
+/** Calls add through the bus's client from inside its handler, and waits for its result (a chain). */
+const addThenDouble = defineTask<[a: number, b: number], Record<string, never>, number>({
+  name: 'harness.add_then_double',
+  queue: 'harness-chain',
+  args: { a: Type.Integer(), b: Type.Integer() },
+  result: Type.Integer(),
+});
+
 const greet = defineTask<[name: string], { punctuation?: string }, string>({
   name: 'harness.greet',
   queue: QUEUE,
@@ -27,6 +35,24 @@ const greet = defineTask<[name: string], { punctuation?: string }, string>({
   kwargs: Type.Object({ punctuation: Type.Optional(Type.String()) }),
   result: Type.String(),
 });
+
+/** Runs `test` on a bus of its own, closed after. */
+async function onOtherBus(test: (bus: TestBus) => Promise<void>): Promise<void> {
+  const bus = createTestBus();
+  try {
+    await test(bus);
+  } finally {
+    await bus.close();
+  }
+}
+
+/** A started worker of `bus` running add. */
+async function startAdder(bus: TestBus): Promise<Worker> {
+  const w = bus.worker();
+  w.register(add, ([a, b]) => a + b);
+  await w.start();
+  return w;
+}
 
 describe('test harness (@taskbus/runtime/testing): the real pipeline on an in-memory bus and a virtual clock', () => {
   let bus: TestBus;
@@ -173,29 +199,21 @@ describe('test harness (@taskbus/runtime/testing): the real pipeline on an in-me
   });
 
   it('keeps tasks queued while no worker consumes their queue, and runs them once one starts', async () => {
-    const other = createTestBus();
-    try {
+    await onOtherBus(async (other) => {
       const sent = await other.client.send(add, [6, 7], {});
       await other.runUntilIdle();
       expect(other.queued(QUEUE).map((q) => [q.id, q.task, q.args])).to.deep.equal([[sent.id, 'harness.add', [6, 7]]]);
-      const w = other.worker();
-      w.register(add, ([a, b]) => a + b);
-      await w.start();
+      await startAdder(other);
       expect(await sent.result()).to.equal(13);
       expect(other.queued(QUEUE)).to.deep.equal([]);
-    } finally {
-      await other.close();
-    }
+    });
   });
 
   it('as RabbitMQ with a per-message TTL: a task that waited in its queue past expires is dropped unseen', async () => {
-    const other = createTestBus();
-    try {
+    await onOtherBus(async (other) => {
       const sent = await other.client.send(add, [1, 1], {}, { expires: 10 });
       await other.clock.advance(10_000);
-      const w = other.worker();
-      w.register(add, ([a, b]) => a + b);
-      await w.start();
+      await startAdder(other);
       await other.runUntilIdle();
       expect(other.queued(QUEUE)).to.deep.equal([]);
       expect(other.attempts(sent.id)).to.equal(0);
@@ -203,17 +221,32 @@ describe('test harness (@taskbus/runtime/testing): the real pipeline on an in-me
       const waiting = rejection(sent.result({ timeoutMs: 1000 }));
       await other.clock.advance(1000);
       expect(await waiting).to.be.instanceOf(ResultTimeoutError);
+    });
+  });
+
+  it('as RabbitMQ with a TTL of 0 (expires: 0): delivered when a worker can take it at once (REVOKED), else dropped unseen', async () => {
+    const ready = await bus.client.send(add, [1, 1], {}, { expires: 0 });
+    const revoked = rejection(ready.result({ timeoutMs: 1000 }));
+    await bus.clock.advance(1000);
+    expect(await revoked).to.include({ state: 'REVOKED', excMessage: 'expired' });
+    expect(bus.attempts(ready.id)).to.equal(0);
+
+    const other = createTestBus();
+    try {
+      const unseen = await other.client.send(add, [1, 1], {}, { expires: 0 });
+      await startAdder(other);
+      await other.runUntilIdle();
+      expect(other.queued(QUEUE)).to.deep.equal([]);
+      expect(other.outcomes()).to.deep.equal([]);
+      expect(other.attempts(unseen.id)).to.equal(0);
     } finally {
       await other.close();
     }
   });
 
   it('a stopping worker gives held countdowns back to their queue', async () => {
-    const other = createTestBus();
-    try {
-      const w = other.worker();
-      w.register(add, ([a, b]) => a + b);
-      await w.start();
+    await onOtherBus(async (other) => {
+      const w = await startAdder(other);
       const sent = await other.client.send(add, [2, 2], {}, { countdown: 60 });
       await other.runUntilIdle();
       expect(other.queued(QUEUE)).to.deep.equal([]); // held by the worker
@@ -221,9 +254,147 @@ describe('test harness (@taskbus/runtime/testing): the real pipeline on an in-me
       expect(other.queued(QUEUE).map((q) => q.id)).to.deep.equal([sent.id]);
       await other.clock.advance(60_000);
       expect(other.attempts(sent.id)).to.equal(0);
-    } finally {
-      await other.close();
+    });
+  });
+
+  it('as RabbitMQ, a task given back to its queue keeps its TTL from when it was first enqueued', async () => {
+    await onOtherBus(async (other) => {
+      const first = await startAdder(other);
+      const sent = await other.client.send(add, [2, 2], {}, { countdown: 60, expires: 30 });
+      await other.clock.advance(40_000); // held by the worker, its TTL (30 s) past
+      await first.stop();
+      await startAdder(other); // a second worker, started after the first gave the task back
+      await other.runUntilIdle();
+      expect(other.queued(QUEUE)).to.deep.equal([]);
+      expect(other.outcomes()).to.deep.equal([]); // dropped unseen, not revoked by a worker
+      expect(other.attempts(sent.id)).to.equal(0);
+    });
+  });
+
+  it('counts prefetch per queue, as the worker\'s consumers do: a busy queue leaves room for the others', async function () {
+    this.timeout(5000);
+    await onOtherBus(async (other) => {
+      let signal!: () => void;
+      const signalled = new Promise<void>((resolve) => (signal = resolve));
+      const w = other.worker({ prefetch: 1 });
+      w.register(add, async ([a, b]) => {
+        await signalled; // until harness.signal has run, on the other queue
+        return a + b;
+      });
+      w.register(untypedTask('harness.signal', 'harness-other'), () => signal());
+      await w.start();
+      const waiting = await other.client.send(add, [1, 2], {});
+      await other.client.send(untypedTask('harness.signal', 'harness-other'), [], {});
+      await other.runUntilIdle();
+      expect(await waiting.result()).to.equal(3);
+    });
+  });
+
+  it('refuses to move the clock back or by a non-finite amount (RangeError), and leaves it where it was', async () => {
+    const before = bus.clock.now();
+    for (const ms of [-1, NaN, Infinity]) {
+      const e = await rejection(bus.clock.advance(ms));
+      expect(e).to.be.instanceOf(RangeError);
+      expect(e.message).to.match(/advance\(\) takes a finite number of milliseconds, 0 or more/);
     }
+    expect(bus.clock.now()).to.equal(before);
+    await bus.clock.advance(0);
+    expect(bus.clock.now()).to.equal(before);
+  });
+
+  it('refuses a start time that is not a time (RangeError), rather than a clock stuck at NaN', () => {
+    expect(() => createTestBus({ startAt: new Date('not a date') })).to.throw(RangeError, /startAt/);
+    expect(() => createTestBus({ startAt: NaN })).to.throw(RangeError, /startAt/);
+  });
+
+  it('advances called together move the clock one after the other, never back', async () => {
+    const start = bus.clock.now();
+    const sent = await bus.client.send(add, [1, 1], {}, { countdown: 3 });
+    const far = bus.clock.advance(5000);
+    const near = bus.clock.advance(1000);
+    await Promise.all([far, near]);
+    expect(bus.clock.now() - start).to.equal(6000);
+    expect(bus.attempts(sent.id)).to.equal(1);
+  });
+
+  it('two workers on one queue share its tasks in turn, as RabbitMQ round-robins between consumers', async () => {
+    await onOtherBus(async (other) => {
+      const ran: string[] = [];
+      for (const name of ['w1', 'w2']) {
+        const w = other.worker({ name });
+        w.register(add, async ([a, b]) => {
+          ran.push(name);
+          await new Promise((resolve) => setImmediate(resolve));
+          return a + b;
+        });
+        await w.start();
+      }
+      for (let i = 0; i < 4; i++) await other.client.send(add, [i, i], {});
+      await other.runUntilIdle();
+      expect(ran).to.deep.equal(['w1', 'w2', 'w1', 'w2']);
+    });
+  });
+
+  describe('a handler waiting for the result of a call it sent on the bus', () => {
+    let chained: TestBus;
+
+    beforeEach(async () => {
+      chained = createTestBus();
+      const w = chained.worker();
+      w.register(addThenDouble, async ([a, b], _kwargs, ctx) => {
+        const inner = await chained.client.send(add, [a, b], {});
+        return 2 * (await inner.result({ timeoutMs: ctx.retries === 0 ? 30_000 : 60_000 }));
+      });
+      await w.start();
+    });
+
+    afterEach(() => chained.close());
+
+    it('does not hold runUntilIdle or advance while the call it waits for needs the clock (a retry delay)', async function () {
+      this.timeout(5000);
+      const adder = chained.worker();
+      let failures = 1;
+      adder.register(add, ([a, b]) => {
+        if (failures-- > 0) throw new Error('once');
+        return a + b;
+      });
+      await adder.start();
+      const sent = await chained.client.send(addThenDouble, [2, 3], {});
+      await chained.runUntilIdle();
+      expect(chained.sent(add)).to.have.length(1);
+      const result = sent.result();
+      await chained.clock.advance(1000); // add's first retry delay
+      expect(await result).to.equal(10);
+    });
+
+    it('times out on the clock, as on the broker, when nothing answers the call', async function () {
+      this.timeout(5000);
+      const sent = await chained.client.send(addThenDouble, [2, 3], {});
+      const result = rejection(sent.result({ timeoutMs: 120_000 }));
+      await chained.clock.advance(30_000);
+      const e = await result;
+      expect(e).to.be.instanceOf(RemoteTaskError);
+      expect(e).to.include({ excType: 'ResultTimeoutError' });
+      expect(chained.queued(QUEUE)).to.have.length(1);
+    });
+
+    it('close() does not wait for it: the pending result rejects with ClosedError', async function () {
+      this.timeout(5000);
+      await chained.client.send(addThenDouble, [2, 3], {});
+      await chained.runUntilIdle();
+      await chained.close();
+      expect(chained.outcomes().map((o) => [o.task, o.status, (o.result as { exc_type?: string }).exc_type])).to.deep.equal([['harness.add_then_double', 'FAILURE', 'ClosedError']]);
+    });
+  });
+
+  it('records the arguments as sent (the message), not the caller\'s objects, which it may change afterwards', async () => {
+    const kwargs: { punctuation?: string } = { punctuation: '!' };
+    const args: [string] = ['ann'];
+    await bus.client.send(greet, args, kwargs);
+    args[0] = 'bob';
+    kwargs.punctuation = '?';
+    bus.expectSent(greet, { times: 1, args: ['ann'], kwargs: { punctuation: '!' } });
+    expect(bus.sent(greet).map((c) => [c.args, c.kwargs])).to.deep.equal([[['ann'], { punctuation: '!' }]]);
   });
 
   it('expectSent passes on a match and otherwise says what was sent', async () => {
@@ -254,5 +425,16 @@ describe('test harness (@taskbus/runtime/testing): the real pipeline on an in-me
       throw new Error('expectSent should have thrown');
     })();
     expect(never.message).to.equal('expected harness.other to be sent at least once, but 0 calls matched; it was never sent; sent were: harness.add, harness.greet');
+
+    const withKwargs = (expected: Parameters<TestBus['expectSent']>[1]) => {
+      try {
+        bus.expectSent(greet, expected as never);
+      } catch (e) {
+        return (e as Error).message.split(', but')[0];
+      }
+      throw new Error('expectSent should have thrown');
+    };
+    expect(withKwargs({ kwargs: { punctuation: '?' } })).to.equal("expected harness.greet to be sent at least once with kwargs { punctuation: '?' }");
+    expect(withKwargs({ times: 2, args: ['bo'], kwargs: { punctuation: '!' } })).to.equal("expected harness.greet to be sent 2 times with args [ 'bo' ] and kwargs { punctuation: '!' }");
   });
 });
