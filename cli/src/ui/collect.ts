@@ -4,8 +4,8 @@ import { openControl, safeUrl, type ControlClient, type NodeReply } from '@taskb
 import { loadContracts } from '../files.js';
 import { inspectQueues, type QueueRow } from '../inspect-queues.js';
 import { History } from './history.js';
-import { addCounts, parseTaskMetrics, taskKey, type TaskCounts } from './prometheus.js';
-import { describeWorkers, type WorkerView } from './workers.js';
+import { addCounts, parseTaskMetrics, scrapeText, taskKey, type TaskCounts } from './prometheus.js';
+import { describeWorkers, isLinkLocal, type WorkerView } from './workers.js';
 
 export interface QueueView extends QueueRow {
   /** Ready messages gained (or, negative, lost) per minute over the last minute; null until sampled twice. */
@@ -50,6 +50,7 @@ export interface CollectorOptions {
 }
 
 const MAX_SCRAPE_BYTES = 4 * 1024 * 1024;
+const SCRAPE_TIMEOUT_MS = 2000;
 const MAX_CHART_SERIES = 8;
 /** Errors may quote the broker: never with its password (safeUrl redacts every URL of a text that has one). */
 export function errorText(e: unknown): string {
@@ -57,13 +58,9 @@ export function errorText(e: unknown): string {
   return /[a-z][a-z0-9+.-]*:\/\//i.test(text) ? safeUrl(text) : text;
 }
 
-async function scrape(url: string): Promise<Map<string, TaskCounts>> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(2000), redirect: 'error' });
-  if (!response.ok) throw new Error(`${url} answered ${response.status}`);
-  const length = Number(response.headers.get('content-length') ?? 0);
-  if (length > MAX_SCRAPE_BYTES) throw new Error(`${url} is too large (${length} bytes)`);
-  const text = await response.text();
-  return parseTaskMetrics(text.length > MAX_SCRAPE_BYTES ? text.slice(0, MAX_SCRAPE_BYTES) : text);
+/** A worker-advertised URL may name no link-local address; the operator's --metrics may name anything. */
+async function scrape(url: string, advertised: boolean): Promise<Map<string, TaskCounts>> {
+  return parseTaskMetrics(await scrapeText(url, { maxBytes: MAX_SCRAPE_BYTES, timeoutMs: SCRAPE_TIMEOUT_MS, ...(advertised ? { refuse: isLinkLocal } : {}) }));
 }
 
 const byNode = (replies: readonly NodeReply[]) => new Map(replies.map((r) => [r.node, r.reply]));
@@ -146,11 +143,14 @@ export class Collector {
     const replies = await this.ask(errors);
     const scraped = new Map<string, Map<string, TaskCounts>>(); // by node (or URL)
     const fromWorkers = describeWorkers(replies, () => null, at);
-    const urls = new Map<string, string>([...this.o.metrics.map((u) => [u, u] as const), ...fromWorkers.flatMap((w) => (w.metrics ? [[w.node, w.metrics] as const] : []))]);
+    const urls = new Map<string, { url: string; advertised: boolean }>([
+      ...this.o.metrics.map((url) => [url, { url, advertised: false }] as const),
+      ...fromWorkers.flatMap((w) => (w.metrics ? [[w.node, { url: w.metrics, advertised: true }] as const] : [])),
+    ]);
     await Promise.all(
-      [...urls].map(async ([who, url]) => {
+      [...urls].map(async ([who, { url, advertised }]) => {
         try {
-          scraped.set(who, await scrape(url));
+          scraped.set(who, await scrape(url, advertised));
         } catch (e) {
           errors.push(`metrics of ${who}: ${errorText(e)}`);
         }

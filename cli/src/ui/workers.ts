@@ -63,6 +63,14 @@ function software(stats: unknown, language: Language): string {
 }
 
 const HOST = /^[a-zA-Z0-9.-]{1,253}$|^[0-9a-fA-F:]{2,39}$/;
+/** At most this many active tasks of one worker are shown (a reply may list any number). */
+export const MAX_ACTIVE_SHOWN = 100;
+
+/** Link-local addresses (169.254.169.254 and the like: cloud metadata endpoints) are no worker's metrics. */
+export function isLinkLocal(address: string): boolean {
+  const a = address.toLowerCase().replace(/^\[|\]$/g, '').replace(/^::ffff:/, '');
+  return /^169\.254\./.test(a) || /^fe[89ab][0-9a-f]?:/.test(a) || /^fd00:ec2::/.test(a);
+}
 
 /**
  * The worker's `/metrics` URL from its stats (`taskbus_metrics`), or null. A wildcard bind address is read as the
@@ -76,7 +84,7 @@ export function metricsUrl(node: string, stats: unknown): string | null {
   let host = m['host'];
   if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65_535 || typeof host !== 'string') return null;
   if (host === '0.0.0.0' || host === '::' || host === '') host = node.includes('@') ? node.slice(node.lastIndexOf('@') + 1) : '127.0.0.1';
-  if (typeof host !== 'string' || !HOST.test(host)) return null;
+  if (typeof host !== 'string' || !HOST.test(host) || isLinkLocal(host)) return null;
   return `http://${host.includes(':') ? `[${host}]` : host}:${port}/metrics`;
 }
 
@@ -91,11 +99,17 @@ function queueNames(reply: unknown): string[] {
   return reply.map((q) => (isObject(q) ? q['name'] : undefined)).filter((n): n is string => typeof n === 'string');
 }
 
+/** A string (or number) of a reply; anything else is '' (String() of a hostile object may throw). */
+const text = (...vs: unknown[]): string => {
+  const v = vs.find((x) => typeof x === 'string' || typeof x === 'number');
+  return v === undefined ? '' : String(v);
+};
+
 function activeTasks(reply: unknown, nowSeconds: number): ActiveTask[] {
   if (!Array.isArray(reply)) return [];
-  return reply.filter(isObject).map((t) => ({
-    id: String(t['id'] ?? ''),
-    name: String(t['name'] ?? t['type'] ?? ''),
+  return reply.filter(isObject).slice(0, MAX_ACTIVE_SHOWN).map((t) => ({
+    id: text(t['id']),
+    name: text(t['name'], t['type']),
     seconds: typeof t['time_start'] === 'number' ? Math.max(0, Math.round(nowSeconds - t['time_start'])) : null,
   }));
 }

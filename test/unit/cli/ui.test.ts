@@ -1,10 +1,10 @@
-import type { IncomingMessage } from 'node:http';
+import { createServer, type IncomingMessage } from 'node:http';
 import { expect } from 'chai';
 import { Guard, sameSecret } from '../../../cli/src/ui/auth.js';
 import { uiToken } from '../../../cli/src/ui/command.js';
 import { counterRate, History, type Sample } from '../../../cli/src/ui/history.js';
-import { addCounts, parseTaskMetrics, taskKey } from '../../../cli/src/ui/prometheus.js';
-import { describeWorkers, metricsUrl, workerLanguage } from '../../../cli/src/ui/workers.js';
+import { addCounts, parseTaskMetrics, scrapeText, taskKey } from '../../../cli/src/ui/prometheus.js';
+import { describeWorkers, MAX_ACTIVE_SHOWN, metricsUrl, workerLanguage } from '../../../cli/src/ui/workers.js';
 
 const SCRAPE = `# HELP taskbus_worker_tasks_succeeded_total Tasks whose handler succeeded
 # TYPE taskbus_worker_tasks_succeeded_total counter
@@ -40,6 +40,54 @@ describe('taskbus ui: metrics parsing', () => {
     expect(m.get(taskKey('pusher.send_to_s3_v2', '2'))?.succeeded).to.equal(3);
     expect(m.get(taskKey('evil"<b>\nx', '1'))?.inFlight, 'escaped label values are unescaped').to.equal(1);
     expect([...m.values()].map((c) => c.task)).to.not.include.members(['broken', 'neg']);
+  });
+
+  it('a hostile scrape naming Object.prototype members (constructor, __proto__, toString) adds nothing', () => {
+    const m = parseTaskMetrics('constructor{task="x",version="1"} 1\n__proto__{task="x",version="1"} 2\ntoString{task="x"} 3\n');
+    expect([...m.keys()]).to.deep.equal([]);
+    expect(({} as Record<string, unknown>)['x']).to.equal(undefined);
+  });
+
+  it('a scrape is bounded in size (also without content-length) and in time, and never leaves the address checks', async () => {
+    // Port 18140 is this test's (the worktree's range).
+    let sent = 0;
+    const server = createServer((req, res) => {
+      if (req.url === '/slow') return void res.writeHead(200).write('# slow\n'); // never ends
+      res.writeHead(200, { 'content-type': 'text/plain' }); // chunked: no content-length
+      const chunk = Buffer.alloc(64 * 1024, 'x\n');
+      const pump = () => {
+        while (sent < 200 * 1024 * 1024 && !res.destroyed) {
+          sent += chunk.length;
+          if (!res.write(chunk)) return void res.once('drain', pump);
+        }
+        res.end();
+      };
+      pump();
+    });
+    await new Promise<void>((resolve) => server.listen(18_140, '127.0.0.1', resolve));
+    try {
+      const big = await scrapeText('http://127.0.0.1:18140/metrics', { maxBytes: 1024 * 1024, timeoutMs: 5000 }).then(
+        () => 'read',
+        (e: Error) => e.message,
+      );
+      expect(big).to.match(/too large/);
+      expect(sent, 'the server was cut off, not read to the end').to.be.below(50 * 1024 * 1024);
+      const started = Date.now();
+      const slow = await scrapeText('http://127.0.0.1:18140/slow', { maxBytes: 1024, timeoutMs: 300 }).then(
+        () => 'read',
+        (e: Error) => e.message,
+      );
+      expect(slow).to.match(/took over 300 ms/);
+      expect(Date.now() - started).to.be.below(2000);
+      const meta = await scrapeText('http://localhost:18140/metrics', { maxBytes: 1024, timeoutMs: 1000, refuse: (a) => a.startsWith('127.') || a === '::1' }).then(
+        () => 'read',
+        (e: Error) => e.message,
+      );
+      expect(meta).to.match(/not scraped/);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it('adds up the counts of several workers', () => {
@@ -103,6 +151,30 @@ describe('taskbus ui: workers', () => {
     expect(metricsUrl('w@h', { taskbus_metrics: { host: 'evil.com/x?', port: 80 } })).to.equal(null);
     expect(metricsUrl('w@h', { taskbus_metrics: { host: 'h', port: 70_000 } })).to.equal(null);
     expect(metricsUrl('w@h', pyStats)).to.equal(null);
+    // Link-local addresses (cloud metadata endpoints among them) are no worker's metrics.
+    expect(metricsUrl('w@h', { taskbus_metrics: { host: '169.254.169.254', port: 80 } })).to.equal(null);
+    expect(metricsUrl('w@h', { taskbus_metrics: { host: 'fe80::1', port: 80 } })).to.equal(null);
+    expect(metricsUrl('w@169.254.169.254', { taskbus_metrics: { host: '0.0.0.0', port: 80 } })).to.equal(null);
+  });
+
+  it('hostile replies (objects where strings go, odd keys, huge lists) never stop the sample', () => {
+    const hostile = { toString: 1, valueOf: 2 };
+    const [w] = describeWorkers(
+      {
+        stats: new Map<string, unknown>([['x@h', { total: JSON.parse('{"__proto__": 5, "a": 1}'), pid: 'nope', sw_ident: hostile }]]),
+        registered: new Map<string, unknown>([['x@h', ['a', hostile, 7]]]),
+        activeQueues: new Map<string, unknown>([['x@h', [{ name: hostile }]]]),
+        active: new Map<string, unknown>([['x@h', [{ id: hostile, name: hostile, type: hostile, time_start: 'x' }, ...Array.from({ length: 5000 }, (_, i) => ({ id: String(i), name: 'a' }))]]]),
+      },
+      () => null,
+      0,
+    );
+    expect(w!.tasks).to.deep.equal([{ name: 'a', version: null }]);
+    expect(w!.queues).to.deep.equal([]);
+    expect(w!.active[0]).to.deep.equal({ id: '', name: '', seconds: null });
+    expect(w!.active.length).to.be.at.most(MAX_ACTIVE_SHOWN);
+    expect(Object.getPrototypeOf(w!.total)).to.equal(Object.prototype);
+    expect(({} as Record<string, unknown>)['a']).to.equal(undefined);
   });
 
   it('one view per node from the four replies', () => {
