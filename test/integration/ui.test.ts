@@ -6,12 +6,14 @@ import { Type } from '@sinclair/typebox';
 import { connectClient, createWorker, defineTask, silentLogger, type TaskClient, type Worker } from '@taskbus/runtime';
 import { expect } from 'chai';
 import type { Browser, Page } from 'playwright-core';
-import { deleteQueues, queueDepth, rawBroker, uniqueQueue, waitFor } from '../support/broker.js';
+import { deleteQueues, queueDepth, rawBroker, uniqueQueue, VHOST, waitFor } from '../support/broker.js';
 import { taskbus } from '../support/cli.js';
 import { csrfOf, http, openPage, startUi, waitForText, type UiProcess } from '../support/ui.js';
 
 // Ports 18090-18099 are this suite's to use (18092-18093: test/interop/ui.test.ts); nothing listens on downBroker.
-const PORTS = { ui: 18_090, token: 18_091, management: 18_094, managedUi: 18_095, downUi: 18_096, downBroker: 18_098 } as const;
+// TB_UI_PORT_BASE moves them all (a worktree with its own range of ports).
+const BASE = Number(process.env['TB_UI_PORT_BASE'] ?? 18_090);
+const PORTS = { ui: BASE, token: BASE + 1, management: BASE + 4, managedUi: BASE + 5, downUi: BASE + 6, downBroker: BASE + 8 } as const;
 const HOSTILE = '<img src=x onerror="window.pwned=1">';
 
 /** `taskbus ui` in headless Chromium against a real worker, its metrics and its dead letters. */
@@ -153,6 +155,31 @@ describe('taskbus ui in a browser: a real workload read off the page, a dead let
     expect(page404.body).to.not.include('taskbus-csrf');
   });
 
+  it('replaying an id that is gone says so; a queue consumed under a .dlq name is never purged nor replayed from', async () => {
+    const csrf = await csrfOf(ui.url);
+    const post = (path: string, body: object) => http(`${ui.url}api/dlq/${path}`, 'POST', { 'content-type': 'application/json', 'x-taskbus-csrf': csrf }, JSON.stringify({ ...body, confirm: true }));
+    const gone = await post('replay', { queue, id: 'no-such-id' });
+    expect(gone.status).to.equal(404);
+    expect(JSON.parse(gone.body).error).to.match(/no dead letter no-such-id in .*\.dlq: replayed or purged meanwhile/);
+    expect((await post('purge', { queue: `${queue}.dlq` })).status, 'a .dlq name is not a task queue').to.equal(400);
+    // A task queue that happens to end in .dlq, with its consumer: the dashboard must not purge it.
+    const work = uniqueQueue('ui-work');
+    await raw.channel.assertQueue(`${work}.dlq`, { durable: false, autoDelete: true });
+    for (let i = 0; i < 3; i++) raw.channel.sendToQueue(`${work}.dlq`, Buffer.from('[[], {}, {}]'));
+    await raw.channel.prefetch(1);
+    const { consumerTag } = await raw.channel.consume(`${work}.dlq`, () => undefined); // holds one, never acks
+    try {
+      const refused = await post('purge', { queue: work });
+      expect(refused.status).to.equal(409);
+      expect(JSON.parse(refused.body).error).to.include('a task queue, not a dead-letter queue');
+      expect((await post('replay', { queue: work })).status).to.equal(409);
+      expect(await queueDepth(raw, `${work}.dlq`)).to.equal(2);
+    } finally {
+      await raw.channel.cancel(consumerTag);
+      await raw.channel.deleteQueue(`${work}.dlq`);
+    }
+  });
+
   it('purges after a confirmation; cancelling does nothing', async () => {
     await page.click(`tr[data-dlq-queue="${queue}"] button[data-action="purge"]`);
     await page.click('#confirm-no');
@@ -222,7 +249,7 @@ describe('taskbus ui in a browser: a real workload read off the page, a dead let
       const rows = await p.locator('#queues tbody tr td[data-col="queue"]').allTextContents();
       expect(rows).to.include(hostileQueue);
       expect(await p.locator('main img').count()).to.equal(0);
-      expect(asked[0]).to.match(/^\/api\/queues\/ui\?/);
+      expect(asked[0]).to.include(`/api/queues/${encodeURIComponent(VHOST)}?`);
     } finally {
       await p.close();
       await managed.stop();

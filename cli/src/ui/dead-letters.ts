@@ -1,4 +1,4 @@
-import { openDeadLetters, type DeadLetter, type ReplayReport } from '@taskbus/runtime';
+import { countQueues, openDeadLetters, type DeadLetter, type ReplayReport } from '@taskbus/runtime';
 import { errorText } from './collect.js';
 
 /** A dead letter in the list: no body, no headers. */
@@ -67,16 +67,44 @@ export async function showLetter(queue: string, id: string): Promise<LetterDetai
   }
 }
 
+/** A request the dashboard refuses: the message says why (HTTP `status`). */
+export class LetterRefusal extends Error {
+  constructor(
+    readonly status: 404 | 409,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * `<queue>.dlq` must be a dead-letter queue: nobody consumes one (a task queue of that name would have its
+ * worker), so one with consumers is refused before anything is taken from or purged out of it.
+ */
+async function ensureDeadLetterQueue(queue: string): Promise<void> {
+  const dlq = `${queue}.dlq`;
+  const count = (await countQueues([dlq])).get(dlq);
+  if (count?.state === 'ok' && count.consumers > 0) {
+    throw new LetterRefusal(409, `${dlq} has ${count.consumers} consumer(s): a task queue, not a dead-letter queue; the dashboard leaves it alone`);
+  }
+}
+
 export async function replayLetters(queue: string, id?: string): Promise<ReplayReport> {
+  await ensureDeadLetterQueue(queue);
   const dlq = await openDeadLetters(queue);
   try {
-    return await dlq.replay(id);
+    const report = await dlq.replay(id);
+    if (id !== undefined && report.replayed + report.kept === 0) {
+      throw new LetterRefusal(404, `no dead letter ${id} in ${queue}.dlq: replayed or purged meanwhile (or being read by another replay right now); nothing was done`);
+    }
+    return report;
   } finally {
     await dlq.close();
   }
 }
 
 export async function purgeLetters(queue: string): Promise<number> {
+  await ensureDeadLetterQueue(queue);
   const dlq = await openDeadLetters(queue);
   try {
     return await dlq.purge();
