@@ -180,6 +180,32 @@ describe('taskbus ui in a browser: a real workload read off the page, a dead let
     }
   });
 
+  it('two replay-alls at once while new dead letters arrive: each dead letter replayed at most once, none lost', async () => {
+    const csrf = await csrfOf(ui.url);
+    const rq = uniqueQueue('ui-race');
+    await raw.channel.assertQueue(rq, { durable: true });
+    await raw.channel.assertQueue(`${rq}.dlq`, { durable: true });
+    const dead = (i: number) =>
+      raw.channel.sendToQueue(`${rq}.dlq`, Buffer.from('[[], {}, {}]'), { contentType: 'application/json', headers: { task: 'ui.race', id: `race-${i}`, 'x-taskbus-queue': rq, 'x-taskbus-reason': 'failed' } });
+    try {
+      for (let i = 0; i < 40; i++) dead(i);
+      await waitFor('40 dead letters', async () => ((await queueDepth(raw, `${rq}.dlq`)) === 40 ? true : undefined));
+      const replayAll = () => http(`${ui.url}api/dlq/replay`, 'POST', { 'content-type': 'application/json', 'x-taskbus-csrf': csrf }, JSON.stringify({ queue: rq, confirm: true }));
+      const answers = Promise.all([replayAll(), replayAll()]);
+      for (let i = 40; i < 50; i++) dead(i);
+      const reports = (await answers).map((a) => JSON.parse(a.body) as { replayed: number });
+      const replayed = reports.reduce((n, r) => n + r.replayed, 0);
+      await waitFor('every message in one of the two queues', async () => ((await queueDepth(raw, rq))! + (await queueDepth(raw, `${rq}.dlq`))! === 50 ? true : undefined));
+      expect(await queueDepth(raw, rq)).to.equal(replayed);
+      expect(replayed).to.be.at.least(40);
+      const ids: string[] = [];
+      for (let m = await raw.channel.get(rq, { noAck: true }); m !== false; m = await raw.channel.get(rq, { noAck: true })) ids.push(String(m.properties.headers?.['id']));
+      expect(new Set(ids).size, 'no dead letter replayed twice').to.equal(ids.length);
+    } finally {
+      await deleteQueues(rq);
+    }
+  });
+
   it('purges after a confirmation; cancelling does nothing', async () => {
     await page.click(`tr[data-dlq-queue="${queue}"] button[data-action="purge"]`);
     await page.click('#confirm-no');
