@@ -52,6 +52,17 @@ export interface CollectorOptions {
 const MAX_SCRAPE_BYTES = 4 * 1024 * 1024;
 const SCRAPE_TIMEOUT_MS = 2000;
 const MAX_CHART_SERIES = 8;
+/** Rows kept per sample (and so in the ten minutes of history): a vhost or the workers may name any number. */
+export const MAX_ROWS = 1000;
+/** Metrics endpoints scraped per sample, each read to MAX_SCRAPE_BYTES at most. */
+const MAX_SCRAPES = 32;
+
+/** The first `max` of `rows`, telling `errors` how many more there were. */
+function bounded<T>(rows: readonly T[], max: number, what: string, errors: string[]): readonly T[] {
+  if (rows.length <= max) return rows;
+  errors.push(`${rows.length - max} more ${what} not shown (the first ${max} are)`);
+  return rows.slice(0, max);
+}
 /** Errors may quote the broker: never with its password (safeUrl redacts every URL of a text that has one). */
 export function errorText(e: unknown): string {
   const text = e instanceof Error ? e.message : String(e);
@@ -148,7 +159,7 @@ export class Collector {
       ...fromWorkers.flatMap((w) => (w.metrics ? [[w.node, { url: w.metrics, advertised: true }] as const] : [])),
     ]);
     await Promise.all(
-      [...urls].map(async ([who, { url, advertised }]) => {
+      bounded([...urls], MAX_SCRAPES, 'metrics endpoints scraped', errors).map(async ([who, { url, advertised }]) => {
         try {
           scraped.set(who, await scrape(url, advertised));
         } catch (e) {
@@ -170,13 +181,13 @@ export class Collector {
     let source: Snapshot['source'] = null;
     try {
       const report = await inspectQueues({ contracts: this.o.contracts, contractsGiven: this.o.contractsGiven, queues: known, management: this.o.management });
-      queues = report.queues;
+      queues = bounded(report.queues, MAX_ROWS, 'queues', errors);
       source = report.source;
     } catch (e) {
       if (known.length > 0) errors.push(`queues: ${errorText(e)}`);
     }
 
-    const tasks = this.taskRows(workers, counts, scraped);
+    const tasks = bounded(this.taskRows(workers, counts, scraped), MAX_ROWS, 'task versions', errors);
     this.history.add({
       at,
       queues: new Map(queues.map((q) => [q.queue, q.ready])),

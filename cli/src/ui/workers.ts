@@ -65,6 +65,10 @@ function software(stats: unknown, language: Language): string {
 const HOST = /^[a-zA-Z0-9.-]{1,253}$|^[0-9a-fA-F:]{2,39}$/;
 /** At most this many active tasks of one worker are shown (a reply may list any number). */
 export const MAX_ACTIVE_SHOWN = 100;
+/** At most this many task names (registered, or counted in stats.total) and queues of one worker are kept. */
+export const MAX_NAMES = 1000;
+/** At most this many workers are shown: whoever can publish on the broker can answer as many nodes as they like. */
+export const MAX_WORKERS = 500;
 
 /** Link-local addresses (169.254.169.254 and the like: cloud metadata endpoints) are no worker's metrics. */
 export function isLinkLocal(address: string): boolean {
@@ -91,12 +95,15 @@ export function metricsUrl(node: string, stats: unknown): string | null {
 function names(reply: unknown): string[] {
   if (!Array.isArray(reply)) return [];
   // Asked with no taskinfoitems (as openControl asks), Celery answers bare names: a space may be part of one.
-  return reply.filter((n): n is string => typeof n === 'string');
+  return reply.filter((n): n is string => typeof n === 'string').slice(0, MAX_NAMES);
 }
 
 function queueNames(reply: unknown): string[] {
   if (!Array.isArray(reply)) return [];
-  return reply.map((q) => (isObject(q) ? q['name'] : undefined)).filter((n): n is string => typeof n === 'string');
+  return reply
+    .map((q) => (isObject(q) ? q['name'] : undefined))
+    .filter((n): n is string => typeof n === 'string')
+    .slice(0, MAX_NAMES);
 }
 
 /** A string (or number) of a reply; anything else is '' (String() of a hostile object may throw). */
@@ -117,7 +124,7 @@ function activeTasks(reply: unknown, nowSeconds: number): ActiveTask[] {
 function totals(stats: unknown): Record<string, number> {
   const total = isObject(stats) ? stats['total'] : undefined;
   if (!isObject(total)) return {};
-  return Object.fromEntries(Object.entries(total).flatMap(([k, v]) => (count(v) === null ? [] : [[k, v as number]])));
+  return Object.fromEntries(Object.entries(total).flatMap(([k, v]) => (count(v) === null ? [] : [[k, v as number]])).slice(0, MAX_NAMES));
 }
 
 /**
@@ -126,7 +133,7 @@ function totals(stats: unknown): Record<string, number> {
  */
 export function describeWorkers(r: ControlReplies, versionOf: (task: string) => number | null, nowMs: number): WorkerView[] {
   const nodes = new Set([...r.stats.keys(), ...r.registered.keys(), ...r.activeQueues.keys(), ...r.active.keys()]);
-  return [...nodes].sort().map((node) => {
+  return [...nodes].sort().slice(0, MAX_WORKERS).map((node) => {
     const stats = r.stats.get(node);
     const language = workerLanguage(stats);
     return {

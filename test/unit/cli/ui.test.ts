@@ -4,7 +4,7 @@ import { Guard, sameSecret } from '../../../cli/src/ui/auth.js';
 import { uiToken } from '../../../cli/src/ui/command.js';
 import { counterRate, History, type Sample } from '../../../cli/src/ui/history.js';
 import { addCounts, parseTaskMetrics, scrapeText, taskKey } from '../../../cli/src/ui/prometheus.js';
-import { describeWorkers, MAX_ACTIVE_SHOWN, metricsUrl, workerLanguage } from '../../../cli/src/ui/workers.js';
+import { describeWorkers, MAX_ACTIVE_SHOWN, MAX_NAMES, MAX_WORKERS, metricsUrl, workerLanguage } from '../../../cli/src/ui/workers.js';
 
 const SCRAPE = `# HELP taskbus_worker_tasks_succeeded_total Tasks whose handler succeeded
 # TYPE taskbus_worker_tasks_succeeded_total counter
@@ -175,6 +175,25 @@ describe('taskbus ui: workers', () => {
     expect(w!.active.length).to.be.at.most(MAX_ACTIVE_SHOWN);
     expect(Object.getPrototypeOf(w!.total)).to.equal(Object.prototype);
     expect(({} as Record<string, unknown>)['a']).to.equal(undefined);
+  });
+
+  it('a flood of nodes, task names, queues and totals is cut to bounds (each sample, and the history, stays small)', () => {
+    const many = (n: number, f: (i: number) => unknown) => Array.from({ length: n }, (_, i) => f(i));
+    const nodes = many(MAX_WORKERS + 50, (i) => `n${String(i).padStart(4, '0')}@h`) as string[];
+    const workers = describeWorkers(
+      {
+        stats: new Map(nodes.map((n) => [n, { total: Object.fromEntries(many(MAX_NAMES + 10, (i) => [`t${i}`, 1])) }])),
+        registered: new Map(nodes.map((n) => [n, many(MAX_NAMES + 10, (i) => `t${i}`)])),
+        activeQueues: new Map(nodes.map((n) => [n, many(MAX_NAMES + 10, (i) => ({ name: `q${i}` }))])),
+        active: new Map(),
+      },
+      () => null,
+      0,
+    );
+    expect(workers.length).to.equal(MAX_WORKERS);
+    expect(workers[0]!.tasks.length).to.equal(MAX_NAMES);
+    expect(workers[0]!.queues.length).to.equal(MAX_NAMES);
+    expect(Object.keys(workers[0]!.total).length).to.equal(MAX_NAMES);
   });
 
   it('one view per node from the four replies', () => {
