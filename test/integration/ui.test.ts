@@ -6,14 +6,15 @@ import { Type } from '@sinclair/typebox';
 import { connectClient, createWorker, defineTask, silentLogger, type TaskClient, type Worker } from '@taskbus/runtime';
 import { expect } from 'chai';
 import type { Browser, Page } from 'playwright-core';
-import { deleteQueues, queueDepth, rawBroker, uniqueQueue, VHOST, waitFor } from '../support/broker.js';
+import { AMQP_URL, deleteQueues, queueDepth, rawBroker, uniqueQueue, VHOST, waitFor } from '../support/broker.js';
+import { Forwarder } from '../support/forwarder.js';
 import { taskbus } from '../support/cli.js';
 import { csrfOf, http, openPage, startUi, waitForText, type UiProcess } from '../support/ui.js';
 
 // Ports 18090-18099 are this suite's to use (18092-18093: test/interop/ui.test.ts); nothing listens on downBroker.
 // TB_UI_PORT_BASE moves them all (a worktree with its own range of ports).
 const BASE = Number(process.env['TB_UI_PORT_BASE'] ?? 18_090);
-const PORTS = { ui: BASE, token: BASE + 1, management: BASE + 4, managedUi: BASE + 5, downUi: BASE + 6, downBroker: BASE + 8 } as const;
+const PORTS = { ui: BASE, token: BASE + 1, management: BASE + 4, managedUi: BASE + 5, downUi: BASE + 6, flakyUi: BASE + 7, downBroker: BASE + 8, forwarder: BASE + 9 } as const;
 const HOSTILE = '<img src=x onerror="window.pwned=1">';
 
 /** `taskbus ui` in headless Chromium against a real worker, its metrics and its dead letters. */
@@ -280,6 +281,37 @@ describe('taskbus ui in a browser: a real workload read off the page, a dead let
       await p.close();
       await managed.stop();
       await new Promise((resolve) => stub.close(resolve));
+    }
+  });
+
+  it('the broker hanging, then gone, then back: each is told within seconds, then the workers and queues return', async () => {
+    const forwarder = new Forwarder();
+    await forwarder.open(PORTS.forwarder);
+    const url = new URL(AMQP_URL);
+    url.port = String(PORTS.forwarder);
+    const flaky = await startUi(cwd, ['--port', String(PORTS.flakyUi), '--queue', idle, '--interval', '1'], { AMQP_URL: url.href });
+    type State = { sample: number; errors: string[]; workers: { node: string }[]; queues: { queue: string; state: string }[] };
+    const state = async () => JSON.parse((await http(`${flaky.url}api/state`, 'GET', {})).body) as State;
+    const healthy = () =>
+      waitFor('a healthy sample with the worker and the queue', async () => {
+        const s = await state();
+        return s.errors.length === 0 && s.workers.some((w) => w.node === worker.name) && s.queues.some((q) => q.queue === idle && q.state === 'ok') ? s : undefined;
+      }, 30_000);
+    try {
+      await healthy();
+      forwarder.freeze();
+      const frozen = await waitFor('the hang told', async () => {
+        const s = await state();
+        return s.errors.length > 0 ? s : undefined;
+      }, 20_000);
+      expect(frozen.errors.join('\n')).to.match(/did not answer within/).and.not.include(`:${url.password}@`);
+      await forwarder.shut();
+      await waitFor('the outage told', async () => ((await state()).errors.some((e) => /cannot reach|ECONNREFUSED|refused/i.test(e)) ? true : undefined), 20_000);
+      await forwarder.open(PORTS.forwarder);
+      await healthy();
+    } finally {
+      await flaky.stop();
+      await forwarder.shut();
     }
   });
 

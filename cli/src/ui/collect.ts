@@ -47,6 +47,8 @@ export interface CollectorOptions {
   readonly management: string | false | undefined;
   /** How long to wait for the workers' replies. */
   readonly replyTimeoutMs: number;
+  /** How long one sample may take before it is given up (a broker that hangs); default 5 s past replyTimeoutMs. */
+  readonly sampleTimeoutMs?: number;
 }
 
 const MAX_SCRAPE_BYTES = 4 * 1024 * 1024;
@@ -89,6 +91,8 @@ export class Collector {
   private closed = false;
   /** A sample that failed outright: told in the next one. */
   private failure: string | null = null;
+  /** Bumped by each sample, and when one is given up: a sample publishes only while it is the current one. */
+  private generation = 0;
 
   constructor(private readonly o: CollectorOptions) {}
 
@@ -110,16 +114,48 @@ export class Collector {
   /** Samples every `intervalMs` from now on (the first at once). */
   start(intervalMs: number): void {
     const tick = async () => {
-      await this.refresh().catch((e: unknown) => (this.failure = `sampling failed: ${errorText(e)}`));
+      await this.refresh().catch((e: unknown) => this.failed(`sampling failed: ${errorText(e)}`));
       if (!this.closed) this.timer = setTimeout(tick, intervalMs);
     };
     void tick();
   }
 
-  /** One sample now (or the one under way). */
+  /** One sample now (or the one under way); a sample that hangs past the deadline is given up and ignored. */
   refresh(): Promise<Snapshot> {
-    this.running ??= this.sample().finally(() => (this.running = null));
+    if (this.running) return this.running;
+    const generation = ++this.generation;
+    const ms = this.o.sampleTimeoutMs ?? this.o.replyTimeoutMs + 5000;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.generation++; // whatever the hung sample finds later is not shown
+        const control = this.control;
+        this.control = null;
+        void control?.close().catch(() => undefined);
+        reject(new Error(`the broker did not answer within ${ms / 1000} s`));
+      }, ms);
+    });
+    this.running = Promise.race([this.sample(generation), deadline]).finally(() => {
+      clearTimeout(timer);
+      this.running = null;
+    });
     return this.running;
+  }
+
+  /**
+   * A sample that failed outright: the last snapshot is shown again, told stale, with the failure, and the
+   * failure is told in the next sample too.
+   */
+  private failed(message: string): void {
+    this.failure = message;
+    const at = Date.now();
+    const last = this.latest;
+    const stale = last ? `; showing what was seen at ${new Date(last.at).toISOString()}` : '';
+    const snapshot: Snapshot = last
+      ? { ...last, at, sample: ++this.samples, errors: [message + stale] }
+      : { at, sample: ++this.samples, source: null, errors: [message], queues: [], workers: [], tasks: [], chart: { t: [], queues: {}, tasks: {} } };
+    this.latest = snapshot;
+    for (const l of this.listeners) l(snapshot);
   }
 
   async close(): Promise<void> {
@@ -132,22 +168,21 @@ export class Collector {
 
   private async ask(errors: string[]) {
     const empty = { stats: new Map(), registered: new Map(), activeQueues: new Map(), active: new Map() };
+    let control = this.control;
     try {
-      this.control ??= await openControl();
+      control ??= this.control = await openControl();
       const o = { timeoutMs: this.o.replyTimeoutMs };
-      const [stats, registered, activeQueues, active] = await Promise.all(
-        (['stats', 'registered', 'active_queues', 'active'] as const).map((c) => this.control!.inspect(c, o)),
-      );
+      const [stats, registered, activeQueues, active] = await Promise.all((['stats', 'registered', 'active_queues', 'active'] as const).map((c) => control!.inspect(c, o)));
       return { stats: byNode(stats!), registered: byNode(registered!), activeQueues: byNode(activeQueues!), active: byNode(active!) };
     } catch (e) {
       errors.push(`remote control: ${errorText(e)}`);
-      await this.control?.close();
-      this.control = null;
+      if (this.control === control) this.control = null; // not one a later sample opened
+      await control?.close().catch(() => undefined);
       return empty;
     }
   }
 
-  private async sample(): Promise<Snapshot> {
+  private async sample(generation: number): Promise<Snapshot> {
     const errors: string[] = this.failure ? [this.failure] : [];
     this.failure = null;
     const at = Date.now();
@@ -203,6 +238,7 @@ export class Collector {
       tasks: tasks.map((t) => ({ ...t, rates: this.history.taskRates(taskKey(t.task, t.version)) })),
       chart: this.chart(queues, tasks),
     };
+    if (generation !== this.generation) return snapshot; // given up meanwhile
     this.latest = snapshot;
     for (const l of this.listeners) l(snapshot);
     return snapshot;
