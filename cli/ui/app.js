@@ -70,7 +70,20 @@ function renderQueues(s) {
   $('queues-source').textContent = s.source === 'management' ? '(management API)' : s.source === 'amqp' ? '(AMQP; unacked unknown without the management plugin)' : '';
   $('queues').tBodies[0].replaceChildren(
     ...s.queues.map((q) =>
-      el('tr', { 'data-queue': q.queue }, cell('queue', q.queue), cell('state', q.state), cell('ready', q.ready, true), cell('unacked', q.unacked, true), cell('consumers', q.consumers, true), cell('trend', fixed(q.trend, 1), true), cell('dlq', q.dlq, true)),
+      el(
+        'tr',
+        { 'data-queue': q.queue },
+        cell('queue', q.queue),
+        cell('state', q.state),
+        cell('ready', q.ready, true),
+        cell('unacked', q.unacked, true),
+        cell('consumers', q.consumers, true),
+        cell('publish', fixed(q.rates?.publish), true),
+        cell('deliver', fixed(q.rates?.deliver), true),
+        cell('done', fixed(q.done), true),
+        cell('trend', fixed(q.trend, 1), true),
+        cell('dlq', q.dlq, true),
+      ),
     ),
   );
 }

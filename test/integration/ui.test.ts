@@ -92,6 +92,9 @@ describe('taskbus ui in a browser: a real workload read off the page, a dead let
     // More work while the page watches: its rates and charts move.
     for (let i = 5; i <= 10; i++) await client.send(job, [`ok-${i}`], {});
     await shows(`tr[data-task="ui.job"][data-version="2"] td[data-col="succeeded"]`, '10');
+    // Without the management API: no publish rate, but the worker's tasks done per second on its queue.
+    expect(await text(`tr[data-queue="${queue}"] td[data-col="publish"]`)).to.equal('-');
+    expect(Number(await text(`tr[data-queue="${queue}"] td[data-col="done"]`))).to.be.greaterThan(0);
     await page.waitForTimeout(2500); // the charts get a few more points
     await page.screenshot({ path: 'docs/ui-overview.png' });
     expect(pageErrors).to.deep.equal([]);
@@ -259,7 +262,8 @@ describe('taskbus ui in a browser: a real workload read off the page, a dead let
       asked.push(req.url ?? '');
       res.writeHead(200, { 'content-type': 'application/json' }).end(
         JSON.stringify([
-          { name: queue, messages_ready: 3, messages_unacknowledged: 2, consumers: 1 },
+          // As RabbitMQ 3.10 lists a queue with traffic: message_stats with rates per second.
+          { name: queue, messages_ready: 3, messages_unacknowledged: 2, consumers: 1, message_stats: { publish: 40, publish_details: { rate: 2.5 }, deliver_get: 35, deliver_get_details: { rate: 1.2 }, ack: 33, ack_details: { rate: 1.1 } } },
           { name: `${queue}.dlq`, messages_ready: 7, messages_unacknowledged: 0, consumers: 0 },
           { name: hostileQueue, messages_ready: 1, messages_unacknowledged: 0, consumers: 0 },
         ]),
@@ -272,11 +276,14 @@ describe('taskbus ui in a browser: a real workload read off the page, a dead let
       await p.goto(managed.url);
       await waitForText(p, `tr[data-queue="${queue}"] td[data-col="unacked"]`, '2');
       expect(await p.locator(`tr[data-queue="${queue}"] td[data-col="dlq"]`).textContent()).to.equal('7');
+      expect(await p.locator(`tr[data-queue="${queue}"] td[data-col="publish"]`).textContent()).to.equal('2.50');
+      expect(await p.locator(`tr[data-queue="${queue}"] td[data-col="deliver"]`).textContent()).to.equal('1.20');
+      expect(await p.locator(`tr[data-queue=${JSON.stringify(hostileQueue)}] td[data-col="publish"]`).textContent(), 'no message_stats: no rate').to.equal('-');
       expect(await p.locator('#queues-source').textContent()).to.equal('(management API)');
       const rows = await p.locator('#queues tbody tr td[data-col="queue"]').allTextContents();
       expect(rows).to.include(hostileQueue);
       expect(await p.locator('main img').count()).to.equal(0);
-      expect(asked[0]).to.include(`/api/queues/${encodeURIComponent(VHOST)}?`);
+      expect(asked[0]).to.include(`/api/queues/${encodeURIComponent(VHOST)}?`).and.include('message_stats.publish_details.rate');
     } finally {
       await p.close();
       await managed.stop();

@@ -2,14 +2,30 @@ import { existsSync } from 'node:fs';
 import { taskCatalog } from '@taskbus/codegen';
 import { openControl, safeUrl, type ControlClient, type NodeReply } from '@taskbus/runtime';
 import { loadContracts } from '../files.js';
-import { inspectQueues, type QueueRow } from '../inspect-queues.js';
+import { inspectQueues, type QueueRow, type RatedQueueRow } from '../inspect-queues.js';
 import { History } from './history.js';
 import { addCounts, parseTaskMetrics, scrapeText, taskKey, type TaskCounts } from './prometheus.js';
 import { describeWorkers, isLinkLocal, type WorkerView } from './workers.js';
 
-export interface QueueView extends QueueRow {
+export interface QueueView extends RatedQueueRow {
   /** Ready messages gained (or, negative, lost) per minute over the last minute; null until sampled twice. */
   readonly trend: number | null;
+  /**
+   * Tasks of this queue finished (succeeded or failed) per second over the last minute, as the workers count them;
+   * null when no task is known to be of this queue (the contracts say, or its workers consume this queue only).
+   */
+  readonly done: number | null;
+}
+
+/** Per queue, the finished-per-second of its tasks (those `queueOf` places; the others count nowhere). */
+export function doneByQueue(tasks: readonly TaskView[], queueOf: (t: TaskView) => string | null): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const t of tasks) {
+    const queue = queueOf(t);
+    if (queue === null || t.rates === null) continue;
+    out.set(queue, (out.get(queue) ?? 0) + t.rates.succeeded + t.rates.failed);
+  }
+  return out;
 }
 
 export interface TaskView {
@@ -83,6 +99,8 @@ export class Collector {
   private control: ControlClient | null = null;
   private readonly history = new History();
   private catalog: ReadonlyMap<string, number> = new Map();
+  /** The contracts' queues: Celery task name -> queue. */
+  private taskQueues: ReadonlyMap<string, string> = new Map();
   private samples = 0;
   private latest: Snapshot | null = null;
   private readonly listeners = new Set<(s: Snapshot) => void>();
@@ -99,7 +117,9 @@ export class Collector {
   /** The contracts' versions (when there are contracts): Celery task name -> version. */
   async loadCatalog(): Promise<void> {
     if (!existsSync(this.o.contracts) && !this.o.contractsGiven) return;
-    this.catalog = new Map([...taskCatalog(await loadContracts(this.o.contracts)).values()].map((t) => [t.name, t.version]));
+    const tasks = [...taskCatalog(await loadContracts(this.o.contracts)).values()];
+    this.catalog = new Map(tasks.map((t) => [t.name, t.version]));
+    this.taskQueues = new Map(tasks.map((t) => [t.name, t.queue]));
   }
 
   snapshot(): Snapshot | null {
@@ -212,10 +232,10 @@ export class Collector {
     const workers = describeWorkers(replies, versionOf, at);
 
     const known = [...new Set([...workers.flatMap((w) => w.queues), ...this.o.queues])];
-    let queues: readonly QueueRow[] = [];
+    let queues: readonly RatedQueueRow[] = [];
     let source: Snapshot['source'] = null;
     try {
-      const report = await inspectQueues({ contracts: this.o.contracts, contractsGiven: this.o.contractsGiven, queues: known, management: this.o.management });
+      const report = await inspectQueues({ contracts: this.o.contracts, contractsGiven: this.o.contractsGiven, queues: known, management: this.o.management, rates: true });
       queues = bounded(report.queues, MAX_ROWS, 'queues', errors);
       source = report.source;
     } catch (e) {
@@ -228,14 +248,22 @@ export class Collector {
       queues: new Map(queues.map((q) => [q.queue, q.ready])),
       tasks: new Map(tasks.map((t) => [taskKey(t.task, t.version), { succeeded: (t.metrics?.succeeded ?? 0) + (t.celeryTotal ?? 0), failed: t.metrics?.failed ?? 0, durationSum: t.metrics?.durationSum ?? 0, durationCount: t.metrics?.durationCount ?? 0 }])),
     });
+    const rated = tasks.map((t) => ({ ...t, rates: this.history.taskRates(taskKey(t.task, t.version)) }));
+    const queuesOf = new Map(workers.map((w) => [w.node, w.queues]));
+    const done = doneByQueue(rated, (t) => {
+      const fromContracts = this.taskQueues.get(t.task);
+      if (fromContracts !== undefined) return fromContracts;
+      const consumed = new Set(t.workers.flatMap((node) => queuesOf.get(node) ?? []));
+      return consumed.size === 1 ? [...consumed][0]! : null;
+    });
     const snapshot: Snapshot = {
       at,
       sample: ++this.samples,
       source,
       errors,
-      queues: queues.map((q) => ({ ...q, trend: this.history.queueTrend(q.queue) })),
+      queues: queues.map((q) => ({ ...q, trend: this.history.queueTrend(q.queue), done: done.get(q.queue) ?? null })),
       workers,
-      tasks: tasks.map((t) => ({ ...t, rates: this.history.taskRates(taskKey(t.task, t.version)) })),
+      tasks: rated,
       chart: this.chart(queues, tasks),
     };
     if (generation !== this.generation) return snapshot; // given up meanwhile

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage } from 'node:http';
 import { expect } from 'chai';
 import { Guard, sameSecret } from '../../../cli/src/ui/auth.js';
 import { uiToken } from '../../../cli/src/ui/command.js';
+import { doneByQueue } from '../../../cli/src/ui/collect.js';
 import { counterRate, History, type Sample } from '../../../cli/src/ui/history.js';
 import { addCounts, parseTaskMetrics, scrapeText, taskKey } from '../../../cli/src/ui/prometheus.js';
 import { describeWorkers, MAX_ACTIVE_SHOWN, MAX_NAMES, MAX_WORKERS, metricsUrl, workerLanguage } from '../../../cli/src/ui/workers.js';
@@ -128,6 +129,15 @@ describe('taskbus ui: rates', () => {
     const h = new History();
     for (let t = 0; t <= 20 * 60_000; t += 60_000) h.add(sample(t, 0, 0));
     expect(h.all().length).to.equal(11);
+  });
+});
+
+describe('taskbus ui: done per second per queue', () => {
+  it("sums the finished-per-second of each queue's tasks; tasks without a queue or rates count nowhere", () => {
+    const task = (name: string, rates: { succeeded: number; failed: number } | null) => ({ task: name, version: '1', workers: [], metrics: null, celeryTotal: null, rates: rates && { ...rates, meanSeconds: null } });
+    const queues: Record<string, string> = { a: 'q1', b: 'q1', c: 'q2' };
+    const done = doneByQueue([task('a', { succeeded: 1, failed: 0.5 }), task('b', { succeeded: 2, failed: 0 }), task('c', null), task('d', { succeeded: 9, failed: 9 })], (t) => queues[t.task] ?? null);
+    expect([...done]).to.deep.equal([['q1', 3.5]]);
   });
 });
 
