@@ -20,10 +20,11 @@ const HOSTILE = '<img src=x onerror="window.pwned=1">';
 /** `taskbus ui` in headless Chromium against a real worker, its metrics and its dead letters. */
 describe('taskbus ui in a browser: a real workload read off the page, a dead letter replayed by clicking', function () {
   this.timeout(120_000);
-  const queue = uniqueQueue('ui-it');
-  const idle = uniqueQueue('ui-idle');
-  const job = defineTask<[label: string], Record<string, never>, string>({ name: 'ui.job', version: 2, queue, args: { label: Type.String() }, result: Type.String() });
-  const evil = defineTask<[], Record<string, never>, string>({ name: `ui.${HOSTILE}`, queue, args: {}, result: Type.String() });
+  // A realistic workload for the README's screenshots: both versions of the pusher's task, a few failing into the DLQ.
+  const queue = uniqueQueue('pusher');
+  const idle = uniqueQueue('reports');
+  const old = defineTask<[key: string], Record<string, never>, string>({ name: 'pusher.send_to_s3', version: 1, queue, args: { key: Type.String() }, result: Type.String() });
+  const job = defineTask<[key: string], Record<string, never>, string>({ name: 'pusher.send_to_s3_v2', version: 2, queue, args: { key: Type.String() }, result: Type.String() });
   const failing = new Set(['fail-1', 'fail-2']);
   const ran: string[] = [];
   const cwd = mkdtempSync(join(tmpdir(), 'taskbus-ui-')); // no contracts/ here: only the workers' queues and --queue
@@ -42,19 +43,22 @@ describe('taskbus ui in a browser: a real workload read off the page, a dead let
   before(async () => {
     raw = await rawBroker();
     worker = createWorker({ logger: silentLogger, name: `${queue}@%h`, metrics: { port: 0 } });
-    worker.register(job, ([label]) => {
-      if (failing.has(label)) throw new Error(`${label} failed: ${HOSTILE}`);
-      ran.push(label);
-      return `done ${label}`;
+    const upload = () => new Promise((resolve) => setTimeout(resolve, 20 + Math.random() * 60)); // an upload's time
+    worker.register(old, async ([key]) => (await upload(), `s3://bucket/${key}`));
+    worker.register(job, async ([key]) => {
+      await upload();
+      if (failing.has(key)) throw new Error(`PutObject reports/${key}.json: AccessDenied (bucket policy)`);
+      ran.push(key);
+      return `s3://bucket/${key}`;
     });
-    worker.register(evil, () => 'ok');
     await worker.start();
     client = await connectClient({ logger: silentLogger });
-    for (const label of ['ok-1', 'ok-2', 'ok-3', 'ok-4', 'fail-1', 'fail-2']) await client.send(job, [label], {});
+    for (const key of ['old-1', 'old-2', 'old-3']) await client.send(old, [key], {});
+    for (const key of ['ok-1', 'ok-2', 'ok-3', 'ok-4', 'fail-1', 'fail-2']) await client.send(job, [key], {});
     await waitFor('2 dead letters', async () => ((await queueDepth(raw, `${queue}.dlq`)) === 2 && ran.length === 4 ? true : undefined));
     // A queue nobody consumes, with 5 tasks waiting.
     await raw.channel.assertQueue(idle, { durable: true });
-    for (let i = 0; i < 5; i++) raw.channel.sendToQueue(idle, Buffer.from('[[], {}, {}]'), { contentType: 'application/json', headers: { task: 'ui.idle', id: `idle-${i}` } });
+    for (let i = 0; i < 5; i++) raw.channel.sendToQueue(idle, Buffer.from('[[], {}, {}]'), { contentType: 'application/json', headers: { task: 'reports.build', id: `idle-${i}` } });
     await raw.channel.checkQueue(idle);
     ui = await startUi(cwd, ['--port', String(PORTS.ui), '--queue', idle, '--interval', '1']);
     ({ browser, page } = await openPage(ui.url));
@@ -76,22 +80,25 @@ describe('taskbus ui in a browser: a real workload read off the page, a dead let
     expect(ui.output()).to.include(`http://127.0.0.1:${PORTS.ui}/`).and.not.include('guest:guest');
     await shows(`tr[data-queue="${idle}"] td[data-col="ready"]`, '5');
     await shows(`tr[data-queue="${queue}"] td[data-col="consumers"]`, '1');
-    await shows(`tr[data-task="ui.job"][data-version="2"] td[data-col="succeeded"]`, '4');
-    expect(await text(`tr[data-task="ui.job"][data-version="2"] td[data-col="failed"]`)).to.equal('2');
-    expect(await text(`tr[data-task="ui.job"][data-version="2"] td[data-col="dead-lettered"]`)).to.equal('2');
-    expect(await text(`tr[data-task="ui.job"][data-version="2"] td[data-col="workers"]`)).to.equal(worker.name);
+    await shows(`tr[data-task="pusher.send_to_s3_v2"][data-version="2"] td[data-col="succeeded"]`, '4');
+    expect(await text(`tr[data-task="pusher.send_to_s3_v2"][data-version="2"] td[data-col="failed"]`)).to.equal('2');
+    expect(await text(`tr[data-task="pusher.send_to_s3_v2"][data-version="2"] td[data-col="dead-lettered"]`)).to.equal('2');
+    expect(await text(`tr[data-task="pusher.send_to_s3_v2"][data-version="2"] td[data-col="workers"]`)).to.equal(worker.name);
     const row = `tr[data-node="${worker.name}"]`;
     expect(await text(`${row} td[data-col="language"]`)).to.equal('TypeScript');
     expect(await text(`${row} td[data-col="queues"]`)).to.equal(queue);
-    expect(await text(`${row} td[data-col="tasks"]`)).to.include('ui.job v2');
-    expect(await text(`${row} td[data-col="total"]`)).to.equal('6');
+    expect(await text(`${row} td[data-col="tasks"]`)).to.equal('pusher.send_to_s3 v1, pusher.send_to_s3_v2 v2');
+    await shows(`${row} td[data-col="total"]`, '9');
+    await shows('tr[data-task="pusher.send_to_s3"][data-version="1"] td[data-col="succeeded"]', '3');
     await shows(`tr[data-dlq-queue="${queue}"] td[data-col="count"]`, '2');
-    // Hostile names are text: the task name with an <img> is shown as written, no element made of it.
-    expect(await text(`${row} td[data-col="tasks"]`)).to.include(`ui.${HOSTILE}`);
-    expect(await page.locator('main img').count()).to.equal(0);
     // More work while the page watches: its rates and charts move.
-    for (let i = 5; i <= 10; i++) await client.send(job, [`ok-${i}`], {});
-    await shows(`tr[data-task="ui.job"][data-version="2"] td[data-col="succeeded"]`, '10');
+    for (let i = 5; i <= 10; i++) {
+      await client.send(job, [`ok-${i}`], {});
+      if (i % 2 === 0) await client.send(old, [`old-${i}`], {});
+      raw.channel.sendToQueue(idle, Buffer.from('[[], {}, {}]'), { contentType: 'application/json', headers: { task: 'reports.build', id: `idle-${i}` } }); // piling up
+      await page.waitForTimeout(400);
+    }
+    await shows(`tr[data-task="pusher.send_to_s3_v2"][data-version="2"] td[data-col="succeeded"]`, '10');
     // Without the management API: no publish rate, but the worker's tasks done per second on its queue.
     expect(await text(`tr[data-queue="${queue}"] td[data-col="publish"]`)).to.equal('-');
     expect(Number(await text(`tr[data-queue="${queue}"] td[data-col="done"]`))).to.be.greaterThan(0);
@@ -102,8 +109,8 @@ describe('taskbus ui in a browser: a real workload read off the page, a dead let
 
   it('updates live without a reload: new tasks in a queue appear', async () => {
     await page.evaluate('window.marker = 42');
-    for (let i = 5; i < 8; i++) raw.channel.sendToQueue(idle, Buffer.from('[[], {}, {}]'), { contentType: 'application/json', headers: { task: 'ui.idle', id: `idle-${i}` } });
-    await shows(`tr[data-queue="${idle}"] td[data-col="ready"]`, '8');
+    for (let i = 5; i < 8; i++) raw.channel.sendToQueue(idle, Buffer.from('[[], {}, {}]'), { contentType: 'application/json', headers: { task: 'reports.build', id: `idle-live-${i}` } });
+    await shows(`tr[data-queue="${idle}"] td[data-col="ready"]`, '14');
     expect(await page.evaluate('window.marker'), 'the same page, not reloaded').to.equal(42);
   });
 
@@ -113,17 +120,15 @@ describe('taskbus ui in a browser: a real workload read off the page, a dead let
     expect(await page.locator('#letters tbody tr').count()).to.equal(2);
     const first = page.locator('#letters tbody tr').first();
     expect(await first.locator('td[data-col="reason"]').textContent()).to.equal('failed');
-    expect(await first.locator('td[data-col="task"]').textContent()).to.equal('ui.job');
-    expect(await first.locator('td[data-col="error"]').textContent()).to.include(`failed: ${HOSTILE}`);
-    expect(await page.locator('#letters img').count()).to.equal(0);
+    expect(await first.locator('td[data-col="task"]').textContent()).to.equal('pusher.send_to_s3_v2');
+    expect(await first.locator('td[data-col="error"]').textContent()).to.include('AccessDenied');
     await first.locator('button[data-action="show"]').click();
     await page.waitForSelector('#dlq-detail:not([hidden])');
     const detail = JSON.parse((await text('#dlq-detail'))!) as { headers: Record<string, unknown>; body: string };
-    expect(detail.headers['task']).to.equal('ui.job');
+    expect(detail.headers['task']).to.equal('pusher.send_to_s3_v2');
     expect(detail.body).to.match(/fail-\d/);
     await page.locator('#dlq-browser').scrollIntoViewIfNeeded();
     await page.screenshot({ path: 'docs/ui-dead-letters.png' });
-    expect(await page.evaluate('window.pwned'), 'no script of the hostile text ran').to.equal(undefined);
   });
 
   it('replays one dead letter after a confirmation: the task runs and the count drops', async () => {
@@ -138,8 +143,41 @@ describe('taskbus ui in a browser: a real workload read off the page, a dead let
     await page.click('#confirm-yes');
     await waitFor('the replayed task to run', () => (ran.includes('fail-1') ? true : undefined));
     await shows(`tr[data-dlq-queue="${queue}"] td[data-col="count"]`, '1');
-    await shows(`tr[data-task="ui.job"][data-version="2"] td[data-col="succeeded"]`, '11');
+    await shows(`tr[data-task="pusher.send_to_s3_v2"][data-version="2"] td[data-col="succeeded"]`, '11');
     expect(await page.locator('#letters tbody tr').count()).to.equal(1);
+  });
+
+  it('hostile task names, worker names, error text and queue names are shown as text: no element, no script', async () => {
+    const hq = uniqueQueue('ui-hostile');
+    const evil = defineTask<[], Record<string, never>, string>({ name: `ui.${HOSTILE}`, queue: hq, args: {}, result: Type.String() });
+    const boom = defineTask<[], Record<string, never>, string>({ name: 'ui.boom', version: 3, queue: hq, args: {}, result: Type.String() });
+    const hostile = createWorker({ logger: silentLogger, name: `${HOSTILE}@%h`, queues: [hq], metrics: { port: 0 } });
+    hostile.register(evil, () => 'ok');
+    hostile.register(boom, () => {
+      throw new Error(`failed: ${HOSTILE}`);
+    });
+    await hostile.start();
+    try {
+      await client.send(evil, [], {});
+      await client.send(boom, [], {});
+      await waitFor('the hostile dead letter', async () => ((await queueDepth(raw, `${hq}.dlq`)) === 1 ? true : undefined));
+      const row = page.locator('#workers tbody tr', { hasText: hq });
+      await waitFor('the hostile worker on the page', async () => ((await row.count()) === 1 ? true : undefined), 20_000);
+      expect(await row.locator('td[data-col="node"]').textContent()).to.equal(hostile.name);
+      expect(await row.locator('td[data-col="tasks"]').textContent()).to.include(`ui.${HOSTILE}`);
+      await waitFor('the hostile task in the tasks and the chart', async () => ((await page.locator('#tasks tbody tr', { hasText: `ui.${HOSTILE}` }).count()) === 1 ? true : undefined), 20_000);
+      await page.click(`tr[data-dlq-queue="${hq}"] button[data-action="browse"]`);
+      await waitForText(page, '#letters tbody tr td[data-col="task"]', 'ui.boom');
+      expect(await page.locator('#letters tbody tr td[data-col="error"]').first().textContent()).to.include(`failed: ${HOSTILE}`);
+      await page.locator('#letters tbody tr button[data-action="show"]').first().click();
+      await page.waitForSelector('#dlq-detail:not([hidden])');
+      expect(await page.locator('img').count(), 'no element made of any of it, the chart legends included').to.equal(0);
+      expect(await page.evaluate('window.pwned'), 'no script of the hostile text ran').to.equal(undefined);
+      await page.click('#dlq-browser-close');
+    } finally {
+      await hostile.stop();
+      await deleteQueues(hq);
+    }
   });
 
   it('refuses state changes without the page\'s CSRF token, from another origin or another Host, or unconfirmed', async () => {
@@ -248,7 +286,7 @@ describe('taskbus ui in a browser: a real workload read off the page, a dead let
       await waitForText(p, '#login-error', 'wrong token');
       await p.fill('#login-token', token);
       await p.click('#login-submit');
-      await waitForText(p, `tr[data-queue="${idle}"] td[data-col="ready"]`, '8');
+      await waitForText(p, `tr[data-queue="${idle}"] td[data-col="ready"]`, '14');
       await p.close();
     } finally {
       await guarded.stop();
