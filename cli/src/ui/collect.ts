@@ -17,6 +17,16 @@ export interface QueueView extends RatedQueueRow {
   readonly done: number | null;
 }
 
+/**
+ * The queue a task's runs come from: the one queue its workers consume (a worker may be started on another queue
+ * than the contract's), else the contract's queue, else unknown (null).
+ */
+export function queueOfTask(t: Pick<TaskView, 'workers'>, queuesOf: ReadonlyMap<string, readonly string[]>, contractQueue: string | undefined): string | null {
+  const consumed = new Set(t.workers.flatMap((node) => queuesOf.get(node) ?? []));
+  if (consumed.size === 1) return [...consumed][0]!;
+  return consumed.size === 0 || (contractQueue !== undefined && consumed.has(contractQueue)) ? (contractQueue ?? null) : null;
+}
+
 /** Per queue, the finished-per-second of its tasks (those `queueOf` places; the others count nowhere). */
 export function doneByQueue(tasks: readonly TaskView[], queueOf: (t: TaskView) => string | null): Map<string, number> {
   const out = new Map<string, number>();
@@ -250,12 +260,7 @@ export class Collector {
     });
     const rated = tasks.map((t) => ({ ...t, rates: this.history.taskRates(taskKey(t.task, t.version)) }));
     const queuesOf = new Map(workers.map((w) => [w.node, w.queues]));
-    const done = doneByQueue(rated, (t) => {
-      const fromContracts = this.taskQueues.get(t.task);
-      if (fromContracts !== undefined) return fromContracts;
-      const consumed = new Set(t.workers.flatMap((node) => queuesOf.get(node) ?? []));
-      return consumed.size === 1 ? [...consumed][0]! : null;
-    });
+    const done = doneByQueue(rated, (t) => queueOfTask(t, queuesOf, this.taskQueues.get(t.task)));
     const snapshot: Snapshot = {
       at,
       sample: ++this.samples,

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage } from 'node:http';
 import { expect } from 'chai';
 import { Guard, sameSecret } from '../../../cli/src/ui/auth.js';
 import { uiToken } from '../../../cli/src/ui/command.js';
-import { doneByQueue } from '../../../cli/src/ui/collect.js';
+import { doneByQueue, queueOfTask } from '../../../cli/src/ui/collect.js';
 import { counterRate, History, type Sample } from '../../../cli/src/ui/history.js';
 import { addCounts, parseTaskMetrics, scrapeText, taskKey } from '../../../cli/src/ui/prometheus.js';
 import { describeWorkers, MAX_ACTIVE_SHOWN, MAX_NAMES, MAX_WORKERS, metricsUrl, workerLanguage } from '../../../cli/src/ui/workers.js';
@@ -138,6 +138,15 @@ describe('taskbus ui: done per second per queue', () => {
     const queues: Record<string, string> = { a: 'q1', b: 'q1', c: 'q2' };
     const done = doneByQueue([task('a', { succeeded: 1, failed: 0.5 }), task('b', { succeeded: 2, failed: 0 }), task('c', null), task('d', { succeeded: 9, failed: 9 })], (t) => queues[t.task] ?? null);
     expect([...done]).to.deep.equal([['q1', 3.5]]);
+  });
+
+  it("a task's queue: the one its workers consume (started on another queue than the contract's), else the contract's", () => {
+    const queuesOf = new Map([['w1', ['pusher-test']], ['w2', ['a', 'pusher']], ['w3', ['a', 'b']]]);
+    expect(queueOfTask({ workers: ['w1'] }, queuesOf, 'pusher')).to.equal('pusher-test');
+    expect(queueOfTask({ workers: [] }, queuesOf, 'pusher')).to.equal('pusher');
+    expect(queueOfTask({ workers: ['w2'] }, queuesOf, 'pusher')).to.equal('pusher');
+    expect(queueOfTask({ workers: ['w3'] }, queuesOf, 'pusher'), 'its workers consume others only: unknown').to.equal(null);
+    expect(queueOfTask({ workers: ['w3'] }, queuesOf, undefined)).to.equal(null);
   });
 });
 
