@@ -361,13 +361,14 @@ describe('taskbus ui in a browser: a real workload read off the page, a dead let
   });
 
   it('with the broker down, the page says so, never with the password', async () => {
-    const down = await startUi(cwd, ['--port', String(PORTS.downUi), '--queue', idle, '--interval', '1'], { AMQP_URL: `amqp://bob:S3cret-pw@127.0.0.1:${PORTS.downBroker}/ui` });
+    const metrics = `http://carol:S3cret-metrics@127.0.0.1:${PORTS.downBroker}/metrics`; // an operator's --metrics with a login
+    const down = await startUi(cwd, ['--port', String(PORTS.downUi), '--queue', idle, '--interval', '1', '--metrics', metrics], { AMQP_URL: `amqp://bob:S3cret-pw@127.0.0.1:${PORTS.downBroker}/ui` });
     try {
       const state = await waitFor('a sample', async () => {
         const answer = await http(`${down.url}api/state`, 'GET', {});
         return answer.status === 200 ? answer.body : undefined;
       });
-      expect(JSON.parse(state).errors.join('\n')).to.include('cannot reach RabbitMQ at amqp://***@127.0.0.1');
+      expect(JSON.parse(state).errors.join('\n')).to.include('cannot reach RabbitMQ at amqp://***@127.0.0.1').and.include(`metrics of http://***@127.0.0.1:${PORTS.downBroker}/metrics`);
       expect(state + down.output()).to.not.include('S3cret');
     } finally {
       await down.stop();

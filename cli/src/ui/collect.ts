@@ -228,7 +228,7 @@ export class Collector {
         try {
           scraped.set(who, await scrape(url, advertised));
         } catch (e) {
-          errors.push(`metrics of ${who}: ${errorText(e)}`);
+          errors.push(errorText(`metrics of ${who}: ${errorText(e)}`)); // an operator's --metrics URL may hold a login
         }
       }),
     );
