@@ -215,6 +215,7 @@ describe('taskbus ui in a browser: a real workload read off the page, a dead let
       expect(refused.status).to.equal(409);
       expect(JSON.parse(refused.body).error).to.include('a task queue, not a dead-letter queue');
       expect((await post('replay', { queue: work })).status).to.equal(409);
+      expect((await http(`${ui.url}api/dlq?queue=${encodeURIComponent(work)}`, 'GET', {})).status, 'not even read').to.equal(409);
       expect(await queueDepth(raw, `${work}.dlq`)).to.equal(2);
     } finally {
       await raw.channel.cancel(consumerTag);

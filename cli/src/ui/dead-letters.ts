@@ -30,43 +30,6 @@ function redactDeep(v: unknown, depth = 0): unknown {
 
 const summary = (d: DeadLetter): LetterSummary => ({ id: d.id, task: d.task, reason: d.reason, error: clean(d.error), failedAt: d.failedAt, queue: d.queue });
 
-/** The first `MAX_LISTED` dead letters of `<queue>.dlq`, and how many there are. */
-export async function listLetters(queue: string): Promise<{ letters: LetterSummary[]; more: boolean }> {
-  const dlq = await openDeadLetters(queue);
-  try {
-    const letters: LetterSummary[] = [];
-    for await (const d of dlq.list()) {
-      if (letters.length === MAX_LISTED) return { letters, more: true };
-      letters.push(summary(d));
-    }
-    return { letters, more: false };
-  } finally {
-    await dlq.close();
-  }
-}
-
-export async function showLetter(queue: string, id: string): Promise<LetterDetail | null> {
-  const dlq = await openDeadLetters(queue);
-  try {
-    for await (const d of dlq.list()) {
-      if (d.id !== id) continue;
-      const json = d.contentType.startsWith('application/json');
-      const text = json ? d.body.toString('utf8') : d.body.toString('base64');
-      return {
-        ...summary(d),
-        contentType: d.contentType,
-        headers: redactDeep(d.headers) as Record<string, unknown>,
-        body: json ? clean(text, MAX_BODY_CHARS) : text.slice(0, MAX_BODY_CHARS),
-        bodyEncoding: json ? 'utf-8' : 'base64',
-        truncated: text.length > MAX_BODY_CHARS,
-      };
-    }
-    return null;
-  } finally {
-    await dlq.close();
-  }
-}
-
 /** A request the dashboard refuses: the message says why (HTTP `status`). */
 export class LetterRefusal extends Error {
   constructor(
@@ -86,6 +49,45 @@ async function ensureDeadLetterQueue(queue: string): Promise<void> {
   const count = (await countQueues([dlq])).get(dlq);
   if (count?.state === 'ok' && count.consumers > 0) {
     throw new LetterRefusal(409, `${dlq} has ${count.consumers} consumer(s): a task queue, not a dead-letter queue; the dashboard leaves it alone`);
+  }
+}
+
+/** The first `MAX_LISTED` dead letters of `<queue>.dlq`, and how many there are. */
+export async function listLetters(queue: string): Promise<{ letters: LetterSummary[]; more: boolean }> {
+  await ensureDeadLetterQueue(queue); // reading takes each message for a moment: never a task queue's
+  const dlq = await openDeadLetters(queue);
+  try {
+    const letters: LetterSummary[] = [];
+    for await (const d of dlq.list()) {
+      if (letters.length === MAX_LISTED) return { letters, more: true };
+      letters.push(summary(d));
+    }
+    return { letters, more: false };
+  } finally {
+    await dlq.close();
+  }
+}
+
+export async function showLetter(queue: string, id: string): Promise<LetterDetail | null> {
+  await ensureDeadLetterQueue(queue);
+  const dlq = await openDeadLetters(queue);
+  try {
+    for await (const d of dlq.list()) {
+      if (d.id !== id) continue;
+      const json = d.contentType.startsWith('application/json');
+      const text = json ? d.body.toString('utf8') : d.body.toString('base64');
+      return {
+        ...summary(d),
+        contentType: d.contentType,
+        headers: redactDeep(d.headers) as Record<string, unknown>,
+        body: json ? clean(text, MAX_BODY_CHARS) : text.slice(0, MAX_BODY_CHARS),
+        bodyEncoding: json ? 'utf-8' : 'base64',
+        truncated: text.length > MAX_BODY_CHARS,
+      };
+    }
+    return null;
+  } finally {
+    await dlq.close();
   }
 }
 
