@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { Guard, sameSecret } from '../../../cli/src/ui/auth.js';
 import { uiToken } from '../../../cli/src/ui/command.js';
 import { doneByQueue, queueOfTask } from '../../../cli/src/ui/collect.js';
-import { counterRate, History, type Sample } from '../../../cli/src/ui/history.js';
+import { counterRate, History, MAX_SAMPLES, type Sample } from '../../../cli/src/ui/history.js';
 import { addCounts, parseTaskMetrics, scrapeText, taskKey } from '../../../cli/src/ui/prometheus.js';
 import { describeWorkers, MAX_ACTIVE_SHOWN, MAX_NAMES, MAX_WORKERS, metricsUrl, workerLanguage } from '../../../cli/src/ui/workers.js';
 
@@ -129,6 +129,15 @@ describe('taskbus ui: rates', () => {
     const h = new History();
     for (let t = 0; t <= 20 * 60_000; t += 60_000) h.add(sample(t, 0, 0));
     expect(h.all().length).to.equal(11);
+  });
+
+  it('keeps at most MAX_SAMPLES however short the interval, with queues and tasks coming and going', () => {
+    const h = new History();
+    for (let t = 0; t <= 20 * 60_000; t += 500) {
+      h.add({ at: t, queues: new Map([[`q${t}`, 1]]), tasks: new Map([[taskKey(`t${t}`, '1'), { succeeded: 1, failed: 0, durationSum: 0, durationCount: 0 }]]) });
+    }
+    expect(h.all().length).to.equal(MAX_SAMPLES);
+    expect(h.all().at(-1)!.at).to.equal(20 * 60_000);
   });
 });
 
