@@ -210,7 +210,7 @@ describe('taskbus ui: workers', () => {
     const nodes = many(MAX_WORKERS + 50, (i) => `n${String(i).padStart(4, '0')}@h`) as string[];
     const workers = describeWorkers(
       {
-        stats: new Map(nodes.map((n) => [n, { total: Object.fromEntries(many(MAX_NAMES + 10, (i) => [`t${i}`, 1])) }])),
+        stats: new Map(nodes.map((n) => [n, { total: Object.fromEntries(Array.from({ length: MAX_NAMES + 10 }, (_, i) => [`t${i}`, 1] as const)) }])),
         registered: new Map(nodes.map((n) => [n, many(MAX_NAMES + 10, (i) => `t${i}`)])),
         activeQueues: new Map(nodes.map((n) => [n, many(MAX_NAMES + 10, (i) => ({ name: `q${i}` }))])),
         active: new Map(),
