@@ -261,6 +261,20 @@ describe('taskbus ui: who may use it', () => {
     expect(g.hostRefusal(req({ host: 'evil.example:8089' }))?.status).to.equal(421);
     expect(g.hostRefusal(req({ host: '127.0.0.1:80' }))?.status).to.equal(421);
     expect(g.hostRefusal(req({}))?.status).to.equal(421);
+    expect(g.hostRefusal(req({ host: '127.0.0.1.evil.com:8089' }))?.status).to.equal(421);
+    expect(g.hostRefusal(req({ host: 'localhost.:8089' }))?.status).to.equal(421);
+    expect(g.hostRefusal(req({ host: 'LOCALHOST:8089' }))).to.equal(null);
+    expect(g.hostRefusal(req({ host: '[::1]:8089' }))).to.equal(null);
+    const v6 = new Guard({ host: '::1', port: 8089 }, null);
+    expect(v6.hostRefusal(req({ host: '[::1]:8089' }))).to.equal(null);
+    expect(v6.hostRefusal(req({ host: '[::1].evil.com:8089' }))?.status).to.equal(421);
+  });
+
+  it('only loopback literals and localhost count as loopback: wildcards, mapped and look-alike names need the token', () => {
+    for (const host of ['0.0.0.0', '::', '::ffff:127.0.0.1', '127.0.0.1.evil.com', 'localhost.evil.com', '127.1', 'my-laptop']) {
+      expect(() => uiToken(host, {}), host).to.throw(/TASKBUS_UI_TOKEN/);
+    }
+    for (const host of ['127.0.0.1', '127.3.2.1', '::1', 'localhost']) expect(uiToken(host, {}), host).to.equal(null);
   });
 
   it('a POST needs the CSRF header, JSON, no foreign Origin, and the token when there is one', () => {
