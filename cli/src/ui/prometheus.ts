@@ -123,8 +123,8 @@ export function scrapeText(url: string, limits: ScrapeLimits): Promise<string> {
         chunks.push(c);
       });
       res.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-      res.once('error', (e) => reject(e.name === 'AbortError' ? new Error(`${url} took over ${limits.timeoutMs} ms`) : e));
+      res.on('error', (e) => reject(e.name === 'AbortError' ? new Error(`${url} took over ${limits.timeoutMs} ms`) : e));
     });
-    req.once('error', (e) => reject(e.name === 'AbortError' ? new Error(`${url} took over ${limits.timeoutMs} ms`) : e));
+    req.on('error', (e) => reject(e.name === 'AbortError' ? new Error(`${url} took over ${limits.timeoutMs} ms`) : e));
   });
 }
