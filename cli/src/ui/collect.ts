@@ -73,7 +73,10 @@ export interface CollectorOptions {
   readonly management: string | false | undefined;
   /** How long to wait for the workers' replies. */
   readonly replyTimeoutMs: number;
-  /** How long one sample may take before it is given up (a broker that hangs); default 5 s past replyTimeoutMs. */
+  /**
+   * How long one sample may take before it is given up (a broker that hangs); default 10 s past replyTimeoutMs
+   * (a scrape may take 2 s, the management API 3 s, then the AMQP counts).
+   */
   readonly sampleTimeoutMs?: number;
 }
 
@@ -154,7 +157,7 @@ export class Collector {
   refresh(): Promise<Snapshot> {
     if (this.running) return this.running;
     const generation = ++this.generation;
-    const ms = this.o.sampleTimeoutMs ?? this.o.replyTimeoutMs + 5000;
+    const ms = this.o.sampleTimeoutMs ?? this.o.replyTimeoutMs + 10_000;
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
