@@ -204,6 +204,9 @@ describe('taskbus ui in a browser: a real workload read off the page, a dead let
     expect(gone.status).to.equal(404);
     expect(JSON.parse(gone.body).error).to.match(/no dead letter no-such-id in .*\.dlq: replayed or purged meanwhile/);
     expect((await post('purge', { queue: `${queue}.dlq` })).status, 'a .dlq name is not a task queue').to.equal(400);
+    const none = await http(`${ui.url}api/dlq?queue=no-such-queue-${PORTS.ui}`, 'GET', {});
+    expect(none.status, 'no such dead-letter queue').to.equal(404);
+    expect(JSON.parse(none.body).error).to.include('there is no dead-letter queue');
     // A task queue that happens to end in .dlq, with its consumer: the dashboard must not purge it.
     const work = uniqueQueue('ui-work');
     await raw.channel.assertQueue(`${work}.dlq`, { durable: false, autoDelete: true });

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
+import { NoDeadLetterQueueError } from '@taskbus/runtime';
 import { errorText, type Collector } from './collect.js';
 import { Guard, SESSION_COOKIE, type Refusal } from './auth.js';
 import { LetterRefusal, listLetters, purgeLetters, replayLetters, showLetter } from './dead-letters.js';
@@ -167,7 +168,8 @@ export async function serveUi(o: UiServerOptions): Promise<UiServer> {
       if (res.headersSent) return void res.end();
       if (e instanceof BadRequest) return send(res, 400, { error: e.message });
       if (e instanceof LetterRefusal) return send(res, e.status, { error: e.message });
-      send(res, 502, { error: errorText(e) });
+      // No such dead-letter queue is the request's mistake (or one purged and deleted meanwhile), not the broker's.
+      send(res, e instanceof NoDeadLetterQueueError ? 404 : 502, { error: errorText(e) });
     });
   });
   await new Promise<void>((resolve, reject) => {
