@@ -276,7 +276,12 @@ $('dlq-browser-close').onclick = () => {
 function live() {
   const events = new EventSource('/api/events');
   events.onmessage = (m) => render(JSON.parse(m.data));
-  events.onerror = () => ($('status').textContent = 'disconnected; retrying…');
+  events.onerror = () => {
+    $('status').textContent = 'disconnected; retrying…';
+    // EventSource retries a lost connection, but gives up on a refusal: a restarted dashboard (new CSRF token,
+    // its sessions gone) answers 401. The page is loaded again, to get the new token and ask to log in.
+    if (events.readyState === EventSource.CLOSED) setTimeout(() => location.reload(), 2000);
+  };
 }
 
 async function start() {

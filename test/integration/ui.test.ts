@@ -271,7 +271,7 @@ describe('taskbus ui in a browser: a real workload read off the page, a dead let
 
   it('with a token, every API request needs it (bearer or the login session); the page logs in', async () => {
     const token = 'ui-test-token-0123456789';
-    const guarded = await startUi(cwd, ['--port', String(PORTS.token), '--queue', idle, '--interval', '1'], { TASKBUS_UI_TOKEN: token });
+    let guarded = await startUi(cwd, ['--port', String(PORTS.token), '--queue', idle, '--interval', '1'], { TASKBUS_UI_TOKEN: token });
     try {
       expect(guarded.output()).to.not.include(token);
       const csrf = await csrfOf(guarded.url);
@@ -288,6 +288,13 @@ describe('taskbus ui in a browser: a real workload read off the page, a dead let
       await p.fill('#login-token', 'wrong');
       await p.click('#login-submit');
       await waitForText(p, '#login-error', 'wrong token');
+      await p.fill('#login-token', token);
+      await p.click('#login-submit');
+      await waitForText(p, `tr[data-queue="${idle}"] td[data-col="ready"]`, '14');
+      // Restarted, the dashboard knows no session and has a new CSRF token: the open page asks to log in again.
+      await guarded.stop();
+      guarded = await startUi(cwd, ['--port', String(PORTS.token), '--queue', idle, '--interval', '1'], { TASKBUS_UI_TOKEN: token });
+      await p.waitForSelector('#login:not([hidden])', { timeout: 20_000 });
       await p.fill('#login-token', token);
       await p.click('#login-submit');
       await waitForText(p, `tr[data-queue="${idle}"] td[data-col="ready"]`, '14');
