@@ -22,7 +22,19 @@ export interface QueueRow {
 export interface QueuesReport {
   /** Where the counts come from: the management plugin's HTTP API, or passive declares over AMQP. */
   readonly source: 'management' | 'amqp';
-  readonly queues: readonly QueueRow[];
+  /** With `rates` asked for and the management API answering, each existing queue's rates too. */
+  readonly queues: readonly RatedQueueRow[];
+}
+
+/**
+ * Messages per second, as the management API averages them (`message_stats.*_details.rate`); null where it has no
+ * figure (a queue nothing was published to or delivered from yet has no `message_stats`).
+ */
+export interface QueueRates {
+  readonly publish: number | null;
+  /** Deliveries to consumers and basic.get, acked or not. */
+  readonly deliver: number | null;
+  readonly ack: number | null;
 }
 
 /** A queue as the management API's `/api/queues/<vhost>` lists it (only the fields used here). */
@@ -31,12 +43,21 @@ export interface ManagementQueue {
   readonly messages_ready?: number;
   readonly messages_unacknowledged?: number;
   readonly consumers?: number;
+  /** Only when the endpoint asks for them (`taskbus ui`; `inspect queues` leaves them out). */
+  readonly rates?: QueueRates;
+}
+
+/** A row with the management API's rates (`taskbus ui`'s; `inspect queues --json` keeps to QueueRow). */
+export interface RatedQueueRow extends QueueRow {
+  readonly rates?: QueueRates;
 }
 
 /** Where to ask the management API, and how to log in; never printed (the header holds the password). */
 export interface ManagementEndpoint {
   readonly url: URL;
   readonly authorization: string | null;
+  /** Whether the queues' message rates are asked for (and read). */
+  readonly rates?: boolean;
 }
 
 export const MANAGEMENT_ENV = 'TASKBUS_MANAGEMENT_URL';
@@ -48,7 +69,7 @@ const MANAGEMENT_TIMEOUT_MS = 3000;
  * which may carry a path prefix), else the broker's host on port 15672 (15671, https, for amqps). Credentials:
  * the base URL's own, else the AMQP URL's (the first of a list).
  */
-export function managementEndpoint(amqpUrl: string, base?: string): ManagementEndpoint {
+export function managementEndpoint(amqpUrl: string, base?: string, { rates = false } = {}): ManagementEndpoint {
   const broker = parseBrokerList(amqpUrl)[0]!.url;
   const vhost = broker.pathname.length > 1 ? decodeURIComponent(broker.pathname.slice(1)) : '/';
   let root: URL;
@@ -67,12 +88,20 @@ export function managementEndpoint(amqpUrl: string, base?: string): ManagementEn
   root.password = '';
   if (!root.pathname.endsWith('/')) root.pathname += '/';
   const url = new URL(`api/queues/${encodeURIComponent(vhost)}`, root);
-  url.searchParams.set('columns', 'name,messages_ready,messages_unacknowledged,consumers');
+  url.searchParams.set('columns', ['name,messages_ready,messages_unacknowledged,consumers', ...(rates ? RATE_COLUMNS : [])].join(','));
   const authorization = user === '' && password === '' ? null : `Basic ${Buffer.from(`${user}:${password}`, 'utf8').toString('base64')}`;
-  return { url, authorization };
+  return { url, authorization, ...(rates ? { rates } : {}) };
 }
 
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+const RATE_COLUMNS = ['message_stats.publish_details.rate', 'message_stats.deliver_get_details.rate', 'message_stats.ack_details.rate'];
+
+/** `message_stats.<what>_details.rate`, when it is a number of messages per second. */
+function rateOf(stats: unknown, what: string): number | null {
+  const details = typeof stats === 'object' && stats !== null ? (stats as Record<string, unknown>)[`${what}_details`] : undefined;
+  const rate = typeof details === 'object' && details !== null ? (details as Record<string, unknown>)['rate'] : undefined;
+  return typeof rate === 'number' && Number.isFinite(rate) && rate >= 0 ? rate : null;
+}
 
 /** The vhost's queues from the management API; null when it cannot be reached or answers anything unexpected. */
 export async function fetchManagementQueues(endpoint: ManagementEndpoint, timeoutMs = MANAGEMENT_TIMEOUT_MS): Promise<ManagementQueue[] | null> {
@@ -88,12 +117,13 @@ export async function fetchManagementQueues(endpoint: ManagementEndpoint, timeou
     const queues: ManagementQueue[] = [];
     for (const q of body as unknown[]) {
       if (typeof q !== 'object' || q === null || typeof (q as { name?: unknown }).name !== 'string') return null;
-      const { name, messages_ready, messages_unacknowledged, consumers } = q as Record<string, unknown>;
+      const { name, messages_ready, messages_unacknowledged, consumers, message_stats } = q as Record<string, unknown>;
       queues.push({
         name: name as string,
         ...(isCount(messages_ready) ? { messages_ready } : {}),
         ...(isCount(messages_unacknowledged) ? { messages_unacknowledged } : {}),
         ...(isCount(consumers) ? { consumers } : {}),
+        ...(endpoint.rates ? { rates: { publish: rateOf(message_stats, 'publish'), deliver: rateOf(message_stats, 'deliver_get'), ack: rateOf(message_stats, 'ack') } } : {}),
       });
     }
     return queues;
@@ -106,7 +136,7 @@ export async function fetchManagementQueues(endpoint: ManagementEndpoint, timeou
  * Rows from the management API: every queue of the vhost, each `<queue>.dlq` folded into its queue's row, and
  * the known queues (contracts, --queue) that do not exist shown missing.
  */
-export function rowsFromManagement(listed: readonly ManagementQueue[], known: readonly string[]): QueueRow[] {
+export function rowsFromManagement(listed: readonly ManagementQueue[], known: readonly string[]): RatedQueueRow[] {
   const byName = new Map(listed.map((q) => [q.name, q]));
   const parents = new Set(known);
   for (const q of listed) parents.add(q.name.endsWith(DLQ_SUFFIX) ? q.name.slice(0, -DLQ_SUFFIX.length) : q.name);
@@ -120,6 +150,7 @@ export function rowsFromManagement(listed: readonly ManagementQueue[], known: re
       unacked: q?.messages_unacknowledged ?? null,
       consumers: q?.consumers ?? null,
       dlq: dlq ? (dlq.messages_ready ?? null) : null,
+      ...(q?.rates ? { rates: q.rates } : {}),
     };
   });
 }
@@ -161,6 +192,8 @@ export interface InspectQueuesOptions {
   readonly queues: readonly string[];
   /** Management API base URL; undefined: derived from AMQP_URL; false: do not try it (--no-management). */
   readonly management: string | false | undefined;
+  /** Ask the management API for the queues' message rates too (rows then carry `rates`). */
+  readonly rates?: boolean;
 }
 
 /** The queues of the contracts, if the directory exists (or was asked for). */
@@ -175,7 +208,7 @@ export async function inspectQueues(o: InspectQueuesOptions): Promise<QueuesRepo
   const known = [...(await contractQueues(o)), ...o.queues];
   const amqpUrl = process.env['AMQP_URL'] ?? DEFAULT_AMQP_URL;
   if (o.management !== false) {
-    const listed = await fetchManagementQueues(managementEndpoint(amqpUrl, o.management ?? (process.env[MANAGEMENT_ENV] || undefined)));
+    const listed = await fetchManagementQueues(managementEndpoint(amqpUrl, o.management ?? (process.env[MANAGEMENT_ENV] || undefined), { rates: o.rates === true }));
     if (listed) return { source: 'management', queues: rowsFromManagement(listed, known) };
   }
   if (known.length === 0) {

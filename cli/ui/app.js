@@ -70,7 +70,20 @@ function renderQueues(s) {
   $('queues-source').textContent = s.source === 'management' ? '(management API)' : s.source === 'amqp' ? '(AMQP; unacked unknown without the management plugin)' : '';
   $('queues').tBodies[0].replaceChildren(
     ...s.queues.map((q) =>
-      el('tr', { 'data-queue': q.queue }, cell('queue', q.queue), cell('state', q.state), cell('ready', q.ready, true), cell('unacked', q.unacked, true), cell('consumers', q.consumers, true), cell('trend', fixed(q.trend, 1), true), cell('dlq', q.dlq, true)),
+      el(
+        'tr',
+        { 'data-queue': q.queue },
+        cell('queue', q.queue),
+        cell('state', q.state),
+        cell('ready', q.ready, true),
+        cell('unacked', q.unacked, true),
+        cell('consumers', q.consumers, true),
+        cell('publish', fixed(q.rates?.publish), true),
+        cell('deliver', fixed(q.rates?.deliver), true),
+        cell('done', fixed(q.done), true),
+        cell('trend', fixed(q.trend, 1), true),
+        cell('dlq', q.dlq, true),
+      ),
     ),
   );
 }
@@ -263,7 +276,12 @@ $('dlq-browser-close').onclick = () => {
 function live() {
   const events = new EventSource('/api/events');
   events.onmessage = (m) => render(JSON.parse(m.data));
-  events.onerror = () => ($('status').textContent = 'disconnected; retrying…');
+  events.onerror = () => {
+    $('status').textContent = 'disconnected; retrying…';
+    // EventSource retries a lost connection, but gives up on a refusal: a restarted dashboard (new CSRF token,
+    // its sessions gone) answers 401. The page is loaded again, to get the new token and ask to log in.
+    if (events.readyState === EventSource.CLOSED) setTimeout(() => location.reload(), 2000);
+  };
 }
 
 async function start() {

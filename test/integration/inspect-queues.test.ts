@@ -8,8 +8,8 @@ import { TASKBUS_BIN } from '../support/cli.js';
 import { runProcess } from '../support/process.js';
 
 const CONTRACTS = fileURLToPath(new URL('../../contracts', import.meta.url));
-/** Ports 19300-19399 are this suite's; one per stub. */
-const STUB_PORT = 19321;
+/** Ports 19300-19399 are this suite's; one per stub (TB_INSPECT_STUB_PORT moves it, for a worktree's own range). */
+const STUB_PORT = Number(process.env['TB_INSPECT_STUB_PORT'] ?? 19321);
 
 interface Report {
   readonly source: 'management' | 'amqp';
@@ -106,7 +106,11 @@ describe('taskbus inspect queues on the real broker (management plugin disabled 
 
     /** The fields RabbitMQ's /api/queues lists, as it lists them (a queue it has no stats for yet lacks the counts). */
     const listing = [
-      { name: busy, vhost: VHOST, durable: true, type: 'classic', state: 'running', messages: 5, messages_ready: 2, messages_unacknowledged: 3, consumers: 1 },
+      {
+        name: busy, vhost: VHOST, durable: true, type: 'classic', state: 'running', messages: 5, messages_ready: 2, messages_unacknowledged: 3, consumers: 1,
+        // Rates `taskbus ui` shows; `inspect queues --json` leaves them out.
+        message_stats: { publish: 40, publish_details: { rate: 2.5 }, deliver_get: 35, deliver_get_details: { rate: 1.2 }, ack: 33, ack_details: { rate: 1.1 } },
+      },
       { name: `${busy}.dlq`, vhost: VHOST, durable: true, type: 'classic', state: 'running', messages: 2, messages_ready: 2, messages_unacknowledged: 0, consumers: 0 },
       { name: 'celery', vhost: VHOST, durable: true, type: 'quorum', state: 'running', messages: 0, messages_ready: 0, messages_unacknowledged: 0, consumers: 2 },
       { name: 'fresh', vhost: VHOST, durable: true, type: 'classic' },
@@ -128,6 +132,7 @@ describe('taskbus inspect queues on the real broker (management plugin disabled 
       ].sort((a, b) => (a.queue < b.queue ? -1 : 1)));
       expect(requests).to.have.length(1);
       expect(new URL(requests[0]!.url, 'http://x').pathname).to.equal(`/api/queues/${encodeURIComponent(VHOST)}`);
+      expect(new URL(requests[0]!.url, 'http://x').searchParams.get('columns'), 'no rates asked for').to.equal('name,messages_ready,messages_unacknowledged,consumers');
       const url = new URL(AMQP_URL);
       expect(requests[0]!.authorization).to.equal(`Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`);
     });

@@ -2,14 +2,40 @@ import { existsSync } from 'node:fs';
 import { taskCatalog } from '@taskbus/codegen';
 import { openControl, safeUrl, type ControlClient, type NodeReply } from '@taskbus/runtime';
 import { loadContracts } from '../files.js';
-import { inspectQueues, type QueueRow } from '../inspect-queues.js';
+import { inspectQueues, type QueueRow, type RatedQueueRow } from '../inspect-queues.js';
 import { History } from './history.js';
-import { addCounts, parseTaskMetrics, taskKey, type TaskCounts } from './prometheus.js';
-import { describeWorkers, type WorkerView } from './workers.js';
+import { addCounts, parseTaskMetrics, scrapeText, taskKey, type TaskCounts } from './prometheus.js';
+import { describeWorkers, isLinkLocal, type WorkerView } from './workers.js';
 
-export interface QueueView extends QueueRow {
+export interface QueueView extends RatedQueueRow {
   /** Ready messages gained (or, negative, lost) per minute over the last minute; null until sampled twice. */
   readonly trend: number | null;
+  /**
+   * Tasks of this queue finished (succeeded or failed) per second over the last minute, as the workers count them;
+   * null when no task is known to be of this queue (the contracts say, or its workers consume this queue only).
+   */
+  readonly done: number | null;
+}
+
+/**
+ * The queue a task's runs come from: the one queue its workers consume (a worker may be started on another queue
+ * than the contract's), else the contract's queue, else unknown (null).
+ */
+export function queueOfTask(t: Pick<TaskView, 'workers'>, queuesOf: ReadonlyMap<string, readonly string[]>, contractQueue: string | undefined): string | null {
+  const consumed = new Set(t.workers.flatMap((node) => queuesOf.get(node) ?? []));
+  if (consumed.size === 1) return [...consumed][0]!;
+  return consumed.size === 0 || (contractQueue !== undefined && consumed.has(contractQueue)) ? (contractQueue ?? null) : null;
+}
+
+/** Per queue, the finished-per-second of its tasks (those `queueOf` places; the others count nowhere). */
+export function doneByQueue(tasks: readonly TaskView[], queueOf: (t: TaskView) => string | null): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const t of tasks) {
+    const queue = queueOf(t);
+    if (queue === null || t.rates === null) continue;
+    out.set(queue, (out.get(queue) ?? 0) + t.rates.succeeded + t.rates.failed);
+  }
+  return out;
 }
 
 export interface TaskView {
@@ -47,23 +73,36 @@ export interface CollectorOptions {
   readonly management: string | false | undefined;
   /** How long to wait for the workers' replies. */
   readonly replyTimeoutMs: number;
+  /**
+   * How long one sample may take before it is given up (a broker that hangs); default 10 s past replyTimeoutMs
+   * (a scrape may take 2 s, the management API 3 s, then the AMQP counts).
+   */
+  readonly sampleTimeoutMs?: number;
 }
 
 const MAX_SCRAPE_BYTES = 4 * 1024 * 1024;
+const SCRAPE_TIMEOUT_MS = 2000;
 const MAX_CHART_SERIES = 8;
+/** Rows kept per sample (and so in the ten minutes of history): a vhost or the workers may name any number. */
+export const MAX_ROWS = 1000;
+/** Metrics endpoints scraped per sample, each read to MAX_SCRAPE_BYTES at most. */
+const MAX_SCRAPES = 32;
+
+/** The first `max` of `rows`, telling `errors` how many more there were. */
+function bounded<T>(rows: readonly T[], max: number, what: string, errors: string[]): readonly T[] {
+  if (rows.length <= max) return rows;
+  errors.push(`${rows.length - max} more ${what} not shown (the first ${max} are)`);
+  return rows.slice(0, max);
+}
 /** Errors may quote the broker: never with its password (safeUrl redacts every URL of a text that has one). */
 export function errorText(e: unknown): string {
   const text = e instanceof Error ? e.message : String(e);
   return /[a-z][a-z0-9+.-]*:\/\//i.test(text) ? safeUrl(text) : text;
 }
 
-async function scrape(url: string): Promise<Map<string, TaskCounts>> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(2000), redirect: 'error' });
-  if (!response.ok) throw new Error(`${url} answered ${response.status}`);
-  const length = Number(response.headers.get('content-length') ?? 0);
-  if (length > MAX_SCRAPE_BYTES) throw new Error(`${url} is too large (${length} bytes)`);
-  const text = await response.text();
-  return parseTaskMetrics(text.length > MAX_SCRAPE_BYTES ? text.slice(0, MAX_SCRAPE_BYTES) : text);
+/** A worker-advertised URL may name no link-local address; the operator's --metrics may name anything. */
+async function scrape(url: string, advertised: boolean): Promise<Map<string, TaskCounts>> {
+  return parseTaskMetrics(await scrapeText(url, { maxBytes: MAX_SCRAPE_BYTES, timeoutMs: SCRAPE_TIMEOUT_MS, ...(advertised ? { refuse: isLinkLocal } : {}) }));
 }
 
 const byNode = (replies: readonly NodeReply[]) => new Map(replies.map((r) => [r.node, r.reply]));
@@ -73,6 +112,8 @@ export class Collector {
   private control: ControlClient | null = null;
   private readonly history = new History();
   private catalog: ReadonlyMap<string, number> = new Map();
+  /** The contracts' queues: Celery task name -> queue. */
+  private taskQueues: ReadonlyMap<string, string> = new Map();
   private samples = 0;
   private latest: Snapshot | null = null;
   private readonly listeners = new Set<(s: Snapshot) => void>();
@@ -81,13 +122,17 @@ export class Collector {
   private closed = false;
   /** A sample that failed outright: told in the next one. */
   private failure: string | null = null;
+  /** Bumped by each sample, and when one is given up: a sample publishes only while it is the current one. */
+  private generation = 0;
 
   constructor(private readonly o: CollectorOptions) {}
 
   /** The contracts' versions (when there are contracts): Celery task name -> version. */
   async loadCatalog(): Promise<void> {
     if (!existsSync(this.o.contracts) && !this.o.contractsGiven) return;
-    this.catalog = new Map([...taskCatalog(await loadContracts(this.o.contracts)).values()].map((t) => [t.name, t.version]));
+    const tasks = [...taskCatalog(await loadContracts(this.o.contracts)).values()];
+    this.catalog = new Map(tasks.map((t) => [t.name, t.version]));
+    this.taskQueues = new Map(tasks.map((t) => [t.name, t.queue]));
   }
 
   snapshot(): Snapshot | null {
@@ -102,16 +147,48 @@ export class Collector {
   /** Samples every `intervalMs` from now on (the first at once). */
   start(intervalMs: number): void {
     const tick = async () => {
-      await this.refresh().catch((e: unknown) => (this.failure = `sampling failed: ${errorText(e)}`));
+      await this.refresh().catch((e: unknown) => this.failed(`sampling failed: ${errorText(e)}`));
       if (!this.closed) this.timer = setTimeout(tick, intervalMs);
     };
     void tick();
   }
 
-  /** One sample now (or the one under way). */
+  /** One sample now (or the one under way); a sample that hangs past the deadline is given up and ignored. */
   refresh(): Promise<Snapshot> {
-    this.running ??= this.sample().finally(() => (this.running = null));
+    if (this.running) return this.running;
+    const generation = ++this.generation;
+    const ms = this.o.sampleTimeoutMs ?? this.o.replyTimeoutMs + 10_000;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.generation++; // whatever the hung sample finds later is not shown
+        const control = this.control;
+        this.control = null;
+        void control?.close().catch(() => undefined);
+        reject(new Error(`the broker did not answer within ${ms / 1000} s`));
+      }, ms);
+    });
+    this.running = Promise.race([this.sample(generation), deadline]).finally(() => {
+      clearTimeout(timer);
+      this.running = null;
+    });
     return this.running;
+  }
+
+  /**
+   * A sample that failed outright: the last snapshot is shown again, told stale, with the failure, and the
+   * failure is told in the next sample too.
+   */
+  private failed(message: string): void {
+    this.failure = message;
+    const at = Date.now();
+    const last = this.latest;
+    const stale = last ? `; showing what was seen at ${new Date(last.at).toISOString()}` : '';
+    const snapshot: Snapshot = last
+      ? { ...last, at, sample: ++this.samples, errors: [message + stale] }
+      : { at, sample: ++this.samples, source: null, errors: [message], queues: [], workers: [], tasks: [], chart: { t: [], queues: {}, tasks: {} } };
+    this.latest = snapshot;
+    for (const l of this.listeners) l(snapshot);
   }
 
   async close(): Promise<void> {
@@ -124,35 +201,37 @@ export class Collector {
 
   private async ask(errors: string[]) {
     const empty = { stats: new Map(), registered: new Map(), activeQueues: new Map(), active: new Map() };
+    let control = this.control;
     try {
-      this.control ??= await openControl();
+      control ??= this.control = await openControl();
       const o = { timeoutMs: this.o.replyTimeoutMs };
-      const [stats, registered, activeQueues, active] = await Promise.all(
-        (['stats', 'registered', 'active_queues', 'active'] as const).map((c) => this.control!.inspect(c, o)),
-      );
+      const [stats, registered, activeQueues, active] = await Promise.all((['stats', 'registered', 'active_queues', 'active'] as const).map((c) => control!.inspect(c, o)));
       return { stats: byNode(stats!), registered: byNode(registered!), activeQueues: byNode(activeQueues!), active: byNode(active!) };
     } catch (e) {
       errors.push(`remote control: ${errorText(e)}`);
-      await this.control?.close();
-      this.control = null;
+      if (this.control === control) this.control = null; // not one a later sample opened
+      await control?.close().catch(() => undefined);
       return empty;
     }
   }
 
-  private async sample(): Promise<Snapshot> {
+  private async sample(generation: number): Promise<Snapshot> {
     const errors: string[] = this.failure ? [this.failure] : [];
     this.failure = null;
     const at = Date.now();
     const replies = await this.ask(errors);
     const scraped = new Map<string, Map<string, TaskCounts>>(); // by node (or URL)
     const fromWorkers = describeWorkers(replies, () => null, at);
-    const urls = new Map<string, string>([...this.o.metrics.map((u) => [u, u] as const), ...fromWorkers.flatMap((w) => (w.metrics ? [[w.node, w.metrics] as const] : []))]);
+    const urls = new Map<string, { url: string; advertised: boolean }>([
+      ...this.o.metrics.map((url) => [url, { url, advertised: false }] as const),
+      ...fromWorkers.flatMap((w) => (w.metrics ? [[w.node, { url: w.metrics, advertised: true }] as const] : [])),
+    ]);
     await Promise.all(
-      [...urls].map(async ([who, url]) => {
+      bounded([...urls], MAX_SCRAPES, 'metrics endpoints scraped', errors).map(async ([who, { url, advertised }]) => {
         try {
-          scraped.set(who, await scrape(url));
+          scraped.set(who, await scrape(url, advertised));
         } catch (e) {
-          errors.push(`metrics of ${who}: ${errorText(e)}`);
+          errors.push(errorText(`metrics of ${who}: ${errorText(e)}`)); // an operator's --metrics URL may hold a login
         }
       }),
     );
@@ -166,32 +245,36 @@ export class Collector {
     const workers = describeWorkers(replies, versionOf, at);
 
     const known = [...new Set([...workers.flatMap((w) => w.queues), ...this.o.queues])];
-    let queues: readonly QueueRow[] = [];
+    let queues: readonly RatedQueueRow[] = [];
     let source: Snapshot['source'] = null;
     try {
-      const report = await inspectQueues({ contracts: this.o.contracts, contractsGiven: this.o.contractsGiven, queues: known, management: this.o.management });
-      queues = report.queues;
+      const report = await inspectQueues({ contracts: this.o.contracts, contractsGiven: this.o.contractsGiven, queues: known, management: this.o.management, rates: true });
+      queues = bounded(report.queues, MAX_ROWS, 'queues', errors);
       source = report.source;
     } catch (e) {
       if (known.length > 0) errors.push(`queues: ${errorText(e)}`);
     }
 
-    const tasks = this.taskRows(workers, counts, scraped);
+    const tasks = bounded(this.taskRows(workers, counts, scraped), MAX_ROWS, 'task versions', errors);
     this.history.add({
       at,
       queues: new Map(queues.map((q) => [q.queue, q.ready])),
       tasks: new Map(tasks.map((t) => [taskKey(t.task, t.version), { succeeded: (t.metrics?.succeeded ?? 0) + (t.celeryTotal ?? 0), failed: t.metrics?.failed ?? 0, durationSum: t.metrics?.durationSum ?? 0, durationCount: t.metrics?.durationCount ?? 0 }])),
     });
+    const rated = tasks.map((t) => ({ ...t, rates: this.history.taskRates(taskKey(t.task, t.version)) }));
+    const queuesOf = new Map(workers.map((w) => [w.node, w.queues]));
+    const done = doneByQueue(rated, (t) => queueOfTask(t, queuesOf, this.taskQueues.get(t.task)));
     const snapshot: Snapshot = {
       at,
       sample: ++this.samples,
       source,
       errors,
-      queues: queues.map((q) => ({ ...q, trend: this.history.queueTrend(q.queue) })),
+      queues: queues.map((q) => ({ ...q, trend: this.history.queueTrend(q.queue), done: done.get(q.queue) ?? null })),
       workers,
-      tasks: tasks.map((t) => ({ ...t, rates: this.history.taskRates(taskKey(t.task, t.version)) })),
+      tasks: rated,
       chart: this.chart(queues, tasks),
     };
+    if (generation !== this.generation) return snapshot; // given up meanwhile
     this.latest = snapshot;
     for (const l of this.listeners) l(snapshot);
     return snapshot;

@@ -1,4 +1,4 @@
-import { openDeadLetters, type DeadLetter, type ReplayReport } from '@taskbus/runtime';
+import { countQueues, openDeadLetters, type DeadLetter, type ReplayReport } from '@taskbus/runtime';
 import { errorText } from './collect.js';
 
 /** A dead letter in the list: no body, no headers. */
@@ -30,8 +30,31 @@ function redactDeep(v: unknown, depth = 0): unknown {
 
 const summary = (d: DeadLetter): LetterSummary => ({ id: d.id, task: d.task, reason: d.reason, error: clean(d.error), failedAt: d.failedAt, queue: d.queue });
 
+/** A request the dashboard refuses: the message says why (HTTP `status`). */
+export class LetterRefusal extends Error {
+  constructor(
+    readonly status: 404 | 409,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * `<queue>.dlq` must be a dead-letter queue: nobody consumes one (a task queue of that name would have its
+ * worker), so one with consumers is refused before anything is taken from or purged out of it.
+ */
+async function ensureDeadLetterQueue(queue: string): Promise<void> {
+  const dlq = `${queue}.dlq`;
+  const count = (await countQueues([dlq])).get(dlq);
+  if (count?.state === 'ok' && count.consumers > 0) {
+    throw new LetterRefusal(409, `${dlq} has ${count.consumers} consumer(s): a task queue, not a dead-letter queue; the dashboard leaves it alone`);
+  }
+}
+
 /** The first `MAX_LISTED` dead letters of `<queue>.dlq`, and how many there are. */
 export async function listLetters(queue: string): Promise<{ letters: LetterSummary[]; more: boolean }> {
+  await ensureDeadLetterQueue(queue); // reading takes each message for a moment: never a task queue's
   const dlq = await openDeadLetters(queue);
   try {
     const letters: LetterSummary[] = [];
@@ -46,6 +69,7 @@ export async function listLetters(queue: string): Promise<{ letters: LetterSumma
 }
 
 export async function showLetter(queue: string, id: string): Promise<LetterDetail | null> {
+  await ensureDeadLetterQueue(queue);
   const dlq = await openDeadLetters(queue);
   try {
     for await (const d of dlq.list()) {
@@ -68,15 +92,21 @@ export async function showLetter(queue: string, id: string): Promise<LetterDetai
 }
 
 export async function replayLetters(queue: string, id?: string): Promise<ReplayReport> {
+  await ensureDeadLetterQueue(queue);
   const dlq = await openDeadLetters(queue);
   try {
-    return await dlq.replay(id);
+    const report = await dlq.replay(id);
+    if (id !== undefined && report.replayed + report.kept === 0) {
+      throw new LetterRefusal(404, `no dead letter ${id} in ${queue}.dlq: replayed or purged meanwhile (or being read by another replay right now); nothing was done`);
+    }
+    return report;
   } finally {
     await dlq.close();
   }
 }
 
 export async function purgeLetters(queue: string): Promise<number> {
+  await ensureDeadLetterQueue(queue);
   const dlq = await openDeadLetters(queue);
   try {
     return await dlq.purge();

@@ -22,15 +22,22 @@ export function counterRate(before: number, after: number, seconds: number): num
   return (after >= before ? after - before : after) / seconds;
 }
 
+/** Samples kept at most, whatever the interval: 10 minutes at 1 s (a shorter interval keeps less time). */
+export const MAX_SAMPLES = 600;
+
 export class History {
   private samples: Sample[] = [];
 
-  constructor(private readonly keepMs = HISTORY_MS) {}
+  constructor(
+    private readonly keepMs = HISTORY_MS,
+    private readonly maxSamples = MAX_SAMPLES,
+  ) {}
 
   add(s: Sample): void {
     this.samples.push(s);
     const oldest = s.at - this.keepMs;
     while (this.samples.length > 0 && this.samples[0]!.at < oldest) this.samples.shift();
+    if (this.samples.length > this.maxSamples) this.samples.splice(0, this.samples.length - this.maxSamples);
   }
 
   all(): readonly Sample[] {

@@ -1,4 +1,7 @@
 /** The taskbus worker metrics of one `/metrics` scrape, per task and version (Prometheus text format 0.0.4). */
+import { lookup, type LookupAddress, type LookupOneOptions } from 'node:dns';
+import { get as httpGet, type RequestOptions } from 'node:http';
+import { get as httpsGet } from 'node:https';
 
 export interface TaskCounts {
   readonly task: string;
@@ -49,7 +52,7 @@ export function parseTaskMetrics(text: string): Map<string, TaskCounts> {
   for (const line of text.split('\n')) {
     if (line === '' || line.startsWith('#')) continue;
     const m = SAMPLE.exec(line.trim());
-    const field = m ? FIELDS[m[1]!] : undefined;
+    const field = m && Object.hasOwn(FIELDS, m[1]!) ? FIELDS[m[1]!] : undefined; // not `constructor` and the like
     if (!m || !field) continue;
     const l = labels(m[2] ?? '');
     const value = Number(m[3]);
@@ -75,4 +78,53 @@ export function addCounts(into: Map<string, TaskCounts>, more: ReadonlyMap<strin
     }
     for (const f of Object.values(FIELDS)) have[f] += c[f];
   }
+}
+
+export interface ScrapeLimits {
+  readonly maxBytes: number;
+  /** For the whole answer, body included: a slow endpoint is cut off. */
+  readonly timeoutMs: number;
+  /** Addresses a host name must not resolve to (an address written in the URL is checked before). */
+  readonly refuse?: (address: string) => boolean;
+}
+
+/**
+ * The text of a `/metrics` URL, within the limits: a URL a worker advertised is whatever anyone on the broker
+ * wrote, so its answer is read at most `maxBytes` and `timeoutMs`, no redirect followed.
+ */
+export function scrapeText(url: string, limits: ScrapeLimits): Promise<string> {
+  const { refuse } = limits;
+  const guarded: RequestOptions['lookup'] = (host, options, callback) =>
+    lookup(host, options as LookupOneOptions, ((err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => {
+      const bad = err ? undefined : (Array.isArray(address) ? address.map((a) => a.address) : [address]).find((a) => refuse?.(a));
+      if (bad) return (callback as (e: Error | null) => void)(new Error(`${host} resolves to ${bad}: not scraped`));
+      (callback as (e: Error | null, a: string | LookupAddress[], f?: number) => void)(err, address, family);
+    }) as never);
+  return new Promise((resolve, reject) => {
+    const get = url.startsWith('https:') ? httpsGet : httpGet;
+    const req = get(url, { signal: AbortSignal.timeout(limits.timeoutMs), ...(refuse ? { lookup: guarded } : {}) }, (res) => {
+      if (res.statusCode !== 200) {
+        res.resume();
+        return reject(new Error(`${url} answered ${res.statusCode}`));
+      }
+      const length = Number(res.headers['content-length'] ?? 0);
+      if (length > limits.maxBytes) {
+        req.destroy();
+        return reject(new Error(`${url} is too large (${length} bytes)`));
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > limits.maxBytes) {
+          req.destroy();
+          return reject(new Error(`${url} is too large (over ${limits.maxBytes} bytes)`));
+        }
+        chunks.push(c);
+      });
+      res.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+      res.on('error', (e) => reject(e.name === 'AbortError' ? new Error(`${url} took over ${limits.timeoutMs} ms`) : e));
+    });
+    req.on('error', (e) => reject(e.name === 'AbortError' ? new Error(`${url} took over ${limits.timeoutMs} ms`) : e));
+  });
 }

@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
+import { NoDeadLetterQueueError } from '@taskbus/runtime';
 import { errorText, type Collector } from './collect.js';
 import { Guard, SESSION_COOKIE, type Refusal } from './auth.js';
-import { listLetters, purgeLetters, replayLetters, showLetter } from './dead-letters.js';
+import { LetterRefusal, listLetters, purgeLetters, replayLetters, showLetter } from './dead-letters.js';
 
 const require = createRequire(import.meta.url);
 /** The page's files: cli/ui/, beside src/ and dist/. */
@@ -63,8 +64,10 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
 
 class BadRequest extends Error {}
 
+/** The task queue whose `<queue>.dlq` is meant: never a `.dlq` itself (that would be `x.dlq.dlq`). */
 function queueOf(v: unknown): string {
-  if (typeof v !== 'string' || v === '' || v.length > MAX_QUEUE_NAME) throw new BadRequest('name a queue (1 to 255 characters)');
+  if (typeof v !== 'string' || v === '' || v.length > MAX_QUEUE_NAME - '.dlq'.length) throw new BadRequest('name a queue (1 to 251 characters)');
+  if (v.endsWith('.dlq')) throw new BadRequest(`name the task queue (${v.slice(0, -'.dlq'.length)}), whose dead-letter queue ${v} is meant`);
   return v;
 }
 
@@ -164,7 +167,9 @@ export async function serveUi(o: UiServerOptions): Promise<UiServer> {
     handle(req, res).catch((e: unknown) => {
       if (res.headersSent) return void res.end();
       if (e instanceof BadRequest) return send(res, 400, { error: e.message });
-      send(res, 502, { error: errorText(e) });
+      if (e instanceof LetterRefusal) return send(res, e.status, { error: e.message });
+      // No such dead-letter queue is the request's mistake (or one purged and deleted meanwhile), not the broker's.
+      send(res, e instanceof NoDeadLetterQueueError ? 404 : 502, { error: errorText(e) });
     });
   });
   await new Promise<void>((resolve, reject) => {

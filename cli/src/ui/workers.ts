@@ -63,6 +63,18 @@ function software(stats: unknown, language: Language): string {
 }
 
 const HOST = /^[a-zA-Z0-9.-]{1,253}$|^[0-9a-fA-F:]{2,39}$/;
+/** At most this many active tasks of one worker are shown (a reply may list any number). */
+export const MAX_ACTIVE_SHOWN = 100;
+/** At most this many task names (registered, or counted in stats.total) and queues of one worker are kept. */
+export const MAX_NAMES = 1000;
+/** At most this many workers are shown: whoever can publish on the broker can answer as many nodes as they like. */
+export const MAX_WORKERS = 500;
+
+/** Link-local addresses (169.254.169.254 and the like: cloud metadata endpoints) are no worker's metrics. */
+export function isLinkLocal(address: string): boolean {
+  const a = address.toLowerCase().replace(/^\[|\]$/g, '').replace(/^::ffff:/, '');
+  return /^169\.254\./.test(a) || /^fe[89ab][0-9a-f]?:/.test(a) || /^fd00:ec2::/.test(a);
+}
 
 /**
  * The worker's `/metrics` URL from its stats (`taskbus_metrics`), or null. A wildcard bind address is read as the
@@ -76,26 +88,35 @@ export function metricsUrl(node: string, stats: unknown): string | null {
   let host = m['host'];
   if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65_535 || typeof host !== 'string') return null;
   if (host === '0.0.0.0' || host === '::' || host === '') host = node.includes('@') ? node.slice(node.lastIndexOf('@') + 1) : '127.0.0.1';
-  if (typeof host !== 'string' || !HOST.test(host)) return null;
+  if (typeof host !== 'string' || !HOST.test(host) || isLinkLocal(host)) return null;
   return `http://${host.includes(':') ? `[${host}]` : host}:${port}/metrics`;
 }
 
 function names(reply: unknown): string[] {
   if (!Array.isArray(reply)) return [];
   // Asked with no taskinfoitems (as openControl asks), Celery answers bare names: a space may be part of one.
-  return reply.filter((n): n is string => typeof n === 'string');
+  return reply.filter((n): n is string => typeof n === 'string').slice(0, MAX_NAMES);
 }
 
 function queueNames(reply: unknown): string[] {
   if (!Array.isArray(reply)) return [];
-  return reply.map((q) => (isObject(q) ? q['name'] : undefined)).filter((n): n is string => typeof n === 'string');
+  return reply
+    .map((q) => (isObject(q) ? q['name'] : undefined))
+    .filter((n): n is string => typeof n === 'string')
+    .slice(0, MAX_NAMES);
 }
+
+/** A string (or number) of a reply; anything else is '' (String() of a hostile object may throw). */
+const text = (...vs: unknown[]): string => {
+  const v = vs.find((x) => typeof x === 'string' || typeof x === 'number');
+  return v === undefined ? '' : String(v);
+};
 
 function activeTasks(reply: unknown, nowSeconds: number): ActiveTask[] {
   if (!Array.isArray(reply)) return [];
-  return reply.filter(isObject).map((t) => ({
-    id: String(t['id'] ?? ''),
-    name: String(t['name'] ?? t['type'] ?? ''),
+  return reply.filter(isObject).slice(0, MAX_ACTIVE_SHOWN).map((t) => ({
+    id: text(t['id']),
+    name: text(t['name'], t['type']),
     seconds: typeof t['time_start'] === 'number' ? Math.max(0, Math.round(nowSeconds - t['time_start'])) : null,
   }));
 }
@@ -103,7 +124,7 @@ function activeTasks(reply: unknown, nowSeconds: number): ActiveTask[] {
 function totals(stats: unknown): Record<string, number> {
   const total = isObject(stats) ? stats['total'] : undefined;
   if (!isObject(total)) return {};
-  return Object.fromEntries(Object.entries(total).flatMap(([k, v]) => (count(v) === null ? [] : [[k, v as number]])));
+  return Object.fromEntries(Object.entries(total).flatMap(([k, v]) => (count(v) === null ? [] : [[k, v as number]])).slice(0, MAX_NAMES));
 }
 
 /**
@@ -112,7 +133,7 @@ function totals(stats: unknown): Record<string, number> {
  */
 export function describeWorkers(r: ControlReplies, versionOf: (task: string) => number | null, nowMs: number): WorkerView[] {
   const nodes = new Set([...r.stats.keys(), ...r.registered.keys(), ...r.activeQueues.keys(), ...r.active.keys()]);
-  return [...nodes].sort().map((node) => {
+  return [...nodes].sort().slice(0, MAX_WORKERS).map((node) => {
     const stats = r.stats.get(node);
     const language = workerLanguage(stats);
     return {

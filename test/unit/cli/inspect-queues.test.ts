@@ -25,6 +25,15 @@ describe('taskbus inspect queues (pure parts)', () => {
       });
     }
 
+    it('rates asked for (taskbus ui): the message_stats rate columns too', () => {
+      const e = managementEndpoint('amqp://h/v', undefined, { rates: true });
+      expect(e.url.searchParams.get('columns')).to.equal(
+        'name,messages_ready,messages_unacknowledged,consumers,message_stats.publish_details.rate,message_stats.deliver_get_details.rate,message_stats.ack_details.rate',
+      );
+      expect(e.rates).to.equal(true);
+      expect(managementEndpoint('amqp://h/v')).to.not.have.property('rates');
+    });
+
     it('a bad --management URL is a usage error that does not echo it', () => {
       expect(() => managementEndpoint('amqp://h', 'http://u:top-secret@[bad')).to.throw(/not a URL/).with.property('message').that.does.not.include('top-secret');
       expect(() => managementEndpoint('amqp://h', 'ftp://mgmt')).to.throw(/http/);

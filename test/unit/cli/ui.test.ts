@@ -1,10 +1,11 @@
-import type { IncomingMessage } from 'node:http';
+import { createServer, type IncomingMessage } from 'node:http';
 import { expect } from 'chai';
 import { Guard, sameSecret } from '../../../cli/src/ui/auth.js';
 import { uiToken } from '../../../cli/src/ui/command.js';
-import { counterRate, History, type Sample } from '../../../cli/src/ui/history.js';
-import { addCounts, parseTaskMetrics, taskKey } from '../../../cli/src/ui/prometheus.js';
-import { describeWorkers, metricsUrl, workerLanguage } from '../../../cli/src/ui/workers.js';
+import { doneByQueue, queueOfTask } from '../../../cli/src/ui/collect.js';
+import { counterRate, History, MAX_SAMPLES, type Sample } from '../../../cli/src/ui/history.js';
+import { addCounts, parseTaskMetrics, scrapeText, taskKey } from '../../../cli/src/ui/prometheus.js';
+import { describeWorkers, MAX_ACTIVE_SHOWN, MAX_NAMES, MAX_WORKERS, metricsUrl, workerLanguage } from '../../../cli/src/ui/workers.js';
 
 const SCRAPE = `# HELP taskbus_worker_tasks_succeeded_total Tasks whose handler succeeded
 # TYPE taskbus_worker_tasks_succeeded_total counter
@@ -40,6 +41,54 @@ describe('taskbus ui: metrics parsing', () => {
     expect(m.get(taskKey('pusher.send_to_s3_v2', '2'))?.succeeded).to.equal(3);
     expect(m.get(taskKey('evil"<b>\nx', '1'))?.inFlight, 'escaped label values are unescaped').to.equal(1);
     expect([...m.values()].map((c) => c.task)).to.not.include.members(['broken', 'neg']);
+  });
+
+  it('a hostile scrape naming Object.prototype members (constructor, __proto__, toString) adds nothing', () => {
+    const m = parseTaskMetrics('constructor{task="x",version="1"} 1\n__proto__{task="x",version="1"} 2\ntoString{task="x"} 3\n');
+    expect([...m.keys()]).to.deep.equal([]);
+    expect(({} as Record<string, unknown>)['x']).to.equal(undefined);
+  });
+
+  it('a scrape is bounded in size (also without content-length) and in time, and never leaves the address checks', async () => {
+    // Port 18140 is this test's (the worktree's range).
+    let sent = 0;
+    const server = createServer((req, res) => {
+      if (req.url === '/slow') return void res.writeHead(200).write('# slow\n'); // never ends
+      res.writeHead(200, { 'content-type': 'text/plain' }); // chunked: no content-length
+      const chunk = Buffer.alloc(64 * 1024, 'x\n');
+      const pump = () => {
+        while (sent < 200 * 1024 * 1024 && !res.destroyed) {
+          sent += chunk.length;
+          if (!res.write(chunk)) return void res.once('drain', pump);
+        }
+        res.end();
+      };
+      pump();
+    });
+    await new Promise<void>((resolve) => server.listen(18_140, '127.0.0.1', resolve));
+    try {
+      const big = await scrapeText('http://127.0.0.1:18140/metrics', { maxBytes: 1024 * 1024, timeoutMs: 5000 }).then(
+        () => 'read',
+        (e: Error) => e.message,
+      );
+      expect(big).to.match(/too large/);
+      expect(sent, 'the server was cut off, not read to the end').to.be.below(50 * 1024 * 1024);
+      const started = Date.now();
+      const slow = await scrapeText('http://127.0.0.1:18140/slow', { maxBytes: 1024, timeoutMs: 300 }).then(
+        () => 'read',
+        (e: Error) => e.message,
+      );
+      expect(slow).to.match(/took over 300 ms/);
+      expect(Date.now() - started).to.be.below(2000);
+      const meta = await scrapeText('http://localhost:18140/metrics', { maxBytes: 1024, timeoutMs: 1000, refuse: (a) => a.startsWith('127.') || a === '::1' }).then(
+        () => 'read',
+        (e: Error) => e.message,
+      );
+      expect(meta).to.match(/not scraped/);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it('adds up the counts of several workers', () => {
@@ -81,6 +130,33 @@ describe('taskbus ui: rates', () => {
     for (let t = 0; t <= 20 * 60_000; t += 60_000) h.add(sample(t, 0, 0));
     expect(h.all().length).to.equal(11);
   });
+
+  it('keeps at most MAX_SAMPLES however short the interval, with queues and tasks coming and going', () => {
+    const h = new History();
+    for (let t = 0; t <= 20 * 60_000; t += 500) {
+      h.add({ at: t, queues: new Map([[`q${t}`, 1]]), tasks: new Map([[taskKey(`t${t}`, '1'), { succeeded: 1, failed: 0, durationSum: 0, durationCount: 0 }]]) });
+    }
+    expect(h.all().length).to.equal(MAX_SAMPLES);
+    expect(h.all().at(-1)!.at).to.equal(20 * 60_000);
+  });
+});
+
+describe('taskbus ui: done per second per queue', () => {
+  it("sums the finished-per-second of each queue's tasks; tasks without a queue or rates count nowhere", () => {
+    const task = (name: string, rates: { succeeded: number; failed: number } | null) => ({ task: name, version: '1', workers: [], metrics: null, celeryTotal: null, rates: rates && { ...rates, meanSeconds: null } });
+    const queues: Record<string, string> = { a: 'q1', b: 'q1', c: 'q2' };
+    const done = doneByQueue([task('a', { succeeded: 1, failed: 0.5 }), task('b', { succeeded: 2, failed: 0 }), task('c', null), task('d', { succeeded: 9, failed: 9 })], (t) => queues[t.task] ?? null);
+    expect([...done]).to.deep.equal([['q1', 3.5]]);
+  });
+
+  it("a task's queue: the one its workers consume (started on another queue than the contract's), else the contract's", () => {
+    const queuesOf = new Map([['w1', ['pusher-test']], ['w2', ['a', 'pusher']], ['w3', ['a', 'b']]]);
+    expect(queueOfTask({ workers: ['w1'] }, queuesOf, 'pusher')).to.equal('pusher-test');
+    expect(queueOfTask({ workers: [] }, queuesOf, 'pusher')).to.equal('pusher');
+    expect(queueOfTask({ workers: ['w2'] }, queuesOf, 'pusher')).to.equal('pusher');
+    expect(queueOfTask({ workers: ['w3'] }, queuesOf, 'pusher'), 'its workers consume others only: unknown').to.equal(null);
+    expect(queueOfTask({ workers: ['w3'] }, queuesOf, undefined)).to.equal(null);
+  });
 });
 
 describe('taskbus ui: workers', () => {
@@ -103,6 +179,49 @@ describe('taskbus ui: workers', () => {
     expect(metricsUrl('w@h', { taskbus_metrics: { host: 'evil.com/x?', port: 80 } })).to.equal(null);
     expect(metricsUrl('w@h', { taskbus_metrics: { host: 'h', port: 70_000 } })).to.equal(null);
     expect(metricsUrl('w@h', pyStats)).to.equal(null);
+    // Link-local addresses (cloud metadata endpoints among them) are no worker's metrics.
+    expect(metricsUrl('w@h', { taskbus_metrics: { host: '169.254.169.254', port: 80 } })).to.equal(null);
+    expect(metricsUrl('w@h', { taskbus_metrics: { host: 'fe80::1', port: 80 } })).to.equal(null);
+    expect(metricsUrl('w@169.254.169.254', { taskbus_metrics: { host: '0.0.0.0', port: 80 } })).to.equal(null);
+  });
+
+  it('hostile replies (objects where strings go, odd keys, huge lists) never stop the sample', () => {
+    const hostile = { toString: 1, valueOf: 2 };
+    const [w] = describeWorkers(
+      {
+        stats: new Map<string, unknown>([['x@h', { total: JSON.parse('{"__proto__": 5, "a": 1}'), pid: 'nope', sw_ident: hostile }]]),
+        registered: new Map<string, unknown>([['x@h', ['a', hostile, 7]]]),
+        activeQueues: new Map<string, unknown>([['x@h', [{ name: hostile }]]]),
+        active: new Map<string, unknown>([['x@h', [{ id: hostile, name: hostile, type: hostile, time_start: 'x' }, ...Array.from({ length: 5000 }, (_, i) => ({ id: String(i), name: 'a' }))]]]),
+      },
+      () => null,
+      0,
+    );
+    expect(w!.tasks).to.deep.equal([{ name: 'a', version: null }]);
+    expect(w!.queues).to.deep.equal([]);
+    expect(w!.active[0]).to.deep.equal({ id: '', name: '', seconds: null });
+    expect(w!.active.length).to.be.at.most(MAX_ACTIVE_SHOWN);
+    expect(Object.getPrototypeOf(w!.total)).to.equal(Object.prototype);
+    expect(({} as Record<string, unknown>)['a']).to.equal(undefined);
+  });
+
+  it('a flood of nodes, task names, queues and totals is cut to bounds (each sample, and the history, stays small)', () => {
+    const many = (n: number, f: (i: number) => unknown) => Array.from({ length: n }, (_, i) => f(i));
+    const nodes = many(MAX_WORKERS + 50, (i) => `n${String(i).padStart(4, '0')}@h`) as string[];
+    const workers = describeWorkers(
+      {
+        stats: new Map(nodes.map((n) => [n, { total: Object.fromEntries(Array.from({ length: MAX_NAMES + 10 }, (_, i) => [`t${i}`, 1] as const)) }])),
+        registered: new Map(nodes.map((n) => [n, many(MAX_NAMES + 10, (i) => `t${i}`)])),
+        activeQueues: new Map(nodes.map((n) => [n, many(MAX_NAMES + 10, (i) => ({ name: `q${i}` }))])),
+        active: new Map(),
+      },
+      () => null,
+      0,
+    );
+    expect(workers.length).to.equal(MAX_WORKERS);
+    expect(workers[0]!.tasks.length).to.equal(MAX_NAMES);
+    expect(workers[0]!.queues.length).to.equal(MAX_NAMES);
+    expect(Object.keys(workers[0]!.total).length).to.equal(MAX_NAMES);
   });
 
   it('one view per node from the four replies', () => {
@@ -142,6 +261,20 @@ describe('taskbus ui: who may use it', () => {
     expect(g.hostRefusal(req({ host: 'evil.example:8089' }))?.status).to.equal(421);
     expect(g.hostRefusal(req({ host: '127.0.0.1:80' }))?.status).to.equal(421);
     expect(g.hostRefusal(req({}))?.status).to.equal(421);
+    expect(g.hostRefusal(req({ host: '127.0.0.1.evil.com:8089' }))?.status).to.equal(421);
+    expect(g.hostRefusal(req({ host: 'localhost.:8089' }))?.status).to.equal(421);
+    expect(g.hostRefusal(req({ host: 'LOCALHOST:8089' }))).to.equal(null);
+    expect(g.hostRefusal(req({ host: '[::1]:8089' }))).to.equal(null);
+    const v6 = new Guard({ host: '::1', port: 8089 }, null);
+    expect(v6.hostRefusal(req({ host: '[::1]:8089' }))).to.equal(null);
+    expect(v6.hostRefusal(req({ host: '[::1].evil.com:8089' }))?.status).to.equal(421);
+  });
+
+  it('only loopback literals and localhost count as loopback: wildcards, mapped and look-alike names need the token', () => {
+    for (const host of ['0.0.0.0', '::', '::ffff:127.0.0.1', '127.0.0.1.evil.com', 'localhost.evil.com', '127.1', 'my-laptop']) {
+      expect(() => uiToken(host, {}), host).to.throw(/TASKBUS_UI_TOKEN/);
+    }
+    for (const host of ['127.0.0.1', '127.3.2.1', '::1', 'localhost']) expect(uiToken(host, {}), host).to.equal(null);
   });
 
   it('a POST needs the CSRF header, JSON, no foreign Origin, and the token when there is one', () => {
