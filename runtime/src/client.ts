@@ -85,6 +85,8 @@ export interface TaskClient {
 }
 
 export const DEFAULT_MAX_PAYLOAD_BYTES = 16 * 1024 * 1024;
+/** How long a reply waits to be claimed, and how many bytes of unclaimed replies are kept (ClientOptions). */
+export const DEFAULT_RESULT_LIMITS = { ttlMs: 3_600_000, maxUnclaimedBytes: 64 * 1024 * 1024 } as const;
 const DEFAULT_RESULT_TIMEOUT_MS = 60_000;
 const MIB = 1024 * 1024;
 
@@ -139,6 +141,8 @@ export interface Caller {
   readonly assertOpen?: () => void;
   /** The clock countdown and expires count from (default: the system's). */
   readonly now?: () => number;
+  /** Encoded bodies above this are refused (PayloadTooLargeError), nothing sent. */
+  readonly maxPayloadBytes: number;
 }
 
 /** A call checked against its contract and encoded, ready for a transport. */
@@ -151,7 +155,7 @@ export interface PreparedCall {
 /**
  * What every TaskClient does with a call before sending it (the AMQP client and the test harness's): checks
  * the arguments against the contract (ContractValidationError, nothing sent), then encodes the Celery
- * protocol v2 message.
+ * protocol v2 message and refuses one over the caller's payload limit.
  */
 export function prepareCall<A extends readonly unknown[], K extends object, R>(spec: TaskSpec<A, K, R>, args: A, kwargs: K, options: CallOptions, caller: Caller): PreparedCall {
   spec.assertArgs(args, kwargs);
@@ -164,6 +168,8 @@ export function prepareCall<A extends readonly unknown[], K extends object, R>(s
   if (queueBytes > SHORTSTR_MAX) throw new TopologyError(queue, new Error(`the name is ${queueBytes} bytes; AMQP allows ${SHORTSTR_MAX}`));
   const task = { id, task: spec.name, args, kwargs: kwargs as Record<string, unknown>, replyTo: caller.replyTo, origin: caller.origin, options };
   const encoded = encodeTask(task, caller.now ? new Date(caller.now()) : undefined);
+  const bytes = encoded.content.length;
+  if (bytes > caller.maxPayloadBytes) throw new PayloadTooLargeError(spec.name, bytes, caller.maxPayloadBytes);
   return { id, queue, encoded };
 }
 
@@ -234,8 +240,9 @@ class AmqpTaskClient implements TaskClient {
     readonly confirmTimeoutMs: number;
     readonly maxBuffered: number;
     readonly maxBufferedBytes: number;
-    readonly maxPayloadBytes: number;
   };
+  /** What prepareCall needs of this client, made once rather than per send. */
+  private readonly caller: Caller;
 
   constructor(private readonly options: ClientOptions) {
     this.log = options.logger ?? runtimeLogger('taskbus-client', options.url);
@@ -243,9 +250,19 @@ class AmqpTaskClient implements TaskClient {
       confirmTimeoutMs: options.confirmTimeoutMs ?? 30_000,
       maxBuffered: options.maxBuffered ?? 10_000,
       maxBufferedBytes: options.maxBufferedBytes ?? 64 * MIB,
-      maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
     };
-    this.results = new ResultStore({ ttlMs: options.resultTtlMs ?? 3_600_000, maxUnclaimedBytes: options.maxUnclaimedBytes ?? 64 * MIB }, this.log);
+    this.caller = {
+      replyTo: this.replyTo,
+      origin: this.origin,
+      maxPayloadBytes: options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
+      assertOpen: () => {
+        if (this.closed) throw new ClosedError('task client' + (this.fatal ? ` (${describeCause(this.fatal)})` : ''));
+      },
+    };
+    this.results = new ResultStore(
+      { ttlMs: options.resultTtlMs ?? DEFAULT_RESULT_LIMITS.ttlMs, maxUnclaimedBytes: options.maxUnclaimedBytes ?? DEFAULT_RESULT_LIMITS.maxUnclaimedBytes },
+      this.log,
+    );
     this.replies = new ResultListener(this.replyTo, this.results, this.log, options.reconnect);
     this.reconnector = new Reconnector(
       { connectionName: `taskbus client ${process.pid}@${hostname()}`, ...options },
@@ -325,16 +342,9 @@ class AmqpTaskClient implements TaskClient {
   }
 
   async send<A extends readonly unknown[], K extends object, R>(spec: TaskSpec<A, K, R>, args: A, kwargs: K, options: CallOptions = {}): Promise<SentTask<R>> {
-    const { id, queue, encoded } = prepareCall(spec, args, kwargs, options, {
-      replyTo: this.replyTo,
-      origin: this.origin,
-      assertOpen: () => {
-        if (this.closed) throw new ClosedError('task client' + (this.fatal ? ` (${describeCause(this.fatal)})` : ''));
-      },
-    });
-    const { maxPayloadBytes, maxBuffered, maxBufferedBytes, confirmTimeoutMs: timeoutMs } = this.limits;
+    const { id, queue, encoded } = prepareCall(spec, args, kwargs, options, this.caller);
+    const { maxBuffered, maxBufferedBytes, confirmTimeoutMs: timeoutMs } = this.limits;
     const bytes = encoded.content.length;
-    if (bytes > maxPayloadBytes) throw new PayloadTooLargeError(spec.name, bytes, maxPayloadBytes);
     if (this.pending.size >= maxBuffered) throw new BufferFullError(maxBuffered);
     if (this.pendingBytes + bytes > maxBufferedBytes) throw new BufferFullError(maxBufferedBytes, 'bytes');
 

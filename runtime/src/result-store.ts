@@ -66,9 +66,8 @@ export class ResultStore {
   constructor(
     private readonly limits: ResultLimits,
     private readonly log: Logger,
-    private readonly now: () => number = Date.now,
-    /** Timer for result()'s timeout (the test harness's virtual clock); the sweeps stay on real time. */
-    private readonly after: Clock['after'] = systemClock.after,
+    /** Ticket expiry and result()'s timeout (the test harness's virtual clock); the sweeps stay on real time. */
+    private readonly clock: Clock = systemClock,
   ) {
     this.sweeper = setInterval(() => this.sweep(), Math.max(10, Math.min(limits.ttlMs / 4, 60_000)));
     this.sweeper.unref();
@@ -76,7 +75,7 @@ export class ResultStore {
 
   /** Registers a task about to be sent, before it is written: its reply may come before the confirm. */
   expect(taskId: string, task: string): ResultTicket {
-    const ticket = new ResultTicket(taskId, task, this.now() + this.limits.ttlMs);
+    const ticket = new ResultTicket(taskId, task, this.clock.now() + this.limits.ttlMs);
     this.awaiting.set(taskId, ticket);
     return ticket;
   }
@@ -100,7 +99,7 @@ export class ResultStore {
     ticket.answer(m);
     if (ticket.claimed) return;
     ticket.bytes = bytes;
-    ticket.expiresAt = this.now() + this.limits.ttlMs;
+    ticket.expiresAt = this.clock.now() + this.limits.ttlMs;
     this.unclaimed.set(m.taskId, ticket);
     this.unclaimedBytes += bytes;
     for (const oldest of this.unclaimed.values()) {
@@ -129,18 +128,18 @@ export class ResultStore {
     try {
       return await Promise.race([
         outcome,
-        new Promise<never>((_, reject) => (cancel = this.after(timeoutMs, () => reject(new ResultTimeoutError(ticket.taskId, ticket.task, timeoutMs))))),
+        new Promise<never>((_, reject) => (cancel = this.clock.after(timeoutMs, () => reject(new ResultTimeoutError(ticket.taskId, ticket.task, timeoutMs))))),
       ]);
     } finally {
       cancel?.();
       ticket.waiters--;
-      ticket.expiresAt = this.now() + this.limits.ttlMs;
+      ticket.expiresAt = this.clock.now() + this.limits.ttlMs;
     }
   }
 
   /** Drops what has outlived the TTL; run periodically. */
   sweep(): void {
-    const now = this.now();
+    const now = this.clock.now();
     for (const t of this.unclaimed.values()) if (t.expiresAt <= now) this.drop(t, 'expired');
     for (const t of this.awaiting.values()) {
       if (t.expiresAt > now || t.waiters > 0) continue;

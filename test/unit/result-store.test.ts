@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import type { ResultMessage } from '../../runtime/src/celery/result.js';
+import { systemClock } from '../../runtime/src/clock.js';
 import { ResultStore } from '../../runtime/src/result-store.js';
 import { recordingLogger } from '../support/broker.js';
 import { rejection } from '../support/rejection.js';
@@ -10,7 +11,7 @@ describe('result store: replies kept until claimed, within a time and a byte bou
   let clock = 0;
   const stores: ResultStore[] = [];
   const store = (ttlMs: number, maxUnclaimedBytes: number, log = recordingLogger()) => {
-    const s = new ResultStore({ ttlMs, maxUnclaimedBytes }, log, () => clock);
+    const s = new ResultStore({ ttlMs, maxUnclaimedBytes }, log, { now: () => clock, after: systemClock.after });
     stores.push(s);
     return { s, log };
   };

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { CallOptions } from '../celery/message.js';
-import { DEFAULT_MAX_PAYLOAD_BYTES, prepareCall, sentTask, type SentTask, type TaskClient } from '../client.js';
-import { ClosedError, PayloadTooLargeError } from '../errors.js';
+import { DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_RESULT_LIMITS, prepareCall, sentTask, type Caller, type SentTask, type TaskClient } from '../client.js';
+import { ClosedError } from '../errors.js';
 import { ResultStore } from '../result-store.js';
 import type { TaskSpec } from '../task.js';
 import type { InMemoryBus } from './bus.js';
@@ -14,19 +14,25 @@ export class TestClient implements TaskClient {
   private readonly replyTo = `taskbus-test-${randomUUID()}`;
   private readonly origin = `gen${process.pid}@taskbus-test`;
   private readonly results: ResultStore;
+  private readonly caller: Caller;
   private closed = false;
 
   constructor(private readonly bus: InMemoryBus) {
-    this.results = new ResultStore({ ttlMs: 3_600_000, maxUnclaimedBytes: 64 * 1024 * 1024 }, bus.log, bus.clock.now, bus.clock.after);
+    this.results = new ResultStore(DEFAULT_RESULT_LIMITS, bus.log, bus.clock);
+    this.caller = {
+      replyTo: this.replyTo,
+      origin: this.origin,
+      now: bus.clock.now,
+      maxPayloadBytes: DEFAULT_MAX_PAYLOAD_BYTES,
+      assertOpen: () => {
+        if (this.closed) throw new ClosedError('test bus client');
+      },
+    };
     bus.replyQueue(this.replyTo, this.results);
   }
 
   async send<A extends readonly unknown[], K extends object, R>(spec: TaskSpec<A, K, R>, args: A, kwargs: K, options: CallOptions = {}): Promise<SentTask<R>> {
-    const assertOpen = () => {
-      if (this.closed) throw new ClosedError('test bus client');
-    };
-    const { id, queue, encoded } = prepareCall(spec, args, kwargs, options, { replyTo: this.replyTo, origin: this.origin, assertOpen, now: this.bus.clock.now });
-    if (encoded.content.length > DEFAULT_MAX_PAYLOAD_BYTES) throw new PayloadTooLargeError(spec.name, encoded.content.length, DEFAULT_MAX_PAYLOAD_BYTES);
+    const { id, queue, encoded } = prepareCall(spec, args, kwargs, options, this.caller);
     const ticket = options.ignoreResult ? null : this.results.expect(id, spec.name);
     // The arguments as the message holds them (JSON, as a worker reads them): not the caller's objects, which it may change after.
     const [sentArgs, sentKwargs] = JSON.parse(encoded.content.toString('utf8')) as [A, K];
