@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { UsageError } from './errors.js';
 import { loadContracts } from './files.js';
 import { helpText } from './help.js';
-import { terminalJson } from './inspect.js';
+import { printable, terminalJson } from './terminal.js';
 
 /** One line of `taskbus inspect queues`. Counts are null where unknown (unacked, without the management plugin). */
 export interface QueueRow {
@@ -171,9 +171,6 @@ export function rowsFromCounts(known: readonly string[], counts: ReadonlyMap<str
   });
 }
 
-/** Queue names come from the broker: control characters (newlines, terminal escapes) are shown escaped, never obeyed. */
-const printable = (s: string): string => s.replace(/[\p{Cc}\u2028\u2029]/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-
 /** The table: a header row, then one aligned line per queue; `-` where a count is unknown or the queue missing. */
 export function formatQueues(rows: readonly QueueRow[]): string[] {
   const cell = (n: number | null) => (n === null ? '-' : String(n));
@@ -205,15 +202,22 @@ async function contractQueues(o: InspectQueuesOptions): Promise<string[]> {
 /** Each queue taskbus knows of (or, with the management plugin, the vhost holds), with its counts and its DLQ's. */
 export async function inspectQueues(o: InspectQueuesOptions): Promise<QueuesReport> {
   if (o.queues.some((q) => q === '')) throw new UsageError('--queue must name a queue (it was empty)');
-  const known = [...(await contractQueues(o)), ...o.queues];
+  const report = await queueReport([...(await contractQueues(o)), ...o.queues], o.management, o.rates === true);
+  if (report) return report;
+  throw new UsageError(`no queues to inspect: no contracts in ${o.contracts}/ and no --queue given (the management plugin, which lists them all, did not answer)`);
+}
+
+/**
+ * The `known` queues with their counts and their DLQ's (with the management plugin, every queue of the vhost);
+ * null when there is nothing to count: no queue known and no management API answering.
+ */
+export async function queueReport(known: readonly string[], management: string | false | undefined, rates: boolean): Promise<QueuesReport | null> {
   const amqpUrl = process.env['AMQP_URL'] ?? DEFAULT_AMQP_URL;
-  if (o.management !== false) {
-    const listed = await fetchManagementQueues(managementEndpoint(amqpUrl, o.management ?? (process.env[MANAGEMENT_ENV] || undefined), { rates: o.rates === true }));
+  if (management !== false) {
+    const listed = await fetchManagementQueues(managementEndpoint(amqpUrl, management ?? (process.env[MANAGEMENT_ENV] || undefined), { rates }));
     if (listed) return { source: 'management', queues: rowsFromManagement(listed, known) };
   }
-  if (known.length === 0) {
-    throw new UsageError(`no queues to inspect: no contracts in ${o.contracts}/ and no --queue given (the management plugin, which lists them all, did not answer)`);
-  }
+  if (known.length === 0) return null;
   const counts = await countQueues([...new Set(known)].flatMap((q) => [q, q + DLQ_SUFFIX]));
   return { source: 'amqp', queues: rowsFromCounts(known, counts) };
 }

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { taskCatalog } from '@taskbus/codegen';
 import { openControl, safeUrl, type ControlClient, type NodeReply } from '@taskbus/runtime';
 import { loadContracts } from '../files.js';
-import { inspectQueues, type QueueRow, type RatedQueueRow } from '../inspect-queues.js';
+import { queueReport, type QueueRow, type RatedQueueRow } from '../inspect-queues.js';
 import { History } from './history.js';
 import { addCounts, parseTaskMetrics, scrapeText, taskKey, type TaskCounts } from './prometheus.js';
 import { describeWorkers, isLinkLocal, type WorkerView } from './workers.js';
@@ -248,9 +248,12 @@ export class Collector {
     let queues: readonly RatedQueueRow[] = [];
     let source: Snapshot['source'] = null;
     try {
-      const report = await inspectQueues({ contracts: this.o.contracts, contractsGiven: this.o.contractsGiven, queues: known, management: this.o.management, rates: true });
-      queues = bounded(report.queues, MAX_ROWS, 'queues', errors);
-      source = report.source;
+      // The contracts' queues from the catalog loaded at start: not loaded and type-checked again per sample.
+      const report = await queueReport([...new Set(this.taskQueues.values()), ...known], this.o.management, true);
+      if (report) {
+        queues = bounded(report.queues, MAX_ROWS, 'queues', errors);
+        source = report.source;
+      }
     } catch (e) {
       if (known.length > 0) errors.push(`queues: ${errorText(e)}`);
     }

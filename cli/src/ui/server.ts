@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { NoDeadLetterQueueError } from '@taskbus/runtime';
-import { errorText, type Collector } from './collect.js';
+import { errorText, type Collector, type Snapshot } from './collect.js';
 import { Guard, SESSION_COOKIE, type Refusal } from './auth.js';
 import { LetterRefusal, listLetters, purgeLetters, replayLetters, showLetter } from './dead-letters.js';
 
@@ -90,9 +90,10 @@ export async function serveUi(o: UiServerOptions): Promise<UiServer> {
   const template = readFileSync(new URL('index.html', PAGE_DIR), 'utf8');
   const streams = new Set<ServerResponse>();
   let guard!: Guard;
-
-  const page = () =>
-    template.replace('__CSRF__', guard.csrf).replace('__AUTH__', guard.tokenRequired ? 'token' : 'none');
+  let page!: string;
+  // Each snapshot is serialised once for every open page, not once per page.
+  let framed: { readonly snapshot: Snapshot; readonly frame: string } | null = null;
+  const frame = (snapshot: Snapshot) => (framed?.snapshot === snapshot ? framed : (framed = { snapshot, frame: `data: ${JSON.stringify(snapshot)}\n\n` })).frame;
 
   async function api(req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams): Promise<void> {
     if (req.method === 'POST') {
@@ -128,12 +129,10 @@ export async function serveUi(o: UiServerOptions): Promise<UiServer> {
         return send(res, 200, o.collector.snapshot() ?? (await o.collector.refresh()));
       case '/api/events': {
         res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/event-stream; charset=utf-8', connection: 'keep-alive' });
-        const push = (s: unknown) => res.write(`data: ${JSON.stringify(s)}\n\n`);
         const latest = o.collector.snapshot();
-        if (latest) push(latest);
-        const off = o.collector.onSnapshot(push);
+        if (latest) res.write(frame(latest));
         streams.add(res);
-        req.on('close', () => (off(), streams.delete(res)));
+        req.on('close', () => streams.delete(res));
         return;
       }
       case '/api/dlq':
@@ -156,7 +155,7 @@ export async function serveUi(o: UiServerOptions): Promise<UiServer> {
     const path = url.pathname;
     if (path.startsWith('/api/')) return api(req, res, path, url.searchParams);
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'GET only\n', { allow: 'GET, HEAD' });
-    if (path === '/' || path === '/index.html') return void res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/html; charset=utf-8' }).end(page());
+    if (path === '/' || path === '/index.html') return void res.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/html; charset=utf-8' }).end(page);
     if (path === '/favicon.ico') return void res.writeHead(204, SECURITY_HEADERS).end();
     const asset = files.get(path);
     if (!asset) return send(res, 404, 'not found\n');
@@ -182,10 +181,15 @@ export async function serveUi(o: UiServerOptions): Promise<UiServer> {
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : o.port;
   guard = new Guard({ host: o.host, port }, o.token);
+  page = template.replace('__CSRF__', guard.csrf).replace('__AUTH__', guard.tokenRequired ? 'token' : 'none');
+  const offSnapshots = o.collector.onSnapshot((snapshot) => {
+    for (const res of streams) res.write(frame(snapshot));
+  });
   return {
     url: `http://${o.host.includes(':') ? `[${o.host}]` : o.host}:${port}/`,
     port,
     close: async () => {
+      offSnapshots();
       for (const s of streams) s.end();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
