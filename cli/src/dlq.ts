@@ -1,5 +1,6 @@
 import { openDeadLetters, ReplayUnroutableError, type DeadLetter } from '@taskbus/runtime';
 import { UsageError } from './errors.js';
+import { printable } from './terminal.js';
 
 export type DlqAction = 'list' | 'show' | 'replay' | 'purge';
 
@@ -7,9 +8,6 @@ function oneLine(s: string, max: number): string {
   const line = s.split('\n')[0] ?? '';
   return line.length > max ? line.slice(0, max - 1) + '…' : line;
 }
-
-/** Header text comes from whoever published the message: control characters (newlines, terminal escapes) are shown escaped, never obeyed. */
-const printable = (s: string): string => s.replace(/[\p{Cc}\u2028\u2029]/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 
 function describe(d: DeadLetter): Record<string, unknown> {
   const text = d.contentType.startsWith('application/json') ? d.body.toString('utf8') : undefined;

@@ -1,5 +1,6 @@
 import { INSPECT_COMMANDS, NoReplyError, openControl, type ControlClient, type InspectCommand, type NodeReply } from '@taskbus/runtime';
 import { UsageError } from './errors.js';
+import { printable, terminalJson } from './terminal.js';
 
 export interface ControlCommandOptions {
   readonly timeout: string;
@@ -7,16 +8,6 @@ export interface ControlCommandOptions {
   /** Comma-separated node names. */
   readonly destination?: string;
 }
-
-/** Text from remote workers: control characters are shown escaped, never obeyed by the terminal. */
-const printable = (s: string): string => s.replace(/[\p{Cc}\u2028\u2029]/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-
-/**
- * JSON for the terminal: JSON.stringify escapes C0 controls but writes DEL and the C1 controls (U+009B is CSI,
- * an escape sequence's start to many terminals) as they are; they are escaped too, and the JSON means the same.
- */
-export const terminalJson = (value: unknown, space?: number): string =>
-  JSON.stringify(value, null, space).replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
