@@ -19,7 +19,7 @@ import type { Delivery } from './worker/delivery.js';
 import { EtaScheduler } from './worker/eta.js';
 import { Mover } from './worker/mover.js';
 import { DeprecatedUse, processSafely, type PipelineDeps } from './worker/pipeline.js';
-import { encodeReply, registerTask } from './worker/serve.js';
+import { claimStart, encodeReply, registerTask } from './worker/serve.js';
 import type { Registered, TaskHandler } from './worker/types.js';
 
 export type { DeadLetterReason, TaskContext, TaskHandler } from './worker/types.js';
@@ -157,10 +157,8 @@ class AmqpWorker implements Worker {
   }
 
   async start(): Promise<void> {
-    if (this.started) throw new TaskbusError('E_WORKER_STARTED', 'worker.start() was already called; create another worker to consume elsewhere');
-    this.started = true; // before the first await: serving metrics may come before the reconnector exists
-    this.queues = this.options.queues ?? [...new Set([...this.tasks.values()].map((t) => t.spec.queue))].sort();
-    if (this.queues.length === 0) throw new TaskbusError('E_NO_TASKS', 'worker has no tasks registered and no queues given');
+    // Marked started before the first await: serving metrics may come before the reconnector exists.
+    this.queues = claimStart(this, this.options.queues);
     this.resolveQueueTypes();
     // Serving before connecting: a worker that cannot reach its broker is worth scraping too.
     if (this.options.metrics) this.metrics = await WorkerMetrics.start(this.stats, this.options.metrics);

@@ -25,7 +25,7 @@ export class InMemoryBus implements TestBus {
   readonly log: Logger;
   private readonly queues = new Map<string, Stored[]>();
   private readonly dead = new Map<string, Stored[]>();
-  private readonly workers = new Set<TestWorker>();
+  private readonly workers: TestWorker[] = [];
   private readonly calls: SentCall[] = [];
   private readonly replies: TaskOutcome[] = [];
   private readonly runs = new Map<string, number>();
@@ -48,7 +48,7 @@ export class InMemoryBus implements TestBus {
 
   worker(options: TestWorkerOptions = {}): Worker {
     const w = new TestWorker(this, options);
-    this.workers.add(w);
+    this.workers.push(w);
     return w;
   }
 
@@ -96,7 +96,9 @@ export class InMemoryBus implements TestBus {
       return;
     }
     const name = dlqName(queue);
-    this.dead.set(name, [...(this.dead.get(name) ?? []), s]);
+    let letters = this.dead.get(name);
+    if (!letters) this.dead.set(name, (letters = []));
+    letters.push(s);
   }
 
   reply(replyTo: string, content: Buffer, properties: { readonly correlationId: string; readonly contentType: string; readonly contentEncoding: string }, task: string): void {
@@ -124,12 +126,12 @@ export class InMemoryBus implements TestBus {
 
   /** Deliveries the queue's workers could take now. */
   private freeSlots(queue: string): number {
-    return [...this.workers].reduce((n, w) => n + (w.consumes(queue) ? w.room(queue) : 0), 0);
+    return this.workers.reduce((n, w) => n + (w.consumes(queue) ? w.room(queue) : 0), 0);
   }
 
   /** The queue's next consumer with a free prefetch slot, round-robin: the one after the last served. */
   private nextConsumer(queue: string): TestWorker | undefined {
-    const ws = [...this.workers];
+    const ws = this.workers;
     const from = this.served.get(queue) ?? 0;
     for (let i = 0; i < ws.length; i++) {
       const at = (from + i) % ws.length;
@@ -165,12 +167,12 @@ export class InMemoryBus implements TestBus {
   async runUntilIdle(): Promise<void> {
     for (;;) {
       this.pump();
-      const working = [...this.workers].flatMap((w) => w.working());
+      const working = this.workers.flatMap((w) => w.working());
       if (working.length === 0) {
         // Let callbacks of promises already settled run (a handler's last await), then look again.
         await new Promise<void>((resolve) => setImmediate(resolve));
         this.pump();
-        if ([...this.workers].every((w) => w.working().length === 0)) return;
+        if (this.workers.every((w) => w.working().length === 0)) return;
         continue;
       }
       await Promise.race([...working, new Promise<void>((resolve) => this.waiters.push(resolve))]);
@@ -208,7 +210,7 @@ export class InMemoryBus implements TestBus {
   async close(): Promise<void> {
     // The workers take no more deliveries; then results still awaited, by handlers too, reject with ClosedError,
     // so a handler waiting for a call that will not run now ends; then the running handlers are waited for.
-    const stopped = [...this.workers].map((w) => w.stop());
+    const stopped = this.workers.map((w) => w.stop());
     await this.client.close();
     await Promise.all(stopped);
   }

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ConsumeMessage } from 'amqplib';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from '../client.js';
-import { TaskbusError } from '../errors.js';
 import { workerStatsFor } from '../metrics/worker-metrics.js';
 import type { TaskSpec } from '../task.js';
 import { DEFAULT_DELIVERY_LIMIT } from '../topology/queue-type.js';
@@ -9,7 +8,7 @@ import { DEFAULT_MAX_HOLD_MS, DEFAULT_PREFETCH, type Worker } from '../worker.js
 import { Delivery, type DeliverySource } from '../worker/delivery.js';
 import { EtaScheduler } from '../worker/eta.js';
 import { DeprecatedUse, processSafely, type PipelineDeps } from '../worker/pipeline.js';
-import { encodeReply, registerTask } from '../worker/serve.js';
+import { claimStart, encodeReply, registerTask } from '../worker/serve.js';
 import type { Registered, TaskHandler } from '../worker/types.js';
 import type { InMemoryBus } from './bus.js';
 import type { TestWorkerOptions } from './types.js';
@@ -75,10 +74,7 @@ export class TestWorker implements Worker, DeliverySource {
   }
 
   async start(): Promise<void> {
-    if (this.started) throw new TaskbusError('E_WORKER_STARTED', 'worker.start() was already called; create another worker to consume elsewhere');
-    this.started = true;
-    this.queues = this.options.queues ?? [...new Set([...this.tasks.values()].map((t) => t.spec.queue))].sort();
-    if (this.queues.length === 0) throw new TaskbusError('E_NO_TASKS', 'worker has no tasks registered and no queues given');
+    this.queues = claimStart(this, this.options.queues);
     this.consuming = true;
     this.bus.wake();
   }

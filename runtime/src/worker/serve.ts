@@ -19,6 +19,18 @@ export function registerTask<A extends readonly unknown[], K extends object, R>(
 }
 
 /**
+ * What every Worker does on start(): refused a second time, marked started, and its queues worked out (those
+ * given, else its tasks' queues); a worker with none is refused.
+ */
+export function claimStart(into: { readonly tasks: ReadonlyMap<string, Registered>; started: boolean }, queues: readonly string[] | undefined): readonly string[] {
+  if (into.started) throw new TaskbusError('E_WORKER_STARTED', 'worker.start() was already called; create another worker to consume elsewhere');
+  into.started = true;
+  const consumed = queues ?? [...new Set([...into.tasks.values()].map((t) => t.spec.queue))].sort();
+  if (consumed.length === 0) throw new TaskbusError('E_NO_TASKS', 'worker has no tasks registered and no queues given');
+  return consumed;
+}
+
+/**
  * Celery's rpc reply to a task, or null when the caller asked for none. A result JSON cannot carry (a BigInt,
  * a cycle) becomes Celery's EncodeError for the caller.
  */
