@@ -9,7 +9,7 @@ import type { Browser, Page } from 'playwright-core';
 import { AMQP_URL, deleteQueues, queueDepth, rawBroker, uniqueQueue, VHOST, waitFor } from '../support/broker.js';
 import { Forwarder } from '../support/forwarder.js';
 import { taskbus } from '../support/cli.js';
-import { csrfOf, http, openPage, startUi, waitForText, type UiProcess } from '../support/ui.js';
+import { csrfOf, http, openPage, screenshotPath, startUi, waitForText, type UiProcess } from '../support/ui.js';
 
 // Ports 18090-18099 are this suite's to use (18092-18093: test/interop/ui.test.ts); nothing listens on downBroker.
 // TB_UI_PORT_BASE moves them all (a worktree with its own range of ports).
@@ -103,7 +103,7 @@ describe('taskbus ui in a browser: a real workload read off the page, a dead let
     expect(await text(`tr[data-queue="${queue}"] td[data-col="publish"]`)).to.equal('-');
     expect(Number(await text(`tr[data-queue="${queue}"] td[data-col="done"]`))).to.be.greaterThan(0);
     await page.waitForTimeout(2500); // the charts get a few more points
-    await page.screenshot({ path: 'docs/ui-overview.png' });
+    await page.screenshot({ path: screenshotPath('ui-overview.png') });
     expect(pageErrors).to.deep.equal([]);
   });
 
@@ -128,7 +128,7 @@ describe('taskbus ui in a browser: a real workload read off the page, a dead let
     expect(detail.headers['task']).to.equal('pusher.send_to_s3_v2');
     expect(detail.body).to.match(/fail-\d/);
     await page.locator('#dlq-browser').scrollIntoViewIfNeeded();
-    await page.screenshot({ path: 'docs/ui-dead-letters.png' });
+    await page.screenshot({ path: screenshotPath('ui-dead-letters.png') });
   });
 
   it('replays one dead letter after a confirmation: the task runs and the count drops', async () => {
@@ -138,7 +138,7 @@ describe('taskbus ui in a browser: a real workload read off the page, a dead let
     await page.click(`#letters tr[data-id="${id}"] button[data-action="replay"]`);
     await page.waitForSelector('#confirm:not([hidden])');
     expect(await text('#confirm-text')).to.include(id);
-    await page.screenshot({ path: 'docs/ui-confirm.png' });
+    await page.screenshot({ path: screenshotPath('ui-confirm.png') });
     expect(ran, 'nothing happens before the confirmation').to.not.include('fail-1');
     await page.click('#confirm-yes');
     await waitFor('the replayed task to run', () => (ran.includes('fail-1') ? true : undefined));

@@ -8,7 +8,7 @@ import type { Browser, Page } from 'playwright-core';
 import { deleteQueues, uniqueQueue, waitFor } from '../support/broker.js';
 import { runProcess } from '../support/process.js';
 import { celeryVersions, checkCeleryVersion, DEFAULT_CELERY, PY_DIR, PYTHON, pythonEnv, startCeleryWorker, type CeleryVersion, type PythonWorker } from '../support/python.js';
-import { openPage, startUi, waitForSamples, waitForText, type UiProcess } from '../support/ui.js';
+import { openPage, screenshotPath, startUi, waitForSamples, waitForText, type UiProcess } from '../support/ui.js';
 
 // Ports 18092-18093 are this suite's to use, one per Celery version (TB_UI_PORT_BASE moves them with
 // test/integration/ui.test.ts's 18090-18099).
@@ -90,7 +90,7 @@ function suite(celery: CeleryVersion, port: number): void {
       await waitFor('a rate for the Celery task', async () => (Number(await page.locator('tr[data-task="pusher.send_to_s3"][data-version="1"] td[data-col="rate"]').textContent()) > 0 ? true : undefined), 20_000);
       await waitFor('done/s on the Celery worker\'s queue (not the contract\'s)', async () => (Number(await page.locator(`tr[data-queue="${pyQueue}"] td[data-col="done"]`).textContent()) > 0 ? true : undefined), 20_000);
       await waitForSamples(page, 8); // a few chart points
-      if (celery === DEFAULT_CELERY) await page.screenshot({ path: 'docs/ui-celery.png' });
+      if (celery === DEFAULT_CELERY) await page.screenshot({ path: screenshotPath('ui-celery.png') });
     });
 
     it("Celery's own `celery inspect stats` still reads a TypeScript worker's reply with taskbus_metrics in it", async () => {

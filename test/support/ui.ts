@@ -1,4 +1,6 @@
 import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { AMQP_URL, waitFor } from './broker.js';
 import { TASKBUS_BIN } from './cli.js';
@@ -11,6 +13,12 @@ export function launchChromium(): Promise<Browser> {
   // --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.
   return chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
 }
+
+/**
+ * Where a test's screenshot goes: the README's copy in docs/ with UI_SCREENSHOTS=1, else the temp dir, so that
+ * a test run leaves the checked-in pictures (and the work tree) as they are.
+ */
+export const screenshotPath = (name: string): string => (process.env['UI_SCREENSHOTS'] === '1' ? join('docs', name) : join(tmpdir(), `taskbus-${name}`));
 
 /** A page of `url` in a new headless Chromium, at the size of the README's screenshots. */
 export async function openPage(url: string): Promise<{ browser: Browser; page: Page }> {
