@@ -1,4 +1,5 @@
 import type { Channel, ChannelModel } from 'amqplib';
+import { closeChannel } from './amqp/close-channel.js';
 import { describeCause } from './errors.js';
 import type { Logger } from './logger.js';
 import type { BackoffOptions } from './connect-options.js';
@@ -95,7 +96,7 @@ export class ChannelKeeper<C extends Channel> {
       if (this.stopped) return;
       this.o.log.error(`${this.o.name} could not be reopened; retrying`, { attempt: this.failures + 1, error: describeCause(e) });
       // A half-configured channel is closed, and its close schedules the next try (counted there).
-      if (channel) await channel.close().catch(() => undefined);
+      if (channel) await closeChannel(channel);
       else {
         this.failures++;
         this.schedule();
@@ -103,7 +104,7 @@ export class ChannelKeeper<C extends Channel> {
       return;
     }
     if (this.stopped) {
-      await channel.close().catch(() => undefined);
+      await closeChannel(channel);
       return;
     }
     this.channel = channel;

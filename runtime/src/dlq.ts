@@ -1,4 +1,5 @@
 import type { Channel, ConfirmChannel, GetMessage } from 'amqplib';
+import { closeChannel } from './amqp/close-channel.js';
 import { publishOwn } from './amqp/publish.js';
 import { DLQ_HEADERS, dlqName, republishProperties } from './deadletter.js';
 import { describeCause, TaskbusError } from './errors.js';
@@ -186,7 +187,7 @@ export async function openDeadLetters(queue: string, options: ConnectOptions = {
   try {
     const probe = await channel(() => connection.createChannel());
     await probe.checkQueue(dlq);
-    await probe.close();
+    await closeChannel(probe);
   } catch (e) {
     await connection.close().catch(() => undefined);
     throw refusal(queue, 'open', e);
@@ -200,7 +201,7 @@ export async function openDeadLetters(queue: string, options: ConnectOptions = {
       } catch (e) {
         throw refusal(queue, 'read', e);
       } finally {
-        await reader.close().catch(() => undefined);
+        await closeChannel(reader);
       }
     },
     async replay(id) {
@@ -231,8 +232,8 @@ export async function openDeadLetters(queue: string, options: ConnectOptions = {
       } catch (e) {
         throw refusal(queue, `replay (after ${replayed} replayed) from`, e);
       } finally {
-        await publisher.close().catch(() => undefined);
-        await reader.close().catch(() => undefined);
+        await closeChannel(publisher);
+        await closeChannel(reader);
       }
       return { replayed, kept, missingQueues: [...missingQueues] };
     },
@@ -243,7 +244,7 @@ export async function openDeadLetters(queue: string, options: ConnectOptions = {
       } catch (e) {
         throw refusal(queue, 'purge', e);
       } finally {
-        await c.close().catch(() => undefined);
+        await closeChannel(c);
       }
     },
     close: () => connection.close(),

@@ -2,7 +2,7 @@ import type { ChannelModel } from 'amqplib';
 import type { BrokerUrl } from './broker-url.js';
 import type { BackoffOptions, ReconnectOptions } from './connect-options.js';
 import { brokersOf, connectFirst, dropConnection, isFatalConnectError, type BrokerConnection } from './connection.js';
-import { ClosedError, describeCause } from './errors.js';
+import { BrokerUnreachableError, ClosedError, describeCause } from './errors.js';
 import type { Logger } from './logger.js';
 import { BrokerRotation } from './rotation.js';
 
@@ -28,6 +28,14 @@ export async function settlesWithin(work: Promise<unknown>, ms: number): Promise
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** How long a connection's set-up may take before the connection is dropped and another one tried. */
+export const SETUP_TIMEOUT_MS = 60_000;
+
+/** Closes a connection, or drops it when its broker does not answer the close within `graceMs`. */
+async function closeOrDrop(connection: ChannelModel, graceMs: number): Promise<void> {
+  if (!(await settlesWithin(connection.close().catch(() => undefined), graceMs))) dropConnection(connection);
 }
 
 /**
@@ -58,6 +66,7 @@ export class Reconnector {
     private readonly setup: (connection: ChannelModel) => Promise<void>,
     private readonly onLost: () => void,
     private readonly onFatal: (e: unknown) => void,
+    private readonly setupTimeoutMs = SETUP_TIMEOUT_MS,
   ) {
     // Parsed once, here: a bad URL fails before anything is opened, and a reconnect never re-reads AMQP_URL.
     this.brokers = brokersOf(options);
@@ -92,12 +101,16 @@ export class Reconnector {
     this.rotation.connected(index);
     let ready = false;
     let readyAt = 0;
+    let lostInSetup = false;
     connection.on('error', (e: unknown) => this.log.warn('broker connection error', { error: describeCause(e) }));
     connection.once('close', () => {
       if (this.closing) return;
       this.connection = null;
       this.rotation.lost();
-      if (!ready) return; // a failed set-up is reported by whoever called open()
+      if (!ready) {
+        lostInSetup = true; // reported by whoever called open(), as a failed set-up
+        return;
+      }
       // A connection that dies soon after it opened (a node shutting down, a proxy cutting it) counts as
       // a failure: the backoff grows instead of reconnecting to it in a tight loop.
       if (Date.now() - readyAt >= STABLE_MS) this.failures = 0;
@@ -107,10 +120,17 @@ export class Reconnector {
       this.schedule();
     });
     try {
-      await this.setup(connection);
+      // A set-up that never settles would leave the process connected and idle for good: past the deadline
+      // the connection is dropped and the next one gets a new set-up.
+      if (!(await settlesWithin(this.setup(connection), this.setupTimeoutMs))) {
+        throw new BrokerUnreachableError(broker.display, new Error(`the set-up (channels, queues, consumers) did not finish within ${this.setupTimeoutMs} ms`));
+      }
+      // A set-up can finish without an error on a connection that closed under it (a declaration whose
+      // failure is only logged, a consume skipped on a closed channel): it must not pass for connected.
+      if (lostInSetup) throw new BrokerUnreachableError(broker.display, new Error('the connection closed while it was being set up'));
     } catch (e) {
       this.failures++;
-      await connection.close().catch(() => undefined);
+      await closeOrDrop(connection, CLOSE_GRACE_MS);
       throw e;
     }
     ready = true;
@@ -170,7 +190,7 @@ export class Reconnector {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     const connection = this.connection;
-    if (connection && !(await settlesWithin(connection.close().catch(() => undefined), graceMs))) dropConnection(connection);
+    if (connection) await closeOrDrop(connection, graceMs);
     this.connection = null;
   }
 }

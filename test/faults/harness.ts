@@ -61,7 +61,7 @@ export class WorkerProcess {
     });
     this.child = child;
     let started = false;
-    child.stderr!.on('data', (d: Buffer) => (this.stderr = (this.stderr + d.toString()).slice(-20_000)));
+    child.stderr!.on('data', (d: Buffer) => (this.stderr = (this.stderr + d.toString()).slice(-200_000)));
     child.stdout!.on('data', (d: Buffer) => (started ||= d.toString().includes('started')));
     await waitFor('the worker process to start', () => {
       if (child.exitCode !== null) throw new Error(`worker exited ${child.exitCode}: ${this.stderr.slice(-4000)}`);
@@ -128,6 +128,26 @@ export function tally(name: string, n: number, published: Published, handled: re
   return report({ name, n, confirmed: published.confirmed.size, lost, dup: handled.length - unique.size });
 }
 
+/** Log lines with runs of the same message (one per delivery) folded into one line and a count. */
+function collapsed(log: string): string[] {
+  const out: string[] = [];
+  let last = '';
+  let run = 0;
+  const flush = (): void => void (run > 1 && out.push(`        ... and ${run - 1} more like it`));
+  for (const line of log.split('\n').filter(Boolean)) {
+    const message = line.replace(/ \w+=.*$/, '');
+    if (message === last) run++;
+    else {
+      flush();
+      out.push(line);
+      last = message;
+      run = 1;
+    }
+  }
+  flush();
+  return out;
+}
+
 export function faultClient(options: ClientOptions = {}): Promise<TaskClient> {
   return connectClient({ logger: silentLogger, reconnect: { initialMs: 100, maxMs: 2000 }, ...options });
 }
@@ -169,7 +189,10 @@ export async function underFault(
     }, 180_000).catch(() => undefined);
     await worker.kill('SIGTERM');
     const sent = published.confirmed.size + published.rejected.size;
-    return { tally: tally(name, sent, published, worker.handled()), published };
+    const result = tally(name, sent, published, worker.handled());
+    // A loss is only diagnosable from the worker's side of the story.
+    if (result.lost > 0) process.stdout.write(`      worker log (end):\n${collapsed(worker.stderr).slice(-40).join('\n')}\n`);
+    return { tally: result, published };
   } finally {
     await client.close();
     await worker.dispose();

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ChannelModel, ConsumeMessage } from 'amqplib';
+import { closeChannel } from '../amqp/close-channel.js';
 import { parseJson } from '../celery/json.js';
 import {
   CONTROL_EXCHANGE,
@@ -87,7 +88,7 @@ export async function broadcast(connection: ChannelModel, request: BroadcastRequ
     return replies;
   } finally {
     // Closing deletes the auto-delete reply queue.
-    await channel.close().catch(() => undefined);
+    await closeChannel(channel);
   }
 }
 

@@ -1,4 +1,5 @@
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
+import { closeChannel } from '../amqp/close-channel.js';
 import { plainChannelKeeper, type ChannelKeeper } from '../channel-keeper.js';
 import type { BackoffOptions } from '../connect-options.js';
 import { describeCause } from '../errors.js';
@@ -32,7 +33,7 @@ export class ControlNode {
   async detach(): Promise<void> {
     this.stopped = true;
     const channel = this.keeper?.stop();
-    await channel?.close().catch(() => undefined);
+    if (channel) await closeChannel(channel);
   }
 
   private async subscribe(channel: Channel): Promise<void> {

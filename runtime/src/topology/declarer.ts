@@ -1,4 +1,5 @@
 import type { Channel, ChannelModel } from 'amqplib';
+import { closeChannel } from '../amqp/close-channel.js';
 
 /**
  * Runs declarations on throwaway channels of one connection, each at most once while it succeeds. A
@@ -44,7 +45,7 @@ export async function onChannel<T>(open: OpenChannel, use: (channel: Channel) =>
   try {
     return await use(channel);
   } finally {
-    await channel.close().catch(() => undefined);
+    await closeChannel(channel);
   }
 }
 

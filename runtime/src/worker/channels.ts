@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
+import { closeChannel } from '../amqp/close-channel.js';
 import { publishEncoded, publishOwn, UnencodableMessageError } from '../amqp/publish.js';
 import type { PublishProperties } from '../amqp/publish-frames.js';
 import { ChannelKeeper } from '../channel-keeper.js';
@@ -54,7 +55,7 @@ export class WorkerChannels {
   private consuming = true;
 
   constructor(
-    private readonly connection: ChannelModel,
+    connection: ChannelModel,
     private readonly o: ChannelsOptions,
   ) {
     this.declarer = new Declarer(connection);
@@ -261,18 +262,9 @@ export class WorkerChannels {
   async close(): Promise<void> {
     const publish = this.publishKeeper.stop();
     const consume = this.consumeKeeper.stop();
-    await this.unlessConnectionGoes(publish?.waitForConfirms());
-    await this.unlessConnectionGoes(consume?.close());
-    await this.unlessConnectionGoes(publish?.close());
-  }
-
-  /** amqplib's close() settles only on the broker's close-ok: not at all when the connection dies first. */
-  private async unlessConnectionGoes(work: Promise<void> | undefined): Promise<void> {
-    if (!work) return;
-    let gone!: () => void;
-    const closed = new Promise<void>((resolve) => (gone = resolve));
-    this.connection.once('close', gone);
-    await Promise.race([work.catch(() => undefined), closed]);
-    this.connection.off('close', gone);
+    // Both settle when the connection dies first (confirms fail with their channel); a plain close() would not.
+    await publish?.waitForConfirms().catch(() => undefined);
+    if (consume) await closeChannel(consume);
+    if (publish) await closeChannel(publish);
   }
 }
