@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import type { ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import type { Registry } from 'prom-client';
 import { SHORTSTR_MAX } from './amqp/frame-writer.js';
+import { messageSizeLimit } from './amqp/message-size.js';
 import { publishEncoded, UnencodableMessageError } from './amqp/publish.js';
 import { encodeTask, type EncodedTask } from './celery/encode.js';
 import type { CallOptions } from './celery/message.js';
@@ -124,6 +125,8 @@ interface Lane {
   draining: boolean;
   /** Nacks since the last confirm: a channel that only gets nacks is reopened (see nacked()). */
   nacksInARow: number;
+  /** Why the broker closed it, if it did. */
+  closedBy: unknown;
 }
 
 /**
@@ -229,6 +232,8 @@ class AmqpTaskClient implements TaskClient {
   /** The queues learnt on the current connection: once known, written to without yielding, so a burst goes out in one tick. */
   private routes: PublishRoutes | null = null;
   private blocked = false;
+  /** The broker's max_message_size once a message over it was refused; learnt again on each connection (another node may differ). */
+  private brokerMaxBytes: number | null = null;
   private flushing = false;
   private closed = false;
   private fatal: unknown = null;
@@ -297,6 +302,7 @@ class AmqpTaskClient implements TaskClient {
       void this.flush();
     });
     this.blocked = false;
+    this.brokerMaxBytes = null;
     this.routes = new PublishRoutes(new Declarer(connection), this.log);
     await this.replies.attach(connection);
     // A channel the broker closes on a live connection (a refused declare) is reopened by the keeper.
@@ -314,7 +320,8 @@ class AmqpTaskClient implements TaskClient {
   }
 
   private openLane(channel: ConfirmChannel): void {
-    const lane: Lane = { channel, returned: new Set(), unconfirmed: new Set(), draining: false, nacksInARow: 0 };
+    const lane: Lane = { channel, returned: new Set(), unconfirmed: new Set(), draining: false, nacksInARow: 0, closedBy: null };
+    channel.on('error', (e: unknown) => (lane.closedBy = e)); // amqplib reports it just before the close
     channel.on('return', (msg: ConsumeMessage) => {
       const id = msg.properties.correlationId as string | undefined;
       this.stats.returned++;
@@ -334,6 +341,13 @@ class AmqpTaskClient implements TaskClient {
     if (lane?.channel !== channel) return;
     this.lane = null;
     this.routes?.forgetDelays();
+    // A message over the broker's max_message_size closes the channel each time it is sent: re-sent with the
+    // others, it would close every new channel and hold every publish until its confirm timeout.
+    const limit = messageSizeLimit(lane.closedBy);
+    if (limit !== null) {
+      this.brokerMaxBytes = limit;
+      for (const p of lane.unconfirmed) if (p.encoded.content.length > limit) this.settle(p, this.overBrokerLimit(p, limit));
+    }
     const resend = [...lane.unconfirmed];
     if (resend.length === 0) return;
     for (const p of resend) p.lane = null;
@@ -447,7 +461,12 @@ class AmqpTaskClient implements TaskClient {
     }
   }
 
+  private overBrokerLimit(p: Pending, limit: number): PublishError {
+    return new PublishError(p.id, `its body of ${p.encoded.content.length} bytes is over the broker's max_message_size of ${limit} bytes, so nothing was stored; set maxPayloadBytes to at most ${limit} to refuse such calls before sending`);
+  }
+
   private write(lane: Lane, p: Pending, route: Route): void {
+    if (this.brokerMaxBytes !== null && p.encoded.content.length > this.brokerMaxBytes) return this.settle(p, this.overBrokerLimit(p, this.brokerMaxBytes));
     p.lane = lane;
     lane.unconfirmed.add(p);
     try {
