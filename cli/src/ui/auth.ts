@@ -5,6 +5,10 @@ export const TOKEN_ENV = 'TASKBUS_UI_TOKEN';
 export const MIN_TOKEN_LENGTH = 16;
 export const CSRF_HEADER = 'x-taskbus-csrf';
 export const SESSION_COOKIE = 'taskbus_ui_session';
+/** A session lasts a working day; a stolen cookie does not work for ever. */
+export const SESSION_TTL_MS = 12 * 60 * 60_000;
+/** Sessions kept at once: a new login beyond it ends the oldest. */
+const MAX_SESSIONS = 64;
 
 const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|\[::1\]|localhost)$/i;
 
@@ -29,11 +33,13 @@ export type Refusal = { readonly status: 400 | 401 | 403 | 421; readonly message
  */
 export class Guard {
   readonly csrf = randomBytes(24).toString('base64url');
-  private readonly sessions = new Set<string>();
+  /** Session id to when it ends (ms since the epoch), oldest first. */
+  private readonly sessions = new Map<string, number>();
 
   constructor(
     private readonly bound: { readonly host: string; readonly port: number },
     private readonly token: string | null,
+    private readonly now: () => number = Date.now,
   ) {}
 
   get tokenRequired(): boolean {
@@ -55,14 +61,18 @@ export class Guard {
     const auth = req.headers.authorization ?? '';
     if (auth.startsWith('Bearer ') && sameSecret(auth.slice('Bearer '.length), this.token)) return true;
     const session = cookie(req, SESSION_COOKIE);
-    return session !== null && [...this.sessions].some((s) => sameSecret(s, session));
+    if (session === null) return false;
+    const now = this.now();
+    for (const [s, endsAt] of this.sessions) if (endsAt <= now) this.sessions.delete(s);
+    return [...this.sessions.keys()].some((s) => sameSecret(s, session));
   }
 
-  /** A new session for a correct token (null for a wrong one). */
+  /** A new session for a correct token (null for a wrong one), valid for SESSION_TTL_MS. */
   login(token: unknown): string | null {
     if (this.token === null || typeof token !== 'string' || !sameSecret(token, this.token)) return null;
     const session = randomBytes(32).toString('base64url');
-    this.sessions.add(session);
+    this.sessions.set(session, this.now() + SESSION_TTL_MS);
+    if (this.sessions.size > MAX_SESSIONS) this.sessions.delete(this.sessions.keys().next().value!);
     return session;
   }
 

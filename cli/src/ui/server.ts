@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createRequire } from 'node:module';
 import { NoDeadLetterQueueError } from '@taskbus/runtime';
 import { errorText, type Collector, type Snapshot } from './collect.js';
-import { Guard, SESSION_COOKIE, type Refusal } from './auth.js';
+import { Guard, SESSION_COOKIE, SESSION_TTL_MS, type Refusal } from './auth.js';
 import { LetterRefusal, listLetters, purgeLetters, replayLetters, showLetter } from './dead-letters.js';
 
 const require = createRequire(import.meta.url);
@@ -103,7 +103,7 @@ export async function serveUi(o: UiServerOptions): Promise<UiServer> {
       if (path === '/api/login') {
         const session = guard.login(body['token']);
         if (!session) return send(res, 401, { error: 'wrong token' });
-        return send(res, 200, { ok: true }, { 'set-cookie': `${SESSION_COOKIE}=${session}; HttpOnly; SameSite=Strict; Path=/` });
+        return send(res, 200, { ok: true }, { 'set-cookie': `${SESSION_COOKIE}=${session}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${SESSION_TTL_MS / 1000}` });
       }
       // The page asks before each of these; a request that was not confirmed is not carried out.
       if (body['confirm'] !== true) throw new BadRequest('state-changing requests need "confirm": true');

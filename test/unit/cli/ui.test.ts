@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage } from 'node:http';
 import { expect } from 'chai';
-import { Guard, sameSecret } from '../../../cli/src/ui/auth.js';
+import { Guard, sameSecret, SESSION_TTL_MS } from '../../../cli/src/ui/auth.js';
 import { uiToken } from '../../../cli/src/ui/command.js';
 import { doneByQueue, queueOfTask } from '../../../cli/src/ui/collect.js';
 import { counterRate, History, MAX_SAMPLES, type Sample } from '../../../cli/src/ui/history.js';
@@ -291,6 +291,21 @@ describe('taskbus ui: who may use it', () => {
     const { authorization: _, ...noBearer } = ok;
     expect(g.postRefusal(req({ ...noBearer, cookie: `a=b; taskbus_ui_session=${session}` }))).to.equal(null);
     expect(g.postRefusal(req({ ...noBearer, cookie: 'taskbus_ui_session=forged' }))?.status).to.equal(401);
+  });
+
+  it('a session ends after SESSION_TTL_MS, and a login beyond 64 sessions ends the oldest', () => {
+    let now = 0;
+    const g = new Guard({ host: '0.0.0.0', port: 8089 }, 'secret-token-0123456789', () => now);
+    const withSession = (s: string | null) => req({ cookie: `taskbus_ui_session=${s}` });
+    const first = g.login('secret-token-0123456789');
+    now = SESSION_TTL_MS - 1;
+    expect(g.authenticated(withSession(first))).to.equal(true);
+    now = SESSION_TTL_MS;
+    expect(g.authenticated(withSession(first))).to.equal(false);
+    const sessions = Array.from({ length: 65 }, () => g.login('secret-token-0123456789'));
+    expect(g.authenticated(withSession(sessions[0]!))).to.equal(false);
+    expect(g.authenticated(withSession(sessions[1]!))).to.equal(true);
+    expect(g.authenticated(withSession(sessions[64]!))).to.equal(true);
   });
 
   it('compares secrets whatever their lengths', () => {
