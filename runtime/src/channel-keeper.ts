@@ -1,6 +1,6 @@
 import type { Channel, ChannelModel } from 'amqplib';
-import { closeChannel } from './amqp/close-channel.js';
-import { describeCause } from './errors.js';
+import { closeChannel } from './amqp/close.js';
+import { describeCause, SetupInterruptedError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { BackoffOptions } from './connect-options.js';
 import { backoffDelay, STABLE_MS } from './reconnect.js';
@@ -31,6 +31,11 @@ export class ChannelKeeper<C extends Channel> {
   private stopped = false;
   private failures = 0;
   private timer: NodeJS.Timeout | null = null;
+  /**
+   * Channels whose 'close' came. A set-up may finish without an error on a channel closed under it (a step
+   * that only logs its failure, a consume skipped on a closed generation): it must not be taken for open.
+   */
+  private readonly closed = new WeakSet<C>();
 
   constructor(
     private readonly connection: ChannelModel,
@@ -49,6 +54,7 @@ export class ChannelKeeper<C extends Channel> {
     const channel = await this.o.create(this.connection);
     this.watch(channel);
     await this.o.setup(channel);
+    if (this.closed.has(channel)) throw new SetupInterruptedError(this.o.name, 'the broker closed it meanwhile');
     this.channel = channel;
     this.o.onOpened?.(channel);
     return channel;
@@ -69,6 +75,7 @@ export class ChannelKeeper<C extends Channel> {
       this.o.log.warn(`${this.o.name} closed by the broker`, { code: typeof code === 'number' ? code : '', error: describeCause(e) });
     });
     channel.on('close', () => {
+      this.closed.add(channel);
       if (this.channel === channel) this.channel = null;
       this.o.onClosed?.(channel);
       if (Date.now() - openedAt >= STABLE_MS) this.failures = 0;
@@ -107,6 +114,8 @@ export class ChannelKeeper<C extends Channel> {
       await closeChannel(channel);
       return;
     }
+    // Closed under a set-up that still finished: its close found no channel and scheduled the next try.
+    if (this.closed.has(channel)) return;
     this.channel = channel;
     this.o.log.info(`${this.o.name} reopened`);
     this.o.onOpened?.(channel);

@@ -1,5 +1,5 @@
 import type { Channel, ConfirmChannel, GetMessage } from 'amqplib';
-import { closeChannel } from './amqp/close-channel.js';
+import { closeChannel, closeConnection } from './amqp/close.js';
 import { publishOwn } from './amqp/publish.js';
 import { DLQ_HEADERS, dlqName, republishProperties } from './deadletter.js';
 import { describeCause, TaskbusError } from './errors.js';
@@ -189,7 +189,7 @@ export async function openDeadLetters(queue: string, options: ConnectOptions = {
     await probe.checkQueue(dlq);
     await closeChannel(probe);
   } catch (e) {
-    await connection.close().catch(() => undefined);
+    await closeConnection(connection);
     throw refusal(queue, 'open', e);
   }
 
@@ -247,6 +247,6 @@ export async function openDeadLetters(queue: string, options: ConnectOptions = {
         await closeChannel(c);
       }
     },
-    close: () => connection.close(),
+    close: () => closeConnection(connection),
   };
 }

@@ -116,6 +116,17 @@ export class TopologyError extends TaskbusError {
   }
 }
 
+/**
+ * A connection's set-up (channels, queues, consumers) did not complete: its connection or one of its channels
+ * closed under it, or it took too long. After a reconnect it is tried again on a new connection; at start()
+ * the caller may simply start again.
+ */
+export class SetupInterruptedError extends TaskbusError {
+  constructor(what: string, why: string) {
+    super('E_SETUP_INTERRUPTED', `the set-up of ${what} did not complete: ${why}; it is tried again on a new connection (or start again)`);
+  }
+}
+
 /** The client or worker was used after close(). */
 export class ClosedError extends TaskbusError {
   constructor(what: string) {

@@ -26,6 +26,7 @@ export {
   ResultTimeoutError,
   ResultUnavailableError,
   type ResultUnavailableReason,
+  SetupInterruptedError,
   TaskbusError,
   TopologyError,
   UnknownVersionError,

@@ -1,4 +1,5 @@
 import type { Channel } from 'amqplib';
+import { closeConnection } from './amqp/close.js';
 import type { ConnectOptions } from './connect-options.js';
 import { openConnection } from './connection.js';
 import { describeCause, TaskbusError } from './errors.js';
@@ -48,7 +49,7 @@ export async function countQueues(names: readonly string[], options: ConnectOpti
       }
     }
   } finally {
-    await connection.close().catch(() => undefined);
+    await closeConnection(connection);
   }
   return counts;
 }

@@ -1,8 +1,9 @@
 import type { ChannelModel } from 'amqplib';
 import type { BrokerUrl } from './broker-url.js';
 import type { BackoffOptions, ReconnectOptions } from './connect-options.js';
-import { brokersOf, connectFirst, dropConnection, isFatalConnectError, type BrokerConnection } from './connection.js';
-import { BrokerUnreachableError, ClosedError, describeCause } from './errors.js';
+import { CLOSE_GRACE_MS, closeConnection } from './amqp/close.js';
+import { brokersOf, connectFirst, isFatalConnectError, type BrokerConnection } from './connection.js';
+import { ClosedError, describeCause, SetupInterruptedError } from './errors.js';
 import type { Logger } from './logger.js';
 import { BrokerRotation } from './rotation.js';
 
@@ -14,9 +15,6 @@ export function backoffDelay(attempt: number, b: BackoffOptions = {}, random: ()
 
 /** The longest delay setTimeout honours (about 24.8 days); Node fires a longer one after 1 ms. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
-
-/** How long a closing handshake may take before the connection is dropped (see Reconnector.close). */
-export const CLOSE_GRACE_MS = 5_000;
 
 /** Whether `work` finished within `ms` (false: it is left running); its failure within them is thrown. */
 export async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
@@ -32,11 +30,6 @@ export async function settlesWithin(work: Promise<unknown>, ms: number): Promise
 
 /** How long a connection's set-up may take before the connection is dropped and another one tried. */
 export const SETUP_TIMEOUT_MS = 60_000;
-
-/** Closes a connection, or drops it when its broker does not answer the close within `graceMs`. */
-async function closeOrDrop(connection: ChannelModel, graceMs: number): Promise<void> {
-  if (!(await settlesWithin(connection.close().catch(() => undefined), graceMs))) dropConnection(connection);
-}
 
 /**
  * A connection or channel that lived this long was healthy: after its loss the backoff starts again from
@@ -78,7 +71,7 @@ export class Reconnector {
       const opened = await this.connect();
       if (this.closing) {
         // close() came while connecting: nothing may stay open behind the caller's back.
-        await opened.connection.close().catch(() => undefined);
+        await closeConnection(opened.connection);
         throw new ClosedError('connection (closed while it was being opened)');
       }
       await this.open(opened);
@@ -123,14 +116,14 @@ export class Reconnector {
       // A set-up that never settles would leave the process connected and idle for good: past the deadline
       // the connection is dropped and the next one gets a new set-up.
       if (!(await settlesWithin(this.setup(connection), this.setupTimeoutMs))) {
-        throw new BrokerUnreachableError(broker.display, new Error(`the set-up (channels, queues, consumers) did not finish within ${this.setupTimeoutMs} ms`));
+        throw new SetupInterruptedError(`the connection to ${broker.display}`, `it did not finish within ${this.setupTimeoutMs} ms`);
       }
       // A set-up can finish without an error on a connection that closed under it (a declaration whose
       // failure is only logged, a consume skipped on a closed channel): it must not pass for connected.
-      if (lostInSetup) throw new BrokerUnreachableError(broker.display, new Error('the connection closed while it was being set up'));
+      if (lostInSetup) throw new SetupInterruptedError(`the connection to ${broker.display}`, 'the connection closed while it was being set up');
     } catch (e) {
       this.failures++;
-      await closeOrDrop(connection, CLOSE_GRACE_MS);
+      await closeConnection(connection);
       throw e;
     }
     ready = true;
@@ -159,7 +152,7 @@ export class Reconnector {
       return;
     }
     if (this.closing) {
-      await opened.connection.close().catch(() => undefined);
+      await closeConnection(opened.connection);
       return;
     }
     try {
@@ -190,7 +183,7 @@ export class Reconnector {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     const connection = this.connection;
-    if (connection) await closeOrDrop(connection, graceMs);
+    if (connection) await closeConnection(connection, graceMs);
     this.connection = null;
   }
 }

@@ -2,7 +2,9 @@ import { Type } from '@sinclair/typebox';
 import { connectClient, createWorker, defineTask, RemoteTaskError, type TaskClient, type Worker } from '@taskbus/runtime';
 import { expect } from 'chai';
 import { encodeTask } from '../../runtime/src/celery/encode.js';
-import { deleteQueues, queueDepth, rawBroker, recordingLogger, uniqueQueue, VHOST, waitFor } from '../support/broker.js';
+import { basicAckFrame, methodFrames } from '../support/amqp-frames.js';
+import { AMQP_URL, deleteQueues, queueDepth, rawBroker, recordingLogger, uniqueQueue, VHOST, waitFor } from '../support/broker.js';
+import { Forwarder } from '../support/forwarder.js';
 import { faultClient, publish, rabbitmqctlAsync, report, size, sleep, tally, WorkerProcess } from './harness.js';
 import { faultTask } from './task.js';
 
@@ -10,7 +12,7 @@ import { faultTask } from './task.js';
  * Faults at the channel and consumer level while the connection stays up: the broker cancels a consumer,
  * deletes the queues copies go to, closes a channel, or refuses a copy. Each case reports N, lost and dup.
  */
-describe('faults 10-13, 15: consumers cancelled, channels closed, copies refused, ETA floods', function () {
+describe('faults 10-13, 15, 17: consumers cancelled, channels closed, copies refused, ETA floods', function () {
   this.timeout(300_000);
   let raw: Awaited<ReturnType<typeof rawBroker>>;
   before(async () => (raw = await rawBroker()));
@@ -303,6 +305,48 @@ describe('faults 10-13, 15: consumers cancelled, channels closed, copies refused
       await worker.stop();
       await client.close();
       for (const ms of [1000, 2000, 4000, 8000]) await raw.channel.deleteQueue(`${queue}.retry.${ms}`);
+      await deleteQueues(queue);
+    }
+  });
+  it('17: the broker closes the consume channel while the worker sets it up after a reconnect: it is opened again and consumes, lost 0', async () => {
+    const queue = uniqueQueue('fault-consume-closed-in-setup');
+    let injected = false;
+    // On the reconnect (the forwarder's 2nd connection), once the consume channel has sent basic.qos, the next
+    // throwaway declaration channel's close is followed by an ack the broker never gave on the consume channel.
+    let consumeChannel = -1;
+    const watch = methodFrames((channel, classId, methodId) => {
+      if (classId === 60 && methodId === 10 && consumeChannel < 0) consumeChannel = channel;
+      if (consumeChannel < 0 || injected || channel === consumeChannel || classId !== 20 || methodId !== 40) return;
+      injected = true;
+      inject(basicAckFrame(consumeChannel, 987654321n));
+    });
+    let inject: (bytes: Buffer) => void = () => undefined;
+    const forwarder = new Forwarder((connection, chunk, toBroker) => {
+      if (connection !== 2) return;
+      inject = toBroker;
+      watch(chunk);
+    });
+    await forwarder.openAnyOf([5827, 5828, 5829]);
+    const log = recordingLogger();
+    const handled = new Set<number>();
+    const spec = faultTask(queue);
+    const worker = createWorker({ url: AMQP_URL.replace(/:\d+(?=\/|$)/, `:${forwarder.port}`), queues: [queue], remoteControl: false, logger: log, reconnect: { initialMs: 50, maxMs: 200 } });
+    worker.register(spec, async ([n]) => {
+      handled.add(n);
+      return null;
+    });
+    const client = await faultClient();
+    try {
+      await worker.start();
+      forwarder.cut();
+      await waitFor('the consume channel to be closed during the set-up', () => (injected ? true : undefined));
+      for (let i = 0; i < 50; i++) await client.send(spec, [i], {}, { ignoreResult: true });
+      await waitFor('all 50 tasks to run', () => (handled.size === 50 ? true : undefined), 20_000);
+      expect(log.records.map((r) => r.message)).to.include('set-up after reconnect failed; retrying');
+    } finally {
+      await client.close();
+      await worker.stop();
+      await forwarder.shut();
       await deleteQueues(queue);
     }
   });

@@ -1,7 +1,8 @@
 import { once } from 'node:events';
-import amqp, { type ChannelModel } from 'amqplib';
+import amqp, { type Channel, type ChannelModel, type Message } from 'amqplib';
 import { expect } from 'chai';
-import { closeChannel } from '../../runtime/src/amqp/close-channel.js';
+import { closeChannel } from '../../runtime/src/amqp/close.js';
+import { plainChannelKeeper } from '../../runtime/src/channel-keeper.js';
 import { Reconnector } from '../../runtime/src/reconnect.js';
 import { AMQP_URL, recordingLogger, VHOST, waitFor } from '../support/broker.js';
 import { Forwarder } from '../support/forwarder.js';
@@ -13,6 +14,14 @@ async function closeFromBroker(connection: ChannelModel, name: string): Promise<
   if (!line) throw new Error(`no connection named ${name}`);
   const closed = once(connection, 'close');
   rabbitmqctl('close_connection', line.split('\t')[0]!, 'test: closed during set-up');
+  await closed;
+}
+
+/** Has the broker close `channel` (an ack of a delivery tag it never gave: 406) and waits for the close. */
+async function closedByBroker(channel: Channel): Promise<void> {
+  channel.on('error', () => undefined);
+  const closed = new Promise((resolve) => channel.once('close', resolve)); // events.once would reject on the 'error'
+  channel.ack({ fields: { deliveryTag: 987654321 } } as Message);
   await closed;
 }
 
@@ -97,6 +106,39 @@ describe('a connection whose set-up is cut or stuck is not taken for connected',
     }
   });
 
+  it('a channel the broker closes during its set-up (which still finishes) is reopened, not kept as open', async () => {
+    const connection = await amqp.connect(AMQP_URL);
+    connection.on('error', () => undefined);
+    let setups = 0;
+    let closeNext = true;
+    const keeper = plainChannelKeeper(connection, {
+      name: 'test channel',
+      log: recordingLogger(),
+      backoff: { initialMs: 20, maxMs: 100 },
+      setup: async (channel) => {
+        setups++;
+        if (closeNext) await closedByBroker(channel); // and finish as if all went well
+      },
+    });
+    try {
+      const failure = await keeper.open().then(() => null, (e: unknown) => e);
+      expect(failure, 'the first open').to.have.property('code', 'E_SETUP_INTERRUPTED');
+      closeNext = false;
+      await keeper.open();
+      closeNext = true;
+      const before = setups;
+      await closedByBroker(keeper.current!); // the keeper reopens it, and that set-up is cut too
+      await waitFor('a reopen cut during its set-up', () => (setups === before + 1 ? true : undefined));
+      closeNext = false;
+      await waitFor('an open channel after a set-up that was not cut', () => (setups >= before + 2 && keeper.current ? true : undefined));
+      const live = keeper.current!;
+      await live.assertQueue('', { exclusive: true }); // it answers: open for real
+    } finally {
+      keeper.stop();
+      await connection.close();
+    }
+  });
+
   it('at start: start() fails with a typed error instead of resolving on a dead connection', async () => {
     const name = `taskbus reconnect-setup-start ${process.pid}-${Date.now()}`;
     const reconnector = new Reconnector(
@@ -107,7 +149,7 @@ describe('a connection whose set-up is cut or stuck is not taken for connected',
       () => undefined,
     );
     const failure = await reconnector.start().then(() => null, (e: unknown) => e);
-    expect(failure).to.have.property('code', 'E_BROKER_UNREACHABLE');
+    expect(failure).to.have.property('code', 'E_SETUP_INTERRUPTED');
     expect(String((failure as Error).message)).to.not.include('guest:guest');
   });
 });

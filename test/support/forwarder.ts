@@ -2,12 +2,21 @@ import { once } from 'node:events';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { AMQP_URL } from './broker.js';
 
+/**
+ * Sees what a client sends, after it was passed on: `connection` counts the forwarder's connections from 1,
+ * and `toBroker` writes bytes to the broker as if that client had sent them.
+ */
+export type Tap = (connection: number, chunk: Buffer, toBroker: (bytes: Buffer) => void) => void;
+
 /** A TCP forwarder to the broker that can be shut (the port then refuses) and opened again on the same port. */
 export class Forwarder {
   private server: Server | null = null;
   private readonly sockets = new Set<Socket>();
   private readonly pairs = new Set<[Socket, Socket]>();
+  private accepted = 0;
   port = 0;
+
+  constructor(private readonly tap?: Tap) {}
 
   async open(port: number): Promise<void> {
     const broker = new URL(AMQP_URL);
@@ -21,6 +30,9 @@ export class Forwarder {
       this.pairs.add(pair);
       client.on('close', () => this.pairs.delete(pair));
       client.pipe(upstream).pipe(client);
+      const n = ++this.accepted;
+      const tap = this.tap;
+      if (tap) client.on('data', (chunk: Buffer) => tap(n, chunk, (bytes) => void (!upstream.destroyed && upstream.write(bytes))));
     });
     server.listen(port, '127.0.0.1');
     await Promise.race([once(server, 'listening'), once(server, 'error').then(([e]) => Promise.reject(e))]);

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ChannelModel, ConsumeMessage } from 'amqplib';
-import { closeChannel } from '../amqp/close-channel.js';
+import { closeChannel } from '../amqp/close.js';
 import { parseJson } from '../celery/json.js';
 import {
   CONTROL_EXCHANGE,

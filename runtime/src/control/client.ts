@@ -1,4 +1,5 @@
 import type { ChannelModel } from 'amqplib';
+import { closeConnection } from '../amqp/close.js';
 import type { ConnectOptions } from '../connect-options.js';
 import { openConnection } from '../connection.js';
 import { TaskbusError } from '../errors.js';
@@ -63,6 +64,6 @@ export async function openControl(options: ConnectOptions = {}): Promise<Control
   return {
     inspect: (command, o) => call(command, command === 'registered' ? { taskinfoitems: [] } : {}, o),
     revoke: (ids, o) => call('revoke', { task_id: [...ids], terminate: false, signal: 'SIGTERM' }, o),
-    close: () => connection.close().catch(() => undefined),
+    close: () => closeConnection(connection),
   };
 }

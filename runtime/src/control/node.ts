@@ -1,5 +1,5 @@
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
-import { closeChannel } from '../amqp/close-channel.js';
+import { closeChannel } from '../amqp/close.js';
 import { plainChannelKeeper, type ChannelKeeper } from '../channel-keeper.js';
 import type { BackoffOptions } from '../connect-options.js';
 import { describeCause } from '../errors.js';

@@ -1,5 +1,5 @@
 import type { Channel, ChannelModel } from 'amqplib';
-import { closeChannel } from '../amqp/close-channel.js';
+import { closeChannel } from '../amqp/close.js';
 
 /**
  * Runs declarations on throwaway channels of one connection, each at most once while it succeeds. A

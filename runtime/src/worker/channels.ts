@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
-import { closeChannel } from '../amqp/close-channel.js';
+import { closeChannel } from '../amqp/close.js';
 import { publishEncoded, publishOwn, UnencodableMessageError } from '../amqp/publish.js';
 import type { PublishProperties } from '../amqp/publish-frames.js';
 import { ChannelKeeper } from '../channel-keeper.js';
