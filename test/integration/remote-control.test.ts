@@ -81,7 +81,7 @@ describe('remote control and revoke between TypeScript workers (real broker)', f
     const ran: number[] = [];
     const w = worker(queue, ran);
     await w.start();
-    const later = await client.send(job(queue), [1], {}, { countdown: 2 });
+    const later = await client.send(job(queue), [1], {}, { countdown: 6 }); // the CLI's cold start must not outlast it under load
     const now = await client.send(job(queue), [2], {});
     const out = await taskbus(process.cwd(), 'revoke', later.id);
     expect(out.code, out.stderr).to.equal(0);
