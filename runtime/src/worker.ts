@@ -1,7 +1,7 @@
 import type { ChannelModel } from 'amqplib';
 import type { Registry } from 'prom-client';
 import type { TaskMessage } from './celery/message.js';
-import type { TaskState } from './celery/result.js';
+import { exceptionInfo, type TaskState } from './celery/result.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from './client.js';
 import { TaskbusError } from './errors.js';
 import { runtimeLogger, type Logger } from './logger.js';
@@ -231,6 +231,11 @@ class AmqpWorker implements Worker {
     const sent = this.channels?.reply(m.replyTo, r.content, r.properties) ?? 'no channel';
     if (sent === 'no channel') this.log.warn('no open channel for the reply; it is lost (the caller times out)', { task: m.task, id: m.id, status });
     if (sent === 'unencodable') this.log.warn('the reply cannot be sent: its correlation id (the task id) or reply_to cannot be encoded, e.g. over 255 bytes', { task: m.task, id: m.id.slice(0, 64), status });
+    if (sent === 'too large') {
+      const why = `the result of ${r.content.length} bytes is over the broker's max_message_size`;
+      this.log.warn(`${why}; the caller gets EncodeError instead`, { task: m.task, id: m.id, status });
+      this.reply(m, 'FAILURE', exceptionInfo('EncodeError', why, 'kombu.exceptions'));
+    }
   }
 
   stop(): Promise<void> {

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { connectClient, createWorker, defineTask, PublishError, silentLogger, type TaskClient, type Worker } from '@taskbus/runtime';
+import { connectClient, createWorker, defineTask, PublishError, RemoteTaskError, silentLogger, type TaskClient, type Worker } from '@taskbus/runtime';
 import { expect } from 'chai';
 import { deleteQueues, recordingLogger, uniqueQueue, waitFor } from '../support/broker.js';
 import { rabbitmqctl } from '../faults/harness.js';
@@ -16,6 +16,7 @@ describe("a message over the broker's max_message_size", function () {
   this.timeout(60_000);
   const queue = uniqueQueue('message-size');
   const spec = defineTask<[label: string], Record<string, never>, null>({ name: 'size.job', queue, args: { label: Type.String() }, result: Type.Null() });
+  const echo = defineTask<[bytes: number], Record<string, never>, string>({ name: 'size.echo', queue, args: { bytes: Type.Integer() }, result: Type.String() });
   let previous: string;
   let client: TaskClient;
   let worker: Worker;
@@ -30,6 +31,7 @@ describe("a message over the broker's max_message_size", function () {
       handled.add(label);
       return null;
     });
+    worker.register(echo, async ([bytes]) => 'z'.repeat(bytes));
     await worker.start();
     client = await connectClient({ logger: log, confirmTimeoutMs: 20_000 });
   });
@@ -63,5 +65,13 @@ describe("a message over the broker's max_message_size", function () {
     await client.send(spec, ['small'], {}, { ignoreResult: true });
     await waitFor('the small task to run', () => (handled.has('small') ? true : undefined));
     expect(closes()).to.equal(seen);
+  });
+  it("a result over it: lost the first time (the broker closes the worker's channel), then EncodeError for its caller", async () => {
+    const first = await (await client.send(echo, [2 * LIMIT], {})).result({ timeoutMs: 3000 }).then(() => null, (e: unknown) => e);
+    expect(first).to.have.property('code', 'E_RESULT_TIMEOUT');
+    const second = await (await client.send(echo, [2 * LIMIT], {})).result({ timeoutMs: 10_000 }).then(() => null, (e: unknown) => e);
+    expect(second).to.be.instanceOf(RemoteTaskError);
+    expect((second as RemoteTaskError).message).to.include('EncodeError').and.include("over the broker's max_message_size");
+    expect(await (await client.send(echo, [3], {})).result({ timeoutMs: 10_000 })).to.equal('zzz');
   });
 });

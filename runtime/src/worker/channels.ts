@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
 import { closeChannel } from '../amqp/close.js';
+import { messageSizeLimit } from '../amqp/message-size.js';
 import { publishEncoded, publishOwn, UnencodableMessageError } from '../amqp/publish.js';
 import type { PublishProperties } from '../amqp/publish-frames.js';
 import { ChannelKeeper } from '../channel-keeper.js';
@@ -46,6 +47,8 @@ export class WorkerChannels {
   private readonly consumeKeeper: ChannelKeeper<Channel>;
   private readonly publishKeeper: ChannelKeeper<ConfirmChannel>;
   private readonly returned = new WeakMap<Channel, Set<string>>();
+  /** The broker's max_message_size once it closed the publish channel for a reply over it (this connection). */
+  private brokerMaxBytes: number | null = null;
   private readonly declarer: Declarer;
   private generation: ConsumeGeneration | null = null;
   private readonly consumers = new Map<string, string>();
@@ -79,6 +82,7 @@ export class WorkerChannels {
       create: async (c) => {
         const ch = await c.createConfirmChannel();
         const returned = new Set<string>();
+        ch.on('error', (e: unknown) => (this.brokerMaxBytes = messageSizeLimit(e) ?? this.brokerMaxBytes));
         ch.on('return', (msg: ConsumeMessage) => {
           const id = msg.properties.headers?.[COPY_HEADER];
           if (typeof id === 'string') returned.add(id);
@@ -231,7 +235,9 @@ export class WorkerChannels {
    * amqplib's publish queues a confirm callback and then throws on a field it cannot encode (a task id over
    * 255 bytes as the correlation id), which would hand every later copy's confirm to the publish before it.
    */
-  reply(queue: string, content: Buffer, properties: PublishProperties): 'sent' | 'no channel' | 'unencodable' {
+  reply(queue: string, content: Buffer, properties: PublishProperties): 'sent' | 'no channel' | 'unencodable' | 'too large' {
+    // Sent, it would close the channel again, taking the copies in flight on it along.
+    if (this.brokerMaxBytes !== null && content.length > this.brokerMaxBytes) return 'too large';
     const channel = this.publishKeeper.current;
     if (!channel) return 'no channel';
     try {
