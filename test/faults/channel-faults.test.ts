@@ -156,7 +156,11 @@ describe('faults 10-13, 15, 17: consumers cancelled, channels closed, copies ref
         return { confirmed, rejected: new Map<string, string>(), after: [] };
       })();
       await waitFor('the broker to close the consume channel', () => (closed() ? true : undefined), 200_000);
-      await waitFor('the channel to be reopened', () => (log.records.some((r) => r.message === 'worker consume channel reopened') ? true : undefined), 30_000).catch((e: unknown) => {
+      // RabbitMQ 3.10 may still send a delivery on the channel after its close, and amqplib then drops the whole
+      // connection ("Frame on unknown channel"): recovered by a reconnect instead of a channel reopen (seen once in CI).
+      const strayFrame = () => log.records.some((r) => r.message === 'broker connection error' && /Frame on unknown channel/.test(String(r.fields['error'])));
+      const recovered = () => log.records.some((r) => r.message === 'worker consume channel reopened' || (strayFrame() && r.message === 'broker connection re-established'));
+      await waitFor('the channel to be reopened', () => (recovered() ? true : undefined), 30_000).catch((e: unknown) => {
         const seen = log.records.filter((r) => r.level !== 'info' || r.message.includes('channel')).slice(-10);
         throw new Error(`${String(e)}; worker log: ${JSON.stringify(seen)}`);
       });
