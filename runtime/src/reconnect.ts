@@ -6,26 +6,12 @@ import { brokersOf, connectFirst, isFatalConnectError, type BrokerConnection } f
 import { ClosedError, describeCause, SetupInterruptedError } from './errors.js';
 import type { Logger } from './logger.js';
 import { BrokerRotation } from './rotation.js';
+import { settlesWithin } from './clock.js';
 
 /** Capped exponential backoff with full jitter: many clients reconnecting do not arrive in step. */
 export function backoffDelay(attempt: number, b: BackoffOptions = {}, random: () => number = Math.random): number {
   const cap = b.maxMs ?? 10_000;
   return Math.round(random() * Math.min(cap, (b.initialMs ?? 100) * 2 ** attempt));
-}
-
-/** The longest delay setTimeout honours (about 24.8 days); Node fires a longer one after 1 ms. */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
-
-/** Whether `work` finished within `ms` (false: it is left running); its failure within them is thrown. */
-export async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const settled = work.then(() => true);
-  const late = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, Math.min(ms, MAX_TIMER_MS), false)));
-  try {
-    return await Promise.race([settled, late]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** How long a connection's set-up may take before the connection is dropped and another one tried. */

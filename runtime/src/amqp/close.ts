@@ -1,4 +1,5 @@
 import type { Channel, ChannelModel } from 'amqplib';
+import { settlesWithin } from '../clock.js';
 import { dropConnection } from '../connection.js';
 
 /** How long a closing handshake may take before the connection is dropped. */
@@ -29,9 +30,5 @@ export function closeChannel(channel: Channel): Promise<void> {
  * resource alarm, hung) is dropped, or the socket and heartbeat timers would keep the process alive.
  */
 export async function closeConnection(connection: ChannelModel, graceMs = CLOSE_GRACE_MS): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<'late'>((resolve) => (timer = setTimeout(resolve, graceMs, 'late')));
-  const outcome = await Promise.race([closed(connection, () => connection.close()), late]);
-  clearTimeout(timer);
-  if (outcome === 'late') dropConnection(connection);
+  if (!(await settlesWithin(closed(connection, () => connection.close()), graceMs))) dropConnection(connection);
 }

@@ -1,6 +1,6 @@
 import type { TaskMessage } from '../celery/message.js';
 import { TaskbusError } from '../errors.js';
-import { MAX_TIMER_MS } from '../reconnect.js';
+import { MAX_TIMER_MS } from '../clock.js';
 
 /**
  * The reason `context.signal` aborts with when the task's soft time limit passes, as Celery raises
